@@ -1,0 +1,154 @@
+/**
+ * The contract between the swarm policy (pure: no I/O, no timers, no Date.now,
+ * no Math.random) and whoever drives it: the daemon in src/node, and the
+ * simulator. Time comes in as `now` (milliseconds, any epoch, monotonic) and
+ * randomness as an injected `Rng`, so the same objects run against a real or a
+ * simulated clock and every run is reproducible from a seed.
+ *
+ * Drivers apply I/O results synchronously as events, then ask for decisions.
+ */
+import type { Bitfield } from '../util/bitfield.js'
+
+/** Returns a float in [0, 1). */
+export type Rng = () => number
+
+/** Opaque peer identity (a libp2p peer id string in the daemon, a host name in the simulator). */
+export type PeerKey = string
+
+export interface PeerMeta {
+  /** Topology label (rack, switch); peers in our own zone are preferred. */
+  zone?: string
+  /** Measured round trip in ms, if known. */
+  rttMs?: number
+  /** The peer runs in origin mode (the front-end). */
+  origin?: boolean
+}
+
+export interface ChunkRequest {
+  peer: PeerKey
+  chunk: number
+}
+
+export interface DownloadPolicyOptions {
+  chunkCount: number
+  /** Bytes per chunk (the last chunk may be shorter; this is the nominal size). */
+  chunkBytes: number
+  /** Chunks already verified locally (and chunks never to fetch, e.g. all-zero ones). */
+  have: Bitfield
+  /** Our own zone label. */
+  zone?: string
+  rng: Rng
+  config?: Partial<DownloadConfig>
+}
+
+export interface DownloadConfig {
+  /** How many first chunks are picked at random rather than rarest first. */
+  randomFirstPicks: number
+  /** Per-peer pipeline bounds, in requests. */
+  minPipeline: number
+  maxPipeline: number
+  /** A request unanswered for this long (ms), scaled by the measured rate, is re-issued elsewhere. */
+  requestTimeoutMs: number
+  /** Enter end game when no unrequested chunk is left and at most this many remain outstanding. */
+  endGameThreshold: number
+  /** Corrupt chunks from one peer before it is dropped. */
+  maxCorruptPerPeer: number
+}
+
+/**
+ * One image's download state at one host: piece picking, per-peer request
+ * pipelines, end game and bad-peer scoring.
+ */
+export interface DownloadPolicy {
+  readonly chunkCount: number
+  /** Chunks verified locally. The policy owns this bitfield; drivers read it. */
+  readonly have: Bitfield
+  readonly done: boolean
+
+  addPeer (peer: PeerKey, meta: PeerMeta, now: number): void
+  updatePeer (peer: PeerKey, meta: PeerMeta): void
+  /** The peer is gone: its outstanding requests become pickable again. */
+  removePeer (peer: PeerKey, now: number): void
+
+  /** The peer's full availability (first message on a trade stream). */
+  onBitfield (peer: PeerKey, have: Bitfield): void
+  /** The peer gained one chunk. */
+  onHave (peer: PeerKey, chunk: number): void
+  /** The peer choked or unchoked us; choking drops our outstanding requests to it. */
+  onChoke (peer: PeerKey, choked: boolean, now: number): void
+
+  /**
+   * A chunk arrived from `peer` and matched its CID. Returns requests for the
+   * same chunk outstanding at other peers (end game) that the driver should cancel.
+   */
+  onReceived (peer: PeerKey, chunk: number, bytes: number, now: number): ChunkRequest[]
+  /** The chunk from `peer` failed verification. `drop` says to disconnect that peer. */
+  onCorrupt (peer: PeerKey, chunk: number, now: number): { drop: boolean }
+  /** The peer declined a request (choked us meanwhile, or lacks the chunk). */
+  onRejected (peer: PeerKey, chunk: number, now: number): void
+
+  /**
+   * New requests to send now, booked as outstanding. Call after any event and
+   * on a timer; returns [] when every pipeline is full or nothing is wanted.
+   */
+  pick (now: number): ChunkRequest[]
+  /** Requests that timed out; they are released (pickable elsewhere) and should be cancelled on the wire. */
+  expire (now: number): ChunkRequest[]
+  /** Whether the peer has anything we still lack (drives INTERESTED/NOT_INTERESTED). */
+  isInterested (peer: PeerKey): boolean
+  /** Requests outstanding right now, for status displays. */
+  outstanding (): ChunkRequest[]
+}
+
+/** What the uploader knows about one connected peer, as a plain snapshot. */
+export interface UploadPeerStats {
+  peer: PeerKey
+  /** The peer wants something we have. */
+  interested: boolean
+  /** Bytes/s we received from this peer recently (tit-for-tat). */
+  downloadRate: number
+  /** Bytes/s this peer took from us recently (seed mode). */
+  uploadRate: number
+  /** Currently unchoked by us. */
+  unchoked: boolean
+  zone?: string
+  rttMs?: number
+}
+
+export interface ChokerConfig {
+  uploadSlots: number
+  rechokeIntervalMs: number
+  /** Rotate the optimistic unchoke every this many rechokes. */
+  optimisticEvery: number
+}
+
+export interface ChokeDecision {
+  /** Peers to be unchoked after this round (the full set, not a delta). */
+  unchoked: PeerKey[]
+  optimistic?: PeerKey
+}
+
+export interface Choker {
+  readonly config: ChokerConfig
+  /**
+   * Decide the unchoked set. `seeding` is true when we hold the whole image
+   * (then rank by uploadRate, otherwise by downloadRate).
+   */
+  rechoke (peers: UploadPeerStats[], seeding: boolean, now: number): ChokeDecision
+}
+
+/**
+ * Origin mode (the front-end): decides which chunks to reveal to which peer
+ * so that each chunk leaves the origin as few times as possible until every
+ * chunk has left it once. Peers only request what was revealed to them.
+ */
+export interface OriginPolicy {
+  addPeer (peer: PeerKey, meta: PeerMeta): void
+  removePeer (peer: PeerKey): void
+  /** The peer announced it has this chunk (it got it from anyone). */
+  onPeerHave (peer: PeerKey, chunk: number): void
+  /** We sent this chunk to the peer. */
+  onSent (peer: PeerKey, chunk: number): void
+  /** Chunks to announce to the peer now (the driver sends HAVE for each); booked as revealed. */
+  reveal (peer: PeerKey, now: number): number[]
+}
