@@ -1,0 +1,45 @@
+/** `imgp2p daemon`: run the node and its control socket until signalled. */
+import { mkdir } from 'node:fs/promises'
+import { Imgp2pNode } from '../node/node.js'
+import { controlHandlers, startControlServer } from '../node/control-server.js'
+
+export interface DaemonArgs {
+  dataDir: string
+  listen: string[]
+  peers: string[]
+  zone?: string
+  origin: boolean
+  mdns: boolean
+  verbose: boolean
+}
+
+export async function runDaemon (args: DaemonArgs): Promise<number> {
+  await mkdir(args.dataDir, { recursive: true, mode: 0o700 })
+  const log = args.verbose ? (msg: string) => { process.stderr.write(`${new Date().toISOString()} ${msg}\n`) } : undefined
+  const node = await Imgp2pNode.create({
+    dataDir: args.dataDir,
+    listen: args.listen.length > 0 ? args.listen : undefined,
+    peers: args.peers,
+    zone: args.zone,
+    origin: args.origin,
+    mdns: args.mdns,
+    log
+  })
+  let server
+  try {
+    server = await startControlServer(args.dataDir, controlHandlers(node))
+  } catch (err) {
+    await node.stop()
+    throw err
+  }
+  for (const a of node.addrs()) process.stdout.write(`listening ${a}\n`)
+  process.stdout.write(`imgp2p daemon ready, peer id ${node.peerId}, data dir ${args.dataDir}\n`)
+  await new Promise<void>(resolve => {
+    const stop = (): void => { resolve() }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+  server.close()
+  await node.stop()
+  return 0
+}

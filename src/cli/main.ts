@@ -1,0 +1,200 @@
+/** The imgp2p command line: one binary for every host. */
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { defaultDataDir } from '../cache/data-dir.js'
+import { parseCid } from '../chunking/cid.js'
+import type { ImageInfo } from '../cache/types.js'
+import { Imgp2pError, UsageError } from '../errors.js'
+import type { NodeStatus, PullResult } from '../node/node.js'
+import { formatBytes, parseSize } from '../util/size.js'
+import { callDaemon } from './control-client.js'
+import { runDaemon } from './daemon.js'
+import { runDemo } from './demo.js'
+import { ProgressReporter } from './progress.js'
+
+const USAGE = `usage: imgp2p <command> [options]
+
+  daemon [--data-dir DIR] [--listen MULTIADDR]... [--peer MULTIADDR]... [--zone NAME] [--origin] [--mdns] [--verbose]
+  add FILE [--data-dir DIR] [--chunk-size SIZE] [--json]      import an image; prints its CID last
+  pull CID [--out PATH] [--data-dir DIR] [--timeout SECONDS] [--json]
+  ls [--data-dir DIR] [--json]
+  status [--data-dir DIR] [--json]
+  rm CID [--data-dir DIR]
+  demo [--hosts N] [--size SIZE]                              a swarm on loopback, end to end
+  simulate [--scenario FILE|paper] [--hosts N] [--image-size SIZE] [--chunk-size SIZE] [--json]
+
+The data dir defaults to $IMGP2P_DATA_DIR, else /var/lib/imgp2p.`
+
+const common = {
+  'data-dir': { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false }
+} as const
+
+export async function run (argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv
+  try {
+    switch (cmd) {
+      case 'daemon': return await daemonCmd(rest)
+      case 'add': return await addCmd(rest)
+      case 'pull': return await pullCmd(rest)
+      case 'ls': return await lsCmd(rest)
+      case 'status': return await statusCmd(rest)
+      case 'rm': return await rmCmd(rest)
+      case 'demo': return await demoCmd(rest)
+      case 'simulate': return await simulateCmd(rest)
+      case undefined: case 'help': case '--help': case '-h':
+        process.stdout.write(USAGE + '\n')
+        return cmd === undefined ? 64 : 0
+      default:
+        throw new UsageError(`unknown command "${cmd}"; try imgp2p --help`)
+    }
+  } catch (err) {
+    const e = err as Error
+    const code = err instanceof Imgp2pError ? err.exitCode : 1
+    const msg = (e.message ?? String(err)).split('\n')[0]
+    process.stderr.write(`imgp2p: ${msg}\n`)
+    return code
+  }
+}
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean', multiple?: boolean, short?: string, default?: string | boolean }>
+interface Values {
+  [flag: string]: string | boolean | string[] | undefined
+}
+
+function parse (args: string[], options: OptionSpec, positionals: number): { values: Values, positionals: string[] } {
+  let parsed: { values: Values, positionals: string[] }
+  try {
+    parsed = parseArgs({ args, options: { ...common, ...options }, allowPositionals: true, strict: true }) as { values: Values, positionals: string[] }
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  if (parsed.values.help === true) { process.stdout.write(USAGE + '\n'); process.exit(0) }
+  if (parsed.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument${positionals === 1 ? '' : 's'}, got ${parsed.positionals.length}; try imgp2p --help`)
+  return parsed
+}
+
+function str (v: Values, k: string): string | undefined {
+  const x = v[k]
+  return typeof x === 'string' ? x : undefined
+}
+
+function strs (v: Values, k: string): string[] {
+  const x = v[k]
+  return Array.isArray(x) ? x : []
+}
+
+function dataDir (v: Values): string {
+  return resolve(str(v, 'data-dir') ?? defaultDataDir())
+}
+
+async function daemonCmd (args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    listen: { type: 'string', multiple: true },
+    peer: { type: 'string', multiple: true },
+    zone: { type: 'string' },
+    origin: { type: 'boolean', default: false },
+    mdns: { type: 'boolean', default: false },
+    verbose: { type: 'boolean', short: 'v', default: false }
+  }, 0)
+  return await runDaemon({
+    dataDir: dataDir(values),
+    listen: strs(values, 'listen'),
+    peers: strs(values, 'peer'),
+    zone: str(values, 'zone'),
+    origin: values.origin === true,
+    mdns: values.mdns === true,
+    verbose: values.verbose === true
+  })
+}
+
+async function addCmd (args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { 'chunk-size': { type: 'string' } }, 1)
+  const cs = str(values, 'chunk-size')
+  const chunkSize = cs != null ? sizeArg(cs, '--chunk-size') : undefined
+  const r = await callDaemon<{ cid: string, size: number, chunks: number }>(dataDir(values), 'add', { file: resolve(positionals[0]), chunkSize })
+  if (values.json === true) process.stdout.write(JSON.stringify(r) + '\n')
+  else process.stdout.write(`added ${formatBytes(r.size)} in ${r.chunks} chunks\n${r.cid}\n`)
+  return 0
+}
+
+async function pullCmd (args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { out: { type: 'string' }, timeout: { type: 'string' } }, 1)
+  const cid = parseCid(positionals[0]).toString()
+  const timeout = str(values, 'timeout')
+  const timeoutMs = timeout != null ? Number(timeout) * 1000 : undefined
+  if (timeoutMs != null && !(timeoutMs > 0)) throw new UsageError(`--timeout wants a positive number of seconds, got "${timeout}"`)
+  const progress = ProgressReporter.for(values.json === true)
+  const abort = new AbortController()
+  const onSig = (): void => { abort.abort(new Imgp2pError('interrupted; verified chunks are kept and the next pull resumes')) }
+  process.once('SIGINT', onSig)
+  const started = Date.now()
+  try {
+    const r = await callDaemon<PullResult>(dataDir(values), 'pull', { cid, out: str(values, 'out') != null ? resolve(str(values, 'out') as string) : undefined, timeoutMs }, {
+      onProgress: (p) => { progress.update(p) },
+      signal: abort.signal
+    })
+    progress.finish()
+    const secs = (Date.now() - started) / 1000
+    if (values.json === true) process.stdout.write(JSON.stringify({ ...r, seconds: secs }) + '\n')
+    else process.stdout.write(`${r.path}\n`)
+    if (values.json !== true) process.stderr.write(`pulled ${cid} (${r.method}) in ${secs.toFixed(2)} s\n`)
+    return 0
+  } finally {
+    progress.finish()
+    process.off('SIGINT', onSig)
+  }
+}
+
+async function lsCmd (args: string[]): Promise<number> {
+  const { values } = parse(args, {}, 0)
+  const list = await callDaemon<ImageInfo[]>(dataDir(values), 'ls')
+  if (values.json === true) { process.stdout.write(JSON.stringify(list) + '\n'); return 0 }
+  for (const i of list) {
+    const state = i.complete ? 'complete' : `partial ${i.haveCount}/${i.chunkCount}`
+    process.stdout.write(`${i.cid}  ${formatBytes(i.size).padStart(10)}  ${state}\n`)
+  }
+  return 0
+}
+
+async function statusCmd (args: string[]): Promise<number> {
+  const { values } = parse(args, {}, 0)
+  const s = await callDaemon<NodeStatus>(dataDir(values), 'status')
+  if (values.json === true) { process.stdout.write(JSON.stringify(s) + '\n'); return 0 }
+  process.stdout.write(`peer id  ${s.peerId}${s.zone != null ? `  zone ${s.zone}` : ''}\n`)
+  for (const a of s.addrs) process.stdout.write(`listen   ${a}\n`)
+  process.stdout.write(`peers    ${s.peers.length}\nsent     ${formatBytes(s.bytesSent)}\nreceived ${formatBytes(s.bytesReceived)}\n`)
+  for (const i of s.images) {
+    const state = i.complete ? 'complete' : `${i.downloading ? 'pulling' : 'partial'} ${i.haveCount}/${i.chunkCount}`
+    process.stdout.write(`image    ${i.cid} ${state}, ${i.links} peers, up ${formatBytes(i.uploadRate)}/s, down ${formatBytes(i.downloadRate)}/s\n`)
+  }
+  return 0
+}
+
+async function rmCmd (args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {}, 1)
+  const cid = parseCid(positionals[0]).toString()
+  const r = await callDaemon<{ removed: boolean }>(dataDir(values), 'rm', { cid })
+  if (!r.removed) throw new Imgp2pError(`image ${cid} is not in the cache`)
+  process.stdout.write(`removed ${cid}\n`)
+  return 0
+}
+
+async function demoCmd (args: string[]): Promise<number> {
+  const { values } = parse(args, { hosts: { type: 'string' }, size: { type: 'string' } }, 0)
+  const hosts = str(values, 'hosts') != null ? Number(str(values, 'hosts')) : 5
+  if (!Number.isInteger(hosts) || hosts < 1 || hosts > 32) throw new UsageError('--hosts wants an integer from 1 to 32')
+  return await runDemo({ hosts, size: str(values, 'size') != null ? sizeArg(str(values, 'size') as string, '--size') : 128 * 1024 * 1024 })
+}
+
+async function simulateCmd (args: string[]): Promise<number> {
+  // Resolved at run time: the simulator is an optional part of the build.
+  const spec = './simulate.js'
+  const mod = await import(spec) as { runSimulateCommand: (argv: string[]) => Promise<number> }
+  return await mod.runSimulateCommand(args)
+}
+
+function sizeArg (text: string, flag: string): number {
+  try { return parseSize(text) } catch (err) { throw new UsageError(`${flag}: ${(err as Error).message}`) }
+}

@@ -1,0 +1,42 @@
+/** Builds the libp2p host every imgp2p node runs: TCP, noise, yamux, identify, gossipsub. */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+
+export interface HostOptions {
+  privateKey: PrivateKey
+  listen: string[]
+  mdns?: boolean
+}
+
+export type Imgp2pHost = Libp2p<{ pubsub: GossipSub, identify: ReturnType<ReturnType<typeof identify>> }>
+
+export async function createHost (opts: HostOptions): Promise<Imgp2pHost> {
+  return await createLibp2p({
+    privateKey: opts.privateKey,
+    addresses: { listen: opts.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    // A 16 MiB window lets one stream fill a fast LAN link despite the round trip.
+    streamMuxers: [yamux({ maxMessageSize: 64 * 1024 })],
+    peerDiscovery: opts.mdns === true ? [mdns()] : [],
+    connectionManager: {
+      // Hundreds of hypervisors may trade one image; let the swarm, not libp2p's defaults, bound fan-out.
+      maxConnections: 1000
+    },
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        // Announcements are small; anything bigger is not ours.
+        maxInboundDataLength: 256 * 1024
+      })
+    }
+  }) as Imgp2pHost
+}

@@ -1,0 +1,137 @@
+/**
+ * One swarm stream with one peer about one image: framing, the HELLO
+ * exchange, choke/interest state and byte meters. It decides nothing; the
+ * SwarmImage that owns it does.
+ */
+import type { Stream } from '@libp2p/interface'
+import { BoundedWriter } from './stream-writer.js'
+import { RateMeter } from './rate.js'
+import {
+  FrameDecoder, MsgType, encodeHello, encodeIndexed, encodePieceHeader, encodeSignal,
+  type Hello, type WireMessage
+} from './wire.js'
+
+/** A peer's HELLO must come quickly; a silent stream ties up a slot. */
+const HELLO_TIMEOUT_MS = 10_000
+/** Above the yamux window (16 MiB) so a paused reader is not reset (STACK-FACTS.md). */
+const READ_BUFFER_LIMIT = 64 * 1024 * 1024
+
+export interface LinkHandlers {
+  onMessage: (link: Link, msg: WireMessage) => void
+  onClose: (link: Link, err?: Error) => void
+}
+
+export class Link {
+  readonly peer: string
+  /** Who opened the stream: decides which of two crossing streams survives. */
+  readonly initiator: 'local' | 'remote'
+  readonly downloaded: RateMeter
+  readonly uploaded: RateMeter
+  remoteHello?: Hello
+  /** We choke them (they may not request). */
+  amChoking = true
+  /** They choke us. */
+  peerChoking = true
+  amInterested = false
+  peerInterested = false
+  rttMs?: number
+  closed = false
+
+  private readonly writer: BoundedWriter
+  private readonly decoder: FrameDecoder
+  private handlers?: LinkHandlers
+  private backlog: WireMessage[] = []
+  private readonly abort = new AbortController()
+
+  constructor (readonly stream: Stream, peer: string, initiator: 'local' | 'remote', now: number, maxPiece: number) {
+    this.peer = peer
+    this.initiator = initiator
+    this.downloaded = new RateMeter(now)
+    this.uploaded = new RateMeter(now)
+    this.writer = new BoundedWriter(stream)
+    this.decoder = new FrameDecoder(maxPiece)
+    stream.maxReadBufferLength = READ_BUFFER_LIMIT
+    stream.addEventListener('message', (evt) => {
+      let msgs: WireMessage[]
+      try {
+        msgs = this.decoder.push(evt.data)
+      } catch (err) {
+        this.close(err as Error)
+        return
+      }
+      for (const m of msgs) {
+        if (m.type === MsgType.Piece) this.downloaded.add(m.data.length)
+        if (this.handlers == null) this.backlog.push(m)
+        else this.handlers.onMessage(this, m)
+      }
+    })
+    stream.addEventListener('close', (evt) => { this.closed = true; this.abort.abort(); this.handlers?.onClose(this, evt.error) })
+  }
+
+  get signal (): AbortSignal { return this.abort.signal }
+
+  setMaxPiece (n: number): void { this.decoder.setMaxPiece(n) }
+
+  /** Wait for the peer's HELLO (the first frame either side sends). */
+  async readHello (): Promise<Hello> {
+    const first = this.backlog.shift() ?? await new Promise<WireMessage>((resolve, reject) => {
+      const timer = setTimeout(() => { cleanup(); reject(new Error(`peer ${this.peer} sent no HELLO within ${HELLO_TIMEOUT_MS} ms`)) }, HELLO_TIMEOUT_MS)
+      const check = (): void => {
+        const m = this.backlog.shift()
+        if (m != null) { cleanup(); resolve(m) }
+      }
+      const onClose = (): void => { cleanup(); reject(new Error(`peer ${this.peer} closed the stream before HELLO`)) }
+      const cleanup = (): void => {
+        clearTimeout(timer)
+        this.stream.removeEventListener('message', check)
+        this.stream.removeEventListener('close', onClose)
+      }
+      // The decoding listener was registered first, so the backlog is filled before `check` runs.
+      this.stream.addEventListener('message', check)
+      this.stream.addEventListener('close', onClose)
+    })
+    if (first.type !== MsgType.Hello) throw new Error(`peer ${this.peer} spoke before HELLO`)
+    this.remoteHello = first.hello
+    return first.hello
+  }
+
+  /** From now on messages go to `handlers`; anything that arrived meanwhile is delivered first. */
+  attach (handlers: LinkHandlers): void {
+    this.handlers = handlers
+    const pending = this.backlog
+    this.backlog = []
+    for (const m of pending) handlers.onMessage(this, m)
+    if (this.closed) handlers.onClose(this)
+  }
+
+  sendHello (hello: Hello): void { this.writer.sendNow(encodeHello(hello)) }
+  have (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Have, index)) }
+  request (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Request, index)) }
+  cancel (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Cancel, index)) }
+  reject (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Reject, index)) }
+
+  choke (choke: boolean): void {
+    if (this.amChoking === choke) return
+    this.amChoking = choke
+    this.writer.sendNow(encodeSignal(choke ? MsgType.Choke : MsgType.Unchoke))
+  }
+
+  interested (interested: boolean): void {
+    if (this.amInterested === interested) return
+    this.amInterested = interested
+    this.writer.sendNow(encodeSignal(interested ? MsgType.Interested : MsgType.NotInterested))
+  }
+
+  /** Send a chunk, waiting for room in the stream's bounded queue. */
+  async piece (index: number, data: Uint8Array): Promise<void> {
+    await this.writer.write([encodePieceHeader(index, data.length), data], this.abort.signal)
+    this.uploaded.add(data.length)
+  }
+
+  close (err?: Error): void {
+    if (this.closed) return
+    this.closed = true
+    if (err != null) this.stream.abort(err)
+    else this.stream.close().catch(() => { this.stream.abort(new Error('close failed')) })
+  }
+}

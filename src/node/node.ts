@@ -1,0 +1,471 @@
+/**
+ * An imgp2p node: the libp2p host, the on-disk cache, gossip announcements
+ * and one SwarmImage per image being traded. This is what `imgp2p daemon`
+ * runs and what the in-process swarm tests start several of.
+ */
+import type { PeerId, Stream, Connection } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
+import { constants as fsConstants } from 'node:fs'
+import { access, stat } from 'node:fs/promises'
+import { dirname, resolve as resolvePath } from 'node:path'
+import { FsImageStore } from '../cache/image-store.js'
+import type { ImageInfo, ImageStore, ImageExporter } from '../cache/types.js'
+import { parseCid } from '../chunking/cid.js'
+import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE } from '../chunking/constants.js'
+import type { Manifest } from '../chunking/manifest.js'
+import { NoProvidersError, NotFoundError, OutputNotWritableError } from '../errors.js'
+import { seededRng } from '../policy/index.js'
+import type { ChokerConfig, Rng } from '../policy/types.js'
+import { Announcer } from './announcer.js'
+import { createHost, type Imgp2pHost } from './host.js'
+import { loadOrCreateKey } from './identity.js'
+import { Link } from './link.js'
+import { fetchManifest, serveManifest } from './manifest-protocol.js'
+import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
+import { SwarmImage, type DownloadProgress } from './swarm-image.js'
+
+export interface NodeOptions {
+  dataDir: string
+  listen?: string[]
+  /** Bootstrap peers, with or without /p2p/<id>. */
+  peers?: string[]
+  zone?: string
+  /** Serve complete images in origin mode (the front-end). Images added here always are. */
+  origin?: boolean
+  mdns?: boolean
+  store?: ImageStore & ImageExporter
+  announceBatchMs?: number
+  announceSteadyMs?: number
+  rechokeMs?: number
+  choker?: Partial<ChokerConfig>
+  /** Seed for the policy's randomness; random by default. */
+  seed?: number
+  log?: (msg: string) => void
+}
+
+export interface PullOptions {
+  out?: string
+  signal?: AbortSignal
+  /** Fail when no chunk (or manifest) arrived for this long. */
+  timeoutMs?: number
+  onProgress?: (p: PullProgress) => void
+}
+
+export interface PullProgress extends DownloadProgress {
+  cid: string
+  phase: 'manifest' | 'download' | 'copy' | 'done'
+  chunkSize: number
+  size: number
+}
+
+export interface PullResult {
+  cid: string
+  /** Where the image is: the --out path, or the cache. */
+  path: string
+  /** download: fetched from peers; reflink/copy: it was cached, and this made the local copy. */
+  method: 'download' | 'reflink' | 'copy' | 'cached'
+  bytesDownloaded: number
+}
+
+export interface NodeStatus {
+  peerId: string
+  addrs: string[]
+  zone?: string
+  peers: Array<{ id: string, addrs: string[] }>
+  bytesSent: number
+  bytesReceived: number
+  images: Array<ImageInfo & { downloading: boolean, links: number, uploadRate: number, downloadRate: number }>
+}
+
+const TICK_MS = 100
+const DEFAULT_RECHOKE_MS = 10_000
+const DEFAULT_PULL_TIMEOUT_MS = 120_000
+/** Trade an image with at most this many peers at once (BitTorrent clients use 30-80). */
+const MAX_LINKS_PER_IMAGE = 40
+const DIAL_TIMEOUT_MS = 10_000
+
+export class Imgp2pNode {
+  readonly host: Imgp2pHost
+  readonly store: ImageStore & ImageExporter
+  readonly announcer: Announcer
+  readonly peerId: string
+  private readonly images = new Map<string, SwarmImage>()
+  private readonly pulls = new Map<string, Promise<void>>()
+  private readonly opening = new Set<string>()
+  /** Image keys whose completeness we announce, with the haveCount last announced. */
+  private readonly completeImages = new Set<string>()
+  private readonly addedHere = new Set<string>()
+  private readonly rng: Rng
+  private tickTimer?: NodeJS.Timeout
+  private bootstrapTimer?: NodeJS.Timeout
+  private stopped = false
+  private manifestBytesSent = 0
+  private readonly log: (msg: string) => void
+
+  private constructor (host: Imgp2pHost, store: ImageStore & ImageExporter, private readonly opts: NodeOptions) {
+    this.host = host
+    this.store = store
+    this.peerId = host.peerId.toString()
+    this.log = opts.log ?? (() => {})
+    this.rng = seededRng(opts.seed ?? Math.floor(Math.random() * 2 ** 31))
+    this.announcer = new Announcer({
+      pubsub: host.services.pubsub,
+      images: () => this.heldImages(),
+      addrs: () => host.getMultiaddrs().map(a => a.decapsulateCode(421)),
+      zone: opts.zone,
+      batchMs: opts.announceBatchMs,
+      steadyMs: opts.announceSteadyMs
+    })
+  }
+
+  static async create (opts: NodeOptions): Promise<Imgp2pNode> {
+    const store = opts.store ?? await FsImageStore.open(opts.dataDir)
+    const host = await createHost({
+      privateKey: await loadOrCreateKey(opts.dataDir),
+      listen: opts.listen ?? ['/ip4/0.0.0.0/tcp/4050'],
+      mdns: opts.mdns
+    })
+    const node = new Imgp2pNode(host, store, opts)
+    await node.start()
+    return node
+  }
+
+  private async start (): Promise<void> {
+    for (const info of await this.store.list()) if (info.complete) this.completeImages.add(info.cid)
+    await this.host.handle(SWARM_PROTOCOL, (stream, conn) => { void this.onSwarmStream(stream, conn) }, { maxInboundStreams: 256 })
+    await this.host.handle(MANIFEST_PROTOCOL, (stream) => {
+      void serveManifest(stream, async (cidBytes) => {
+        const bytes = await this.store.getManifestBytes(CID.decode(cidBytes)).catch(() => undefined)
+        if (bytes != null) this.manifestBytesSent += bytes.length
+        return bytes
+      })
+    }, { maxInboundStreams: 64 })
+    this.announcer.start()
+    this.announcer.onHolder((cid, holder) => {
+      const img = this.images.get(cid)
+      if (img?.downloading === true && holder.peer !== this.peerId) void this.openLink(img, holder.peer, holder.addrs)
+    })
+    this.host.addEventListener('peer:connect', (evt) => {
+      // A new neighbour may hold what we are pulling: ask it directly rather than wait for gossip.
+      for (const img of this.images.values()) if (img.downloading) void this.openLink(img, evt.detail.toString())
+    })
+    this.tickTimer = setInterval(() => { this.tick() }, TICK_MS)
+    this.dialBootstrap()
+    this.bootstrapTimer = setInterval(() => { this.dialBootstrap() }, 5000)
+    if (this.completeImages.size > 0) this.announcer.changed()
+  }
+
+  addrs (): string[] {
+    return this.host.getMultiaddrs().map(a => a.toString())
+  }
+
+  private dialBootstrap (): void {
+    for (const text of this.opts.peers ?? []) {
+      let ma: Multiaddr
+      try { ma = multiaddr(text) } catch { this.log(`ignoring bad --peer address ${text}`); continue }
+      const id = ma.getComponents().find(c => c.name === 'p2p')?.value
+      if (id != null && (id === this.peerId || this.host.getConnections(peerIdFromString(id)).length > 0)) continue
+      if (id == null && this.host.getConnections().some(c => c.remoteAddr.toString().startsWith(ma.toString()))) continue
+      this.host.dial(ma, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) }).catch((err: Error) => {
+        this.log(`cannot reach peer ${text} yet: ${err.message}`)
+      })
+    }
+  }
+
+  private heldImages (): Array<{ cid: string, complete: boolean, haveCount: number }> {
+    const out = new Map<string, { cid: string, complete: boolean, haveCount: number }>()
+    for (const cid of this.completeImages) out.set(cid, { cid, complete: true, haveCount: -1 })
+    for (const img of this.images.values()) {
+      if (img.complete) out.set(img.key, { cid: img.key, complete: true, haveCount: img.chunkCount })
+      else if (img.downloading && img.heldCount() > 0) out.set(img.key, { cid: img.key, complete: false, haveCount: img.heldCount() })
+    }
+    return [...out.values()]
+  }
+
+  private tick (): void {
+    const now = Date.now()
+    for (const img of this.images.values()) img.tick(now, this.opts.rechokeMs ?? DEFAULT_RECHOKE_MS)
+  }
+
+  /** The SwarmImage for an image we hold (complete, or being pulled), loading it on first use. */
+  private async imageFor (cid: CID): Promise<SwarmImage | undefined> {
+    const key = cid.toString()
+    const existing = this.images.get(key)
+    if (existing != null) return existing
+    if (!this.completeImages.has(key)) return undefined
+    const manifest = await this.store.getManifest(cid)
+    if (manifest == null) return undefined
+    return this.images.get(key) ?? this.createImage(cid, manifest, true)
+  }
+
+  private createImage (cid: CID, manifest: Manifest, complete: boolean): SwarmImage {
+    const key = cid.toString()
+    const img = new SwarmImage({
+      cid,
+      manifest,
+      store: this.store,
+      selfId: this.peerId,
+      zone: this.opts.zone,
+      origin: this.opts.origin === true || this.addedHere.has(key),
+      complete,
+      rng: this.rng,
+      choker: this.opts.choker,
+      onHeldChanged: () => { this.announcer.changed() },
+      log: this.log
+    })
+    this.images.set(key, img)
+    return img
+  }
+
+  private async onSwarmStream (stream: Stream, conn: Connection): Promise<void> {
+    const peer = conn.remotePeer.toString()
+    const link = new Link(stream, peer, 'remote', Date.now(), MAX_CHUNK_SIZE)
+    try {
+      const hello = await link.readHello()
+      const cid = CID.decode(hello.cid)
+      const img = await this.imageFor(cid)
+      if (img == null || (!img.complete && !img.downloading)) {
+        link.sendHello({ cid: hello.cid, chunkCount: 0, have: null, zone: this.opts.zone ?? null, origin: false })
+        link.close()
+        return
+      }
+      if (hello.chunkCount !== 0 && hello.chunkCount !== img.chunkCount) throw new Error(`peer says image has ${hello.chunkCount} chunks, manifest says ${img.chunkCount}`)
+      link.setMaxPiece(img.manifest.chunkSize)
+      link.sendHello(img.hello())
+      img.addLink(link, Date.now())
+    } catch (err) {
+      this.log(`swarm stream from ${peer} failed: ${(err as Error).message}`)
+      link.close(err as Error)
+    }
+  }
+
+  /** Open a swarm stream to `peer` about `img` (no-op if one exists or is being opened). */
+  private async openLink (img: SwarmImage, peer: string, addrs: Multiaddr[] = []): Promise<void> {
+    const key = `${img.key}/${peer}`
+    if (peer === this.peerId || img.links.has(peer) || this.opening.has(key) || img.banned.has(peer)) return
+    if (img.links.size >= MAX_LINKS_PER_IMAGE) return
+    this.opening.add(key)
+    let link: Link | undefined
+    try {
+      const pid: PeerId = peerIdFromString(peer)
+      if (addrs.length > 0) await this.host.peerStore.merge(pid, { multiaddrs: addrs })
+      const stream = await this.host.dialProtocol(pid, SWARM_PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      link = new Link(stream, peer, 'local', Date.now(), img.manifest.chunkSize)
+      const t0 = performance.now()
+      link.sendHello(img.hello())
+      const hello = await link.readHello()
+      link.rttMs = performance.now() - t0
+      if (hello.chunkCount === 0) { link.close(); return }
+      if (!CID.decode(hello.cid).equals(img.cid) || hello.chunkCount !== img.chunkCount) throw new Error('peer answered about another image')
+      img.addLink(link, Date.now())
+    } catch (err) {
+      this.log(`cannot trade ${img.key} with ${peer}: ${(err as Error).message}`)
+      link?.close(err as Error)
+    } finally {
+      this.opening.delete(key)
+    }
+  }
+
+  /** Open links to everyone who may have chunks of `img`: announced holders, then direct neighbours. */
+  private connectCandidates (img: SwarmImage): void {
+    for (const h of this.announcer.holdersOf(img.key)) void this.openLink(img, h.peer, h.addrs)
+    for (const p of this.host.getPeers()) void this.openLink(img, p.toString())
+  }
+
+  // ---- operations ----
+
+  async add (file: string, options: { chunkSize?: number, signal?: AbortSignal } = {}): Promise<{ cid: string, size: number, chunks: number }> {
+    const { cid, manifest } = await this.store.importFile(resolvePath(file), { chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE, signal: options.signal })
+    const key = cid.toString()
+    this.addedHere.add(key)
+    this.completeImages.add(key)
+    if (!this.images.has(key)) this.createImage(cid, manifest, true)
+    this.announcer.changed()
+    return { cid: key, size: manifest.size, chunks: manifest.chunks.length }
+  }
+
+  async pull (cidText: string, options: PullOptions = {}): Promise<PullResult> {
+    const cid = parseCid(cidText)
+    const key = cid.toString()
+    const out = options.out != null ? resolvePath(options.out) : undefined
+    if (out != null) await checkWritable(out)
+    const timeoutMs = options.timeoutMs ?? DEFAULT_PULL_TIMEOUT_MS
+
+    const cached = await this.store.completePath(cid)
+    if (cached != null) {
+      if (out == null) return { cid: key, path: cached, method: 'cached', bytesDownloaded: 0 }
+      const manifest = await this.store.getManifest(cid)
+      options.onProgress?.({ cid: key, phase: 'copy', have: 0, total: manifest?.chunks.length ?? 0, bytes: 0, peers: 0, chunkSize: manifest?.chunkSize ?? 0, size: manifest?.size ?? 0 })
+      const r = await this.store.exportTo(cid, out, options.signal)
+      return { cid: key, path: r.path, method: r.method, bytesDownloaded: 0 }
+    }
+
+    // Another pull of the same image is running: share it and add our output.
+    const running = this.pulls.get(key)
+    if (running != null) {
+      const img = this.images.get(key)
+      const manifest = img?.manifest
+      if (out != null && img != null && manifest != null) {
+        const partial = await this.store.openPartial(cid, manifest)
+        await partial.attachOutput(out)
+      }
+      await this.watch(key, running, options, timeoutMs)
+      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: 0 }
+    }
+
+    let resolveRun!: () => void
+    let rejectRun!: (err: Error) => void
+    const run = new Promise<void>((resolve, reject) => { resolveRun = resolve; rejectRun = reject })
+    run.catch(() => {})
+    this.pulls.set(key, run)
+    try {
+      const manifest = (await this.store.getManifest(cid)) ?? await this.findManifest(cid, timeoutMs, options)
+      const partial = await this.store.openPartial(cid, manifest)
+      if (out != null) await partial.attachOutput(out)
+      const img = this.images.get(key) ?? this.createImage(cid, manifest, false)
+      const done = img.startDownload(partial)
+      this.connectCandidates(img)
+      done.then(() => {
+        this.completeImages.add(key)
+        resolveRun()
+      }, rejectRun)
+      await this.watch(key, run, options, timeoutMs)
+      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: img.progress().bytes }
+    } catch (err) {
+      rejectRun(err as Error)
+      throw err
+    } finally {
+      this.pulls.delete(key)
+    }
+  }
+
+  /** Report progress, enforce the stall timeout and the caller's signal until `run` settles. */
+  private async watch (key: string, run: Promise<void>, options: PullOptions, timeoutMs: number): Promise<void> {
+    const img = this.images.get(key)
+    if (img == null) return await run
+    const report = (phase: PullProgress['phase']): void => {
+      options.onProgress?.({ cid: key, phase, ...img.progress(), chunkSize: img.manifest.chunkSize, size: img.manifest.size })
+    }
+    let lastReconnect = Date.now()
+    const timer = setInterval(() => {
+      const now = Date.now()
+      report('download')
+      if (img.downloading && img.idleFor(now) > timeoutMs) {
+        img.stopDownload(new NoProvidersError(`no peer sent a chunk of ${key} for ${Math.round(timeoutMs / 1000)} s (${img.links.size} peers connected); is a host holding it running and reachable?`))
+      } else if (img.downloading && now - lastReconnect > 2000) {
+        lastReconnect = now
+        this.connectCandidates(img)
+      }
+    }, 250)
+    const onAbort = (): void => { img.stopDownload(options.signal?.reason instanceof Error ? options.signal.reason : new Error('pull aborted')) }
+    options.signal?.addEventListener('abort', onAbort)
+    try {
+      await run
+      report('done')
+    } finally {
+      clearInterval(timer)
+      options.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /** Fetch and verify the manifest from any peer that has it, retrying as peers appear. */
+  private async findManifest (cid: CID, timeoutMs: number, options: PullOptions): Promise<Manifest> {
+    const key = cid.toString()
+    const deadline = Date.now() + timeoutMs
+    const asked = new Map<string, number>()
+    options.onProgress?.({ cid: key, phase: 'manifest', have: 0, total: 0, bytes: 0, peers: 0, chunkSize: 0, size: 0 })
+    while (Date.now() < deadline) {
+      options.signal?.throwIfAborted()
+      const now = Date.now()
+      const candidates = [
+        ...this.announcer.holdersOf(key).map(h => ({ peer: h.peer, addrs: h.addrs })),
+        ...this.host.getPeers().map(p => ({ peer: p.toString(), addrs: [] as Multiaddr[] }))
+      ].filter(c => c.peer !== this.peerId && now - (asked.get(c.peer) ?? -Infinity) > 2000)
+      const tries = candidates.slice(0, 8).map(async c => {
+        asked.set(c.peer, now)
+        const pid = peerIdFromString(c.peer)
+        if (c.addrs.length > 0) await this.host.peerStore.merge(pid, { multiaddrs: c.addrs })
+        const signal = AbortSignal.any([AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
+        const stream = await this.host.dialProtocol(pid, MANIFEST_PROTOCOL, { signal })
+        const bytes = await fetchManifest(stream, cid, signal)
+        if (bytes == null) throw new NotFoundError('peer lacks it')
+        return bytes
+      })
+      if (tries.length > 0) {
+        try {
+          const bytes = await Promise.any(tries)
+          return await this.store.putManifest(cid, bytes)
+        } catch {
+          // Nobody had it (or answered wrongly); ask again as holders appear.
+        }
+      }
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+    throw new NoProvidersError(`no peer has image ${key} (asked ${asked.size} peer${asked.size === 1 ? '' : 's'} within ${Math.round(timeoutMs / 1000)} s)`)
+  }
+
+  async list (): Promise<ImageInfo[]> {
+    return await this.store.list()
+  }
+
+  async remove (cidText: string): Promise<boolean> {
+    const cid = parseCid(cidText)
+    const key = cid.toString()
+    const img = this.images.get(key)
+    img?.close()
+    this.images.delete(key)
+    this.completeImages.delete(key)
+    this.addedHere.delete(key)
+    const removed = await this.store.remove(cid)
+    this.announcer.changed()
+    return removed
+  }
+
+  async status (): Promise<NodeStatus> {
+    const now = Date.now()
+    const infos = await this.store.list()
+    let bytesSent = this.manifestBytesSent
+    let bytesReceived = 0
+    for (const img of this.images.values()) { bytesSent += img.uploadedBytes; bytesReceived += img.downloadedBytes }
+    return {
+      peerId: this.peerId,
+      addrs: this.addrs(),
+      zone: this.opts.zone,
+      peers: this.host.getPeers().map(p => ({ id: p.toString(), addrs: this.host.getConnections(p).map(c => c.remoteAddr.toString()) })),
+      bytesSent,
+      bytesReceived,
+      images: infos.map(info => {
+        const img = this.images.get(info.cid)
+        let up = 0
+        let down = 0
+        for (const l of img?.links.values() ?? []) { up += l.uploaded.sample(now); down += l.downloaded.sample(now) }
+        return { ...info, downloading: img?.downloading ?? false, links: img?.links.size ?? 0, uploadRate: up, downloadRate: down }
+      })
+    }
+  }
+
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    clearInterval(this.tickTimer)
+    clearInterval(this.bootstrapTimer)
+    this.announcer.stop()
+    for (const img of this.images.values()) img.close()
+    await this.host.stop()
+  }
+}
+
+/** Fail before any transfer when the output cannot be created. */
+async function checkWritable (out: string): Promise<void> {
+  const dir = dirname(out)
+  try {
+    await access(dir, fsConstants.W_OK)
+    const s = await stat(out).catch(() => undefined)
+    if (s?.isDirectory() === true) throw new OutputNotWritableError(`--out ${out} is a directory; give a file path`)
+  } catch (err) {
+    if (err instanceof OutputNotWritableError) throw err
+    throw new OutputNotWritableError(`cannot write --out ${out}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'directory does not exist' : 'permission denied'}`)
+  }
+}

@@ -1,0 +1,426 @@
+/**
+ * Everything one host does for one image: the links to peers trading it,
+ * serving chunks to unchoked peers, and, while the image is incomplete here,
+ * the download driven by the swarm policy.
+ *
+ * I/O results are applied to the policy synchronously as events, then the
+ * policy is asked what to do; no await sits inside a state transition.
+ */
+import type { CID } from 'multiformats/cid'
+import type { PartialImage, ImageStore } from '../cache/types.js'
+import { type Manifest, chunkCount } from '../chunking/manifest.js'
+import { ChunkHashMismatchError } from '../errors.js'
+import { createChoker, createDownloadPolicy, createOriginPolicy } from '../policy/index.js'
+import type { Choker, ChokerConfig, DownloadPolicy, OriginPolicy, Rng, UploadPeerStats } from '../policy/types.js'
+import { Bitfield } from '../util/bitfield.js'
+import type { Link } from './link.js'
+import { MsgType, type Hello, type WireMessage } from './wire.js'
+
+export interface SwarmImageOptions {
+  cid: CID
+  manifest: Manifest
+  store: ImageStore
+  selfId: string
+  zone?: string
+  /** Serve in origin mode (the front-end): reveal chunks so each leaves us about once. */
+  origin: boolean
+  complete: boolean
+  rng: Rng
+  choker?: Partial<ChokerConfig>
+  /** Something we hold changed in a way the rest of the network should hear (gossip). */
+  onHeldChanged: () => void
+  log: (msg: string) => void
+}
+
+export interface DownloadProgress {
+  have: number
+  total: number
+  bytes: number
+  peers: number
+}
+
+interface Download {
+  policy: DownloadPolicy
+  partial: PartialImage
+  /** Chunks between arrival and verified write. */
+  writing: Set<number>
+  bytes: number
+  lastProgressAt: number
+  finished: boolean
+  resolve: () => void
+  reject: (err: Error) => void
+  error?: Error
+}
+
+interface ServeQueue {
+  queue: number[]
+  running: boolean
+}
+
+export class SwarmImage {
+  readonly cid: CID
+  readonly key: string
+  readonly manifest: Manifest
+  readonly chunkCount: number
+  readonly links = new Map<string, Link>()
+  complete: boolean
+  uploadedBytes = 0
+  /** PIECE payload received, duplicates and corrupt ones included. */
+  downloadedBytes = 0
+  /** Peers that sent corrupt data too often: never again, for this image. */
+  readonly banned = new Set<string>()
+
+  private readonly choker: Choker
+  private origin?: OriginPolicy
+  private download?: Download
+  private readonly serving = new Map<Link, ServeQueue>()
+  private lastRechoke = -Infinity
+  private pumpScheduled = false
+
+  constructor (private readonly opts: SwarmImageOptions) {
+    this.cid = opts.cid
+    this.key = opts.cid.toString()
+    this.manifest = opts.manifest
+    this.chunkCount = chunkCount(opts.manifest)
+    this.complete = opts.complete
+    this.choker = createChoker(opts.choker)
+    if (opts.origin && opts.complete) this.origin = createOriginPolicy({ chunkCount: this.chunkCount, rng: opts.rng })
+  }
+
+  get downloading (): boolean { return this.download != null && !this.download.finished }
+
+  /** Local holdings as a bitfield. */
+  held (): Bitfield {
+    if (this.complete) return Bitfield.full(this.chunkCount)
+    return this.download?.partial.have ?? new Bitfield(this.chunkCount)
+  }
+
+  heldCount (): number { return this.complete ? this.chunkCount : (this.download?.partial.have.count ?? 0) }
+
+  /** Our HELLO for this image. */
+  hello (): Hello {
+    const origin = this.origin != null
+    return {
+      cid: this.cid.bytes,
+      chunkCount: this.chunkCount,
+      // In origin mode chunks are revealed one HAVE at a time instead.
+      have: origin ? null : this.held().bytes,
+      zone: this.opts.zone ?? null,
+      origin
+    }
+  }
+
+  /**
+   * Register a link whose HELLOs are exchanged. When two streams cross (both
+   * peers dialled), both sides keep the one opened by the lower peer id.
+   * Returns false when `link` lost and was closed.
+   */
+  addLink (link: Link, now: number): boolean {
+    if (this.banned.has(link.peer)) { link.close(); return false }
+    const existing = this.links.get(link.peer)
+    if (existing != null && !existing.closed) {
+      const opener = (l: Link): string => l.initiator === 'local' ? this.opts.selfId : l.peer
+      const keepNew = opener(link) < opener(existing)
+      if (!keepNew) { link.close(); return false }
+      this.detach(existing, now)
+      existing.close()
+    }
+    this.links.set(link.peer, link)
+    this.serving.set(link, { queue: [], running: false })
+    const hello = link.remoteHello
+    const meta = { zone: hello?.zone ?? undefined, rttMs: link.rttMs, origin: hello?.origin ?? false }
+    this.origin?.addPeer(link.peer, meta)
+    const dl = this.download
+    if (dl != null && !dl.finished) {
+      dl.policy.addPeer(link.peer, meta, now)
+      if (hello?.have != null && hello.have.length === Math.ceil(this.chunkCount / 8)) {
+        dl.policy.onBitfield(link.peer, new Bitfield(this.chunkCount, hello.have))
+      }
+    }
+    if (hello?.have != null && this.origin != null) {
+      const bf = new Bitfield(this.chunkCount, hello.have)
+      for (const i of bf.indexes()) this.origin.onPeerHave(link.peer, i)
+    }
+    link.attach({
+      onMessage: (l, m) => { this.onMessage(l, m) },
+      onClose: (l) => { this.detach(l, Date.now()) }
+    })
+    this.updateInterest(link)
+    this.revealTo(link, now)
+    this.schedulePump()
+    return true
+  }
+
+  private detach (link: Link, now: number): void {
+    if (this.links.get(link.peer) !== link) return
+    this.links.delete(link.peer)
+    this.serving.delete(link)
+    this.origin?.removePeer(link.peer)
+    this.download?.policy.removePeer(link.peer, now)
+    this.schedulePump()
+  }
+
+  private onMessage (link: Link, m: WireMessage): void {
+    const now = Date.now()
+    const dl = this.download != null && !this.download.finished ? this.download : undefined
+    switch (m.type) {
+      case MsgType.Have:
+        if (m.index >= this.chunkCount) { link.close(new Error(`HAVE for chunk ${m.index} of ${this.chunkCount}`)); return }
+        dl?.policy.onHave(link.peer, m.index)
+        this.origin?.onPeerHave(link.peer, m.index)
+        if (dl != null && !link.amInterested && dl.policy.isInterested(link.peer)) link.interested(true)
+        break
+      case MsgType.Choke:
+        link.peerChoking = true
+        dl?.policy.onChoke(link.peer, true, now)
+        break
+      case MsgType.Unchoke:
+        link.peerChoking = false
+        dl?.policy.onChoke(link.peer, false, now)
+        break
+      case MsgType.Interested:
+        link.peerInterested = true
+        this.unchokeIfFree(link)
+        break
+      case MsgType.NotInterested:
+        link.peerInterested = false
+        break
+      case MsgType.Request:
+        this.onRequest(link, m.index)
+        return
+      case MsgType.Cancel: {
+        const q = this.serving.get(link)
+        if (q != null) q.queue = q.queue.filter(i => i !== m.index)
+        return
+      }
+      case MsgType.Reject:
+        dl?.policy.onRejected(link.peer, m.index, now)
+        break
+      case MsgType.Piece:
+        this.onPiece(link, m.index, m.data)
+        return
+      case MsgType.Hello:
+        link.close(new Error('second HELLO on one stream'))
+        return
+    }
+    this.schedulePump()
+  }
+
+  // ---- uploading ----
+
+  private onRequest (link: Link, index: number): void {
+    if (index >= this.chunkCount) { link.close(new Error(`REQUEST for chunk ${index} of ${this.chunkCount}`)); return }
+    if (link.amChoking || !this.held().has(index)) { link.reject(index); return }
+    const q = this.serving.get(link)
+    if (q == null) return
+    q.queue.push(index)
+    if (!q.running) void this.serve(link, q)
+  }
+
+  /** Serve one link's requests in order; the bounded writer paces us to the link. */
+  private async serve (link: Link, q: ServeQueue): Promise<void> {
+    q.running = true
+    try {
+      while (q.queue.length > 0 && !link.closed) {
+        const index = q.queue.shift() as number
+        if (link.amChoking) { link.reject(index); continue }
+        const data = await this.opts.store.readChunk(this.cid, index)
+        if (data == null) { link.reject(index); continue }
+        await link.piece(index, data)
+        this.uploadedBytes += data.length
+        this.origin?.onSent(link.peer, index)
+      }
+    } catch (err) {
+      if (!link.closed) this.opts.log(`serving ${link.peer} failed: ${(err as Error).message}`)
+    } finally {
+      q.running = false
+    }
+  }
+
+  private unchokeIfFree (link: Link): void {
+    if (!link.amChoking) return
+    // The front-end serves whoever asks: the origin policy already limits what they can ask for.
+    if (this.origin != null) { link.choke(false); return }
+    let unchoked = 0
+    for (const l of this.links.values()) if (!l.amChoking) unchoked++
+    if (unchoked < this.choker.config.uploadSlots + 1) link.choke(false)
+  }
+
+  private rechoke (now: number): void {
+    if (this.origin != null) {
+      for (const l of this.links.values()) if (l.peerInterested) l.choke(false)
+      return
+    }
+    const stats: UploadPeerStats[] = []
+    for (const l of this.links.values()) {
+      stats.push({
+        peer: l.peer,
+        interested: l.peerInterested,
+        downloadRate: l.downloaded.sample(now),
+        uploadRate: l.uploaded.sample(now),
+        unchoked: !l.amChoking,
+        zone: l.remoteHello?.zone ?? undefined,
+        rttMs: l.rttMs
+      })
+    }
+    const decision = this.choker.rechoke(stats, this.complete, now)
+    const keep = new Set(decision.unchoked)
+    for (const l of this.links.values()) l.choke(!keep.has(l.peer))
+  }
+
+  private revealTo (link: Link, now: number): void {
+    if (this.origin == null) return
+    for (const i of this.origin.reveal(link.peer, now)) link.have(i)
+  }
+
+  // ---- downloading ----
+
+  /** Pull the missing chunks into `partial`. Resolves once the image is complete and finished on disk. */
+  startDownload (partial: PartialImage): Promise<void> {
+    if (this.download != null && !this.download.finished) throw new Error(`already downloading ${this.key}`)
+    return new Promise<void>((resolve, reject) => {
+      const now = Date.now()
+      const policy = createDownloadPolicy({
+        chunkCount: this.chunkCount,
+        chunkBytes: this.manifest.chunkSize,
+        have: partial.have.clone(),
+        zone: this.opts.zone,
+        rng: this.opts.rng
+      })
+      this.download = { policy, partial, writing: new Set(), bytes: 0, lastProgressAt: now, finished: false, resolve, reject }
+      for (const l of this.links.values()) {
+        const hello = l.remoteHello
+        policy.addPeer(l.peer, { zone: hello?.zone ?? undefined, rttMs: l.rttMs, origin: hello?.origin ?? false }, now)
+        if (hello?.have != null) policy.onBitfield(l.peer, new Bitfield(this.chunkCount, hello.have))
+        this.updateInterest(l)
+      }
+      this.maybeFinish()
+      this.schedulePump()
+    })
+  }
+
+  /** Abandon the download (kept on disk for a resume). */
+  stopDownload (err: Error): void {
+    const dl = this.download
+    if (dl == null || dl.finished) return
+    dl.finished = true
+    dl.error = err
+    for (const r of dl.policy.outstanding()) this.links.get(r.peer)?.cancel(r.chunk)
+    this.download = undefined
+    dl.partial.close().catch(() => {}).finally(() => { dl.reject(err) })
+  }
+
+  progress (): DownloadProgress {
+    return {
+      have: this.heldCount(),
+      total: this.chunkCount,
+      bytes: this.download?.bytes ?? 0,
+      peers: this.links.size
+    }
+  }
+
+  /** Ms since the download last verified a chunk (for stall timeouts). */
+  idleFor (now: number): number {
+    return this.download == null ? 0 : now - this.download.lastProgressAt
+  }
+
+  private onPiece (link: Link, index: number, data: Uint8Array): void {
+    const dl = this.download
+    this.downloadedBytes += data.length
+    if (dl == null || dl.finished || index >= this.chunkCount) return
+    if (dl.partial.have.has(index) || dl.writing.has(index)) return // an end-game duplicate
+    dl.writing.add(index)
+    dl.partial.writeChunk(index, data).then(() => {
+      dl.writing.delete(index)
+      if (dl.finished) return
+      const now = Date.now()
+      dl.bytes += data.length
+      dl.lastProgressAt = now
+      for (const c of dl.policy.onReceived(link.peer, index, data.length, now)) this.links.get(c.peer)?.cancel(c.chunk)
+      for (const l of this.links.values()) l.have(index)
+      if (dl.partial.have.count === 1 || dl.partial.have.count === this.chunkCount) this.opts.onHeldChanged()
+      this.maybeFinish()
+      this.schedulePump()
+    }, (err: Error) => {
+      dl.writing.delete(index)
+      if (dl.finished) return
+      const now = Date.now()
+      if (err instanceof ChunkHashMismatchError) {
+        this.opts.log(`chunk ${index} from ${link.peer} failed verification`)
+        const { drop } = dl.policy.onCorrupt(link.peer, index, now)
+        if (drop) {
+          this.banned.add(link.peer)
+          link.close(new Error('sent corrupt chunks'))
+        }
+        this.schedulePump()
+      } else {
+        this.stopDownload(err)
+      }
+    })
+  }
+
+  private maybeFinish (): void {
+    const dl = this.download
+    if (dl == null || dl.finished || dl.writing.size > 0 || !dl.partial.have.complete) return
+    dl.finished = true
+    dl.partial.finish().then(() => {
+      this.complete = true
+      this.download = undefined
+      // A finished host tells its trading partners nothing new chunk-wise, but may lose interest in all.
+      for (const l of this.links.values()) l.interested(false)
+      this.opts.onHeldChanged()
+      dl.resolve()
+    }, (err: Error) => {
+      this.download = undefined
+      dl.reject(err)
+    })
+  }
+
+  private updateInterest (link: Link): void {
+    const dl = this.download
+    if (dl == null || dl.finished) { link.interested(false); return }
+    link.interested(dl.policy.isInterested(link.peer))
+  }
+
+  private schedulePump (): void {
+    if (this.pumpScheduled) return
+    this.pumpScheduled = true
+    queueMicrotask(() => {
+      this.pumpScheduled = false
+      this.pump(Date.now())
+    })
+  }
+
+  /** Ask the policy for requests and send them. */
+  private pump (now: number): void {
+    const dl = this.download
+    if (dl == null || dl.finished) return
+    for (const r of dl.policy.pick(now)) {
+      const l = this.links.get(r.peer)
+      if (l == null) { dl.policy.onRejected(r.peer, r.chunk, now); continue }
+      l.request(r.chunk)
+    }
+  }
+
+  /** Timer work: expire slow requests, refresh interest, rechoke, reveal. */
+  tick (now: number, rechokeEveryMs: number): void {
+    const dl = this.download
+    if (dl != null && !dl.finished) {
+      for (const r of dl.policy.expire(now)) this.links.get(r.peer)?.cancel(r.chunk)
+      for (const l of this.links.values()) this.updateInterest(l)
+      this.pump(now)
+    }
+    for (const l of this.links.values()) { l.downloaded.sample(now); l.uploaded.sample(now) }
+    if (now - this.lastRechoke >= rechokeEveryMs) {
+      this.lastRechoke = now
+      this.rechoke(now)
+    }
+    for (const l of this.links.values()) this.revealTo(l, now)
+  }
+
+  close (): void {
+    this.stopDownload(new Error('node stopping'))
+    for (const l of this.links.values()) l.close()
+    this.links.clear()
+  }
+}

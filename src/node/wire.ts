@@ -1,0 +1,156 @@
+/**
+ * The swarm wire protocol, one stream per (peer, image), BitTorrent-style:
+ *
+ *   frame = u32 length (of type + body) | u8 type | body
+ *
+ * HELLO opens each direction (image CID, our bitfield or none, zone, origin
+ * flag); then HAVE / CHOKE / UNCHOKE / INTERESTED / NOT_INTERESTED / REQUEST /
+ * CANCEL / REJECT carry a u32 chunk index where they need one, and PIECE
+ * carries the index followed by the chunk's bytes.
+ */
+import * as dagCbor from '@ipld/dag-cbor'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { ProtocolError } from '../errors.js'
+
+export const MsgType = {
+  Hello: 0,
+  Have: 1,
+  Choke: 2,
+  Unchoke: 3,
+  Interested: 4,
+  NotInterested: 5,
+  Request: 6,
+  Cancel: 7,
+  Piece: 8,
+  Reject: 9
+} as const
+export type MsgTypeId = typeof MsgType[keyof typeof MsgType]
+
+export interface Hello {
+  /** Image CID bytes. */
+  cid: Uint8Array
+  chunkCount: number
+  /** Bitfield bytes, or null when we hold nothing of it (or reveal nothing: origin mode). */
+  have: Uint8Array | null
+  zone: string | null
+  origin: boolean
+}
+
+export type WireMessage =
+  | { type: typeof MsgType.Hello, hello: Hello }
+  | { type: typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested }
+  | { type: typeof MsgType.Have | typeof MsgType.Request | typeof MsgType.Cancel | typeof MsgType.Reject, index: number }
+  | { type: typeof MsgType.Piece, index: number, data: Uint8Array }
+
+/** Control frames are tiny; anything bigger than this that is not a PIECE is a broken or hostile peer. */
+const MAX_CONTROL_FRAME = 2 * 1024 * 1024
+
+export function encodeHello (hello: Hello): Uint8Array {
+  const body = dagCbor.encode({
+    cid: hello.cid,
+    n: hello.chunkCount,
+    have: hello.have,
+    zone: hello.zone,
+    origin: hello.origin
+  })
+  return frame(MsgType.Hello, body)
+}
+
+export function encodeSignal (type: typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested): Uint8Array {
+  const out = new Uint8Array(5)
+  new DataView(out.buffer).setUint32(0, 1)
+  out[4] = type
+  return out
+}
+
+export function encodeIndexed (type: typeof MsgType.Have | typeof MsgType.Request | typeof MsgType.Cancel | typeof MsgType.Reject, index: number): Uint8Array {
+  const out = new Uint8Array(9)
+  const dv = new DataView(out.buffer)
+  dv.setUint32(0, 5)
+  out[4] = type
+  dv.setUint32(5, index)
+  return out
+}
+
+/** Header of a PIECE frame; the chunk bytes follow as a separate send so they are never copied. */
+export function encodePieceHeader (index: number, dataLength: number): Uint8Array {
+  const out = new Uint8Array(9)
+  const dv = new DataView(out.buffer)
+  dv.setUint32(0, 5 + dataLength)
+  out[4] = MsgType.Piece
+  dv.setUint32(5, index)
+  return out
+}
+
+function frame (type: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + body.length)
+  new DataView(out.buffer).setUint32(0, 1 + body.length)
+  out[4] = type
+  out.set(body, 5)
+  return out
+}
+
+function decodeHello (body: Uint8Array): Hello {
+  let v: unknown
+  try { v = dagCbor.decode(body) } catch (err) { throw new ProtocolError('peer sent an undecodable HELLO', { cause: err }) }
+  if (typeof v !== 'object' || v == null) throw new ProtocolError('peer sent a malformed HELLO')
+  const o = v as Record<string, unknown>
+  if (!(o.cid instanceof Uint8Array) || typeof o.n !== 'number' || !Number.isInteger(o.n) || o.n < 0) throw new ProtocolError('peer sent a malformed HELLO')
+  if (o.have != null && !(o.have instanceof Uint8Array)) throw new ProtocolError('peer sent a malformed HELLO bitfield')
+  return {
+    cid: o.cid,
+    chunkCount: o.n,
+    have: (o.have as Uint8Array | null | undefined) ?? null,
+    zone: typeof o.zone === 'string' ? o.zone.slice(0, 64) : null,
+    origin: o.origin === true
+  }
+}
+
+/**
+ * Reassembles frames from the stream's arbitrary slices. `maxPiece` bounds a
+ * PIECE frame (the image's chunk size) so a peer cannot make us buffer more.
+ */
+export class FrameDecoder {
+  private readonly buf = new Uint8ArrayList()
+  constructor (private maxPiece: number) {}
+
+  setMaxPiece (n: number): void { this.maxPiece = n }
+
+  push (data: Uint8Array | Uint8ArrayList): WireMessage[] {
+    this.buf.append(data)
+    const out: WireMessage[] = []
+    while (this.buf.byteLength >= 5) {
+      const len = this.buf.getUint32(0)
+      const type = this.buf.get(4)
+      const limit = type === MsgType.Piece ? this.maxPiece + 5 : MAX_CONTROL_FRAME
+      if (len < 1 || len > limit) throw new ProtocolError(`peer sent a frame of ${len} bytes (type ${type}), over the limit of ${limit}`)
+      if (this.buf.byteLength < 4 + len) break
+      const body = this.buf.subarray(5, 4 + len)
+      this.buf.consume(4 + len)
+      out.push(decodeBody(type, body))
+    }
+    return out
+  }
+}
+
+function decodeBody (type: number, body: Uint8Array): WireMessage {
+  switch (type) {
+    case MsgType.Hello:
+      return { type, hello: decodeHello(body) }
+    case MsgType.Choke: case MsgType.Unchoke: case MsgType.Interested: case MsgType.NotInterested:
+      if (body.length !== 0) throw new ProtocolError(`peer sent ${body.length} stray bytes in a type ${type} frame`)
+      return { type }
+    case MsgType.Have: case MsgType.Request: case MsgType.Cancel: case MsgType.Reject:
+      if (body.length !== 4) throw new ProtocolError(`peer sent a type ${type} frame of ${body.length} bytes, expected 4`)
+      return { type, index: readU32(body, 0) }
+    case MsgType.Piece:
+      if (body.length < 4) throw new ProtocolError('peer sent a truncated PIECE')
+      return { type, index: readU32(body, 0), data: body.subarray(4) }
+    default:
+      throw new ProtocolError(`peer sent unknown message type ${type}`)
+  }
+}
+
+function readU32 (b: Uint8Array, off: number): number {
+  return ((b[off] << 24) >>> 0) + (b[off + 1] << 16) + (b[off + 2] << 8) + b[off + 3]
+}

@@ -1,0 +1,23 @@
+/** Sizes as operators write them: 899MB, 9.77GB, 1MiB, 256k, 4096. */
+const UNITS: Record<string, number> = {
+  '': 1, b: 1,
+  k: 1024, kb: 1000, kib: 1024,
+  m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2,
+  g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3,
+  t: 1024 ** 4, tb: 1000 ** 4, tib: 1024 ** 4
+}
+
+export function parseSize (text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text)
+  const unit = m == null ? undefined : UNITS[m[2].toLowerCase()]
+  if (m == null || unit == null) throw new RangeError(`not a size: "${text}" (examples: 4096, 256KiB, 1MiB, 899MB, 9.77GB)`)
+  return Math.round(Number(m[1]) * unit)
+}
+
+export function formatBytes (n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let v = n
+  let i = 0
+  while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++ }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`
+}
