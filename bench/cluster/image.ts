@@ -1,0 +1,38 @@
+/** Test images: random bytes, or a VM-like image that is mostly zeros. */
+import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream, openSync, writeSync, closeSync } from 'node:fs'
+
+export type ImageKind = 'random' | 'vm'
+
+/**
+ * Writes `bytes` bytes to path. 'vm': 1 MiB blocks, about a quarter filled with
+ * random data (the used part of a disk), the rest zero except for an occasional
+ * 4 KiB random sector (file-system metadata), like a sparse qcow2/raw image.
+ */
+export function generateImage (path: string, bytes: number, kind: ImageKind): void {
+  const fd = openSync(path, 'w')
+  try {
+    const block = 1 << 20
+    const zero = Buffer.alloc(block)
+    for (let off = 0, i = 0; off < bytes; off += block, i++) {
+      const len = Math.min(block, bytes - off)
+      let buf: Buffer
+      if (kind === 'random') buf = randomBytes(len)
+      else {
+        const r = randomBytes(2)
+        if (r[0] < 64 || i === 0) buf = randomBytes(len)
+        else if (r[1] < 32) {
+          buf = Buffer.alloc(len)
+          randomBytes(4096).copy(buf, (r[1] % 16) * 4096 % Math.max(1, len - 4096))
+        } else buf = zero.subarray(0, len)
+      }
+      writeSync(fd, buf)
+    }
+  } finally { closeSync(fd) }
+}
+
+export async function sha256File (path: string): Promise<string> {
+  const h = createHash('sha256')
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer)
+  return h.digest('hex')
+}

@@ -1,0 +1,156 @@
+/**
+ * imgp2p on the cluster, through its real CLI: one daemon per namespace, the
+ * front-end adds the image, every host pulls it at the same moment.
+ */
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { type RunContext, remainingMs, repoRoot } from './context.js'
+import { sha256File } from './image.js'
+import type { Imgp2pResult, Usage } from './metrics.js'
+import { stats } from './metrics.js'
+import type { Proc } from './procs.js'
+import { busyFraction, cpuCounters, sh, sleep, treeUsage } from './sys.js'
+import { type Node, diffCounters, readCounters } from './topology.js'
+
+const P2P_PORT = 4001
+
+export function cliPath (): string {
+  return join(repoRoot(), 'bin', 'imgp2p')
+}
+
+/**
+ * The CLI's environment: the project's Node 24 first on PATH (as under `npm
+ * run`), so the launcher runs the daemon itself instead of re-spawning it on
+ * a newer Node; one process per daemon keeps CPU and RSS figures honest.
+ */
+export function cliEnv (): NodeJS.ProcessEnv {
+  return { ...process.env, PATH: `${join(repoRoot(), 'node_modules', '.bin')}:${process.env.PATH ?? ''}` }
+}
+
+/** Why imgp2p cannot run here, or undefined when its CLI answers --help. */
+export function imgp2pUnavailable (): string | undefined {
+  const bin = cliPath()
+  if (!existsSync(bin)) return `${bin} does not exist yet`
+  try {
+    sh(bin, ['--help'], { timeoutMs: 30_000, env: cliEnv() })
+    return undefined
+  } catch (e) {
+    return `bin/imgp2p --help failed: ${(e as Error).message.split('\n').slice(0, 3).join(' ')}`
+  }
+}
+
+export interface Imgp2pOptions {
+  chunkBytes?: number
+  /** Extra arguments for `imgp2p add` and `imgp2p daemon`. */
+  addArgs: string[]
+  daemonArgs: string[]
+}
+
+const dataDir = (ctx: RunContext, n: Node): string => join(ctx.dir, n.name, 'data')
+
+function usageOf (fe: number, hosts: number[]): Usage {
+  return { fe, mean: hosts.reduce((a, b) => a + b, 0) / Math.max(1, hosts.length), max: Math.max(0, ...hosts) }
+}
+
+/** Runs the CLI in a namespace and returns its stdout (throws on non-zero exit). */
+async function cli (ctx: RunContext, n: Node, args: string[]): Promise<Proc> {
+  const p = ctx.procs.spawnIn(n.ns, `${args[0]}@${n.name}`, cliPath(), args, cliEnv())
+  const code = await p.exit
+  if (code !== 0) throw new Error(`imgp2p ${args.join(' ')} in ${n.name} exited ${code}: ${p.stderr.slice(-2000)}`)
+  return p
+}
+
+async function startDaemon (ctx: RunContext, n: Node, extra: string[]): Promise<{ proc: Proc, addr: string }> {
+  mkdirSync(dataDir(ctx, n), { recursive: true })
+  const args = ['daemon', '--data-dir', dataDir(ctx, n), '--listen', `/ip4/${n.ip}/tcp/${P2P_PORT}`, '--zone', `sw${n.sw}`, ...extra]
+  const proc = ctx.procs.spawnIn(n.ns, `daemon@${n.name}`, cliPath(), args, cliEnv())
+  const line = await proc.waitForLine(/^listening \/ip4\//, Math.min(90_000, remainingMs(ctx)))
+  return { proc, addr: line.slice('listening '.length).trim() }
+}
+
+function peerCount (status: unknown): number {
+  const peers = (status as { peers?: unknown }).peers
+  if (Array.isArray(peers)) return peers.length
+  return typeof peers === 'number' ? peers : 0
+}
+
+export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Imgp2pResult> {
+  const { fe, hosts } = ctx.topo
+  const daemons: Proc[] = []
+  try {
+    // Daemons: the front-end (origin) first, then every host pointed at it.
+    const t0 = performance.now()
+    const origin = await startDaemon(ctx, fe, ['--origin', ...o.daemonArgs])
+    daemons.push(origin.proc)
+    const hs = await Promise.all(hosts.map(async h => await startDaemon(ctx, h, ['--peer', origin.addr, ...o.daemonArgs])))
+    daemons.push(...hs.map(h => h.proc))
+    const daemonStartS = (performance.now() - t0) / 1000
+    ctx.log(`imgp2p: ${hosts.length + 1} daemons listening after ${daemonStartS.toFixed(1)} s`)
+
+    // Wait until every host sees at least one peer (bounded), then let start-up CPU settle.
+    const waitUntil = performance.now() + 30_000
+    let pending = hosts
+    while (pending.length > 0 && performance.now() < waitUntil) {
+      const counts = await Promise.all(pending.map(async h => {
+        try { return peerCount(JSON.parse((await cli(ctx, h, ['status', '--data-dir', dataDir(ctx, h), '--json'])).stdout)) } catch { return 0 }
+      }))
+      pending = pending.filter((_, i) => counts[i] < 1)
+      if (pending.length > 0) await sleep(500)
+    }
+    if (pending.length > 0) ctx.log(`imgp2p: warning: no peers at ${pending.map(h => h.name).join(',')} after 30 s`)
+    await sleep(1000)
+
+    const imageArg = ctx.imagePath
+    const ta = performance.now()
+    const add = await cli(ctx, fe, ['add', imageArg, '--data-dir', dataDir(ctx, fe),
+      ...(o.chunkBytes !== undefined ? ['--chunk-size', String(o.chunkBytes)] : []), ...o.addArgs])
+    const addS = (performance.now() - ta) / 1000
+    const cid = add.stdout.trim().split('\n').pop()?.trim() ?? ''
+    if (cid === '') throw new Error('imgp2p add printed no CID')
+    ctx.log(`imgp2p: added ${cid} in ${addS.toFixed(2)} s`)
+    await sleep(500)
+
+    // The deployment: every host pulls at the same moment.
+    const outs = hosts.map(h => join(ctx.dir, h.name, 'out.img'))
+    const before = daemons.map(d => treeUsage(d.pid).cpuSeconds)
+    const c0 = readCounters(ctx.topo)
+    const cpu0 = cpuCounters()
+    const timeoutS = Math.max(5, Math.floor(remainingMs(ctx) / 1000) - 15)
+    const tp = performance.now()
+    const pulls = hosts.map((h, i) => ctx.procs.spawnIn(h.ns, `pull@${h.name}`, cliPath(),
+      ['pull', cid, '--out', outs[i], '--data-dir', dataDir(ctx, h), '--json', '--timeout', String(timeoutS)], cliEnv()))
+    const codes = await Promise.all(pulls.map(async p => await p.exit))
+    const t1 = performance.now()
+    const cpu1 = cpuCounters()
+    const c = diffCounters(c0, readCounters(ctx.topo))
+    const after = daemons.map(d => treeUsage(d.pid))
+    const pullCpu = after.map((u, i) => u.cpuSeconds - before[i])
+
+    const failed = codes.map((code, i) => code === 0 ? undefined : `${hosts[i].name}: exit ${code} ${pulls[i].stderr.trim().slice(-500)}`).filter(x => x !== undefined)
+    let shaOk = 0
+    for (const out of outs) {
+      if (existsSync(out) && await sha256File(out) === ctx.imageSha) shaOk++
+    }
+    const perHost = pulls.map(p => ((p.endedAt ?? t1) - p.startedAt) / 1000)
+    const makespanS = (t1 - tp) / 1000
+    return {
+      ok: failed.length === 0 && shaOk === hosts.length,
+      error: failed.length > 0 ? failed.join('; ') : (shaOk < hosts.length ? `sha256 mismatch on ${hosts.length - shaOk} hosts` : undefined),
+      ...stats(perHost, makespanS),
+      ratio: makespanS / ctx.tMinS,
+      feBytesPerImage: c.feSent / ctx.imageBytes,
+      islBytesPerImage: c.isl / ctx.imageBytes,
+      shaOk,
+      cpuBusy: busyFraction(cpu0, cpu1),
+      cid,
+      addS,
+      daemonStartS,
+      pullCpuS: usageOf(pullCpu[0], pullCpu.slice(1)),
+      totalCpuS: usageOf(after[0].cpuSeconds, after.slice(1).map(u => u.cpuSeconds)),
+      maxRssMiB: usageOf(after[0].maxRssMiB, after.slice(1).map(u => u.maxRssMiB))
+    }
+  } finally {
+    await Promise.all(daemons.map(async d => { await ctx.procs.stop(d) }))
+    for (const h of hosts) rmSync(join(ctx.dir, h.name, 'out.img'), { force: true })
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * imgp2p cluster benchmark (run as root).
+ *
+ *   node dist/bench/cluster/main.js [options]          one run
+ *   node dist/bench/cluster/main.js --sweep [options]  the full sweep, then charts
+ *   node dist/bench/cluster/main.js --charts           charts from the results file
+ *   node dist/bench/cluster/main.js --cleanup [--force] remove leftovers of crashed runs
+ *
+ * See bench/cluster/BENCHMARKS-cluster.md.
+ */
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { writeCharts } from './charts.js'
+import { repoRoot } from './context.js'
+import type { ImageKind } from './image.js'
+import { type RunOptions, cleanupLeftovers, defaults, runOnce } from './run.js'
+import { sweepPlan } from './sweep.js'
+
+const { values: v } = parseArgs({
+  options: {
+    hosts: { type: 'string', short: 'n' },
+    switches: { type: 'string' },
+    'image-mib': { type: 'string' },
+    'image-kind': { type: 'string' },
+    'chunk-kib': { type: 'string' },
+    'host-mbit': { type: 'string' },
+    'front-mbit': { type: 'string' },
+    'isl-mbit': { type: 'string' },
+    'no-http': { type: 'boolean' },
+    'no-imgp2p': { type: 'boolean' },
+    'require-imgp2p': { type: 'boolean' },
+    'shape-check-mib': { type: 'string' },
+    timeout: { type: 'string' },
+    'global-timeout': { type: 'string' },
+    results: { type: 'string' },
+    label: { type: 'string' },
+    'add-arg': { type: 'string', multiple: true },
+    'daemon-arg': { type: 'string', multiple: true },
+    sweep: { type: 'boolean' },
+    quick: { type: 'boolean' },
+    only: { type: 'string' },
+    charts: { type: 'boolean' },
+    cleanup: { type: 'boolean' },
+    force: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' }
+  }
+})
+
+const here = join(repoRoot(), 'bench', 'cluster')
+const resultsFile = v.results ?? join(here, 'results.jsonl')
+const log = (l: string): void => { process.stdout.write(l + '\n') }
+const num = (s: string | undefined, d: number): number => s === undefined ? d : Number(s)
+
+if (v.help === true) {
+  log(`usage: main.js [--sweep [--quick] [--only large,small,chunk,switches,vm] | --charts | --cleanup [--force]]
+  -n/--hosts N (3)  --switches 1|2  --image-mib MiB (64)  --image-kind random|vm  --chunk-kib KiB
+  --host-mbit B (50)  --front-mbit F (10 x B)  --isl-mbit R (0 = unshaped)
+  --no-http  --no-imgp2p  --require-imgp2p  --shape-check-mib MiB (4; 0 = skip)
+  --timeout S (per run, 300)  --global-timeout S  --results FILE (bench/cluster/results.jsonl)  --label L
+  --add-arg X / --daemon-arg X (repeatable; passed to imgp2p add / daemon)`)
+  process.exit(0)
+}
+
+if (process.getuid?.() !== 0) {
+  log('the cluster benchmark needs root (network namespaces, tc)')
+  process.exit(2)
+}
+
+if (v.cleanup === true) {
+  const n = cleanupLeftovers(v.force === true, log)
+  log(`cleanup: ${n} namespaces removed`)
+  process.exit(0)
+}
+
+if (v.charts === true) {
+  for (const f of writeCharts(resultsFile, join(here, 'charts'), v.label)) log(`wrote ${f}`)
+  process.exit(0)
+}
+
+const hostMbit = num(v['host-mbit'], defaults.hostMbit)
+const base: Partial<RunOptions> = {
+  hosts: num(v.hosts, defaults.hosts),
+  switches: num(v.switches, 1) === 2 ? 2 : 1,
+  imageMiB: num(v['image-mib'], defaults.imageMiB),
+  imageKind: (v['image-kind'] ?? 'random') as ImageKind,
+  chunkBytes: v['chunk-kib'] === undefined ? undefined : Number(v['chunk-kib']) * 1024,
+  hostMbit,
+  frontMbit: num(v['front-mbit'], hostMbit * 10),
+  islMbit: num(v['isl-mbit'], 0),
+  http: v['no-http'] !== true,
+  imgp2p: v['no-imgp2p'] === true ? false : (v['require-imgp2p'] === true ? true : 'auto'),
+  shapeCheckMiB: num(v['shape-check-mib'], defaults.shapeCheckMiB),
+  timeoutS: num(v.timeout, defaults.timeoutS),
+  resultsFile,
+  addArgs: v['add-arg'] ?? [],
+  daemonArgs: v['daemon-arg'] ?? [],
+  log
+}
+
+// Global bound: whatever happens, this process ends (the run's own handlers clean up on SIGTERM/exit).
+const globalS = num(v['global-timeout'], v.sweep === true ? 4 * 3600 : (base.timeoutS ?? 300) + 60)
+setTimeout(() => {
+  log(`global timeout of ${globalS} s reached`)
+  process.kill(process.pid, 'SIGTERM')
+}, globalS * 1000).unref()
+
+let failures = 0
+if (v.sweep === true) {
+  const label = v.label ?? `sweep-${new Date().toISOString().replace(/[:.]/g, '-')}`
+  const plan = sweepPlan(v.quick === true, v.only?.split(','))
+  log(`sweep ${label}: ${plan.length} runs -> ${resultsFile}`)
+  for (const [i, step] of plan.entries()) {
+    log(`\n=== run ${i + 1}/${plan.length}: ${step.name} ===`)
+    try {
+      const r = await runOnce({ ...base, ...step.options, label })
+      if (!r.http.ok || (r.imgp2p.ok !== true && base.imgp2p !== false)) failures++
+    } catch (e) {
+      failures++
+      log(`run failed: ${(e as Error).message}`)
+    }
+  }
+  for (const f of writeCharts(resultsFile, join(here, 'charts'), label)) log(`wrote ${f}`)
+} else {
+  try {
+    const r = await runOnce({ ...base, label: v.label ?? 'single' })
+    if (!r.http.ok && base.http === true) failures++
+    if (!r.imgp2p.ok && base.imgp2p === true) failures++
+  } catch (e) {
+    failures++
+    log(`run failed: ${(e as Error).message}`)
+  }
+}
+process.exit(failures > 0 ? 1 : 0)

@@ -1,0 +1,99 @@
+/** The reference bound and the per-run record written to the results file. */
+
+export const MBIT = 1e6
+
+/**
+ * Kumar and Ross: no scheme delivers S bytes from a source with upload F to N
+ * hosts with download and upload B before
+ *   T_min = max(S/F, S/B, N*S/(F + N*B)).
+ */
+export function tMin (bytes: number, hosts: number, hostMbit: number, frontMbit: number): number {
+  const bits = bytes * 8
+  const b = hostMbit * MBIT
+  const f = frontMbit * MBIT
+  return Math.max(bits / f, bits / b, hosts * bits / (f + hosts * b))
+}
+
+export interface Stats { makespanS: number, meanS: number, maxS: number, minS: number }
+
+/** Per-host durations (seconds) and the makespan from the common start. */
+export function stats (perHostS: number[], makespanS: number): Stats {
+  return {
+    makespanS,
+    meanS: perHostS.reduce((a, b) => a + b, 0) / perHostS.length,
+    maxS: Math.max(...perHostS),
+    minS: Math.min(...perHostS)
+  }
+}
+
+export interface PhaseResult extends Partial<Stats> {
+  ok: boolean
+  error?: string
+  /** makespan / T_min */
+  ratio?: number
+  /** Front-end interface bytes sent during the phase / image size. */
+  feBytesPerImage?: number
+  /** Bytes over the inter-switch link (both directions) / image size. */
+  islBytesPerImage?: number
+  /** Hosts whose output's sha256 matched. */
+  shaOk?: number
+  /** Fraction of all cores busy during the phase (whole machine). */
+  cpuBusy?: number
+}
+
+export interface Usage { mean: number, max: number, fe: number }
+
+export interface Imgp2pResult extends PhaseResult {
+  cid?: string
+  addS?: number
+  /** Daemon CPU seconds spent during the pull phase, per host (and the front-end). */
+  pullCpuS?: Usage
+  /** Daemon CPU seconds over its whole life, per host. */
+  totalCpuS?: Usage
+  /** Daemon peak RSS (VmHWM), MiB. */
+  maxRssMiB?: Usage
+  /** Seconds until every daemon printed its listening line. */
+  daemonStartS?: number
+}
+
+export interface RunRecord {
+  time: string
+  label: string
+  hosts: number
+  switches: number
+  imageKind: string
+  imageBytes: number
+  imageMiB: number
+  chunkBytes: number | null
+  hostMbit: number
+  frontMbit: number
+  islMbit: number
+  tMinS: number
+  shaping?: { bytes: number, expectedS: number, downS: number, upS: number }
+  http: PhaseResult
+  imgp2p: Imgp2pResult
+  machine: { cpus: number, cpuModel: string, kernel: string, node: string }
+  wallS: number
+}
+
+const f2 = (x: number | undefined): string => x === undefined ? '-' : x.toFixed(2)
+
+export function summary (r: RunRecord): string {
+  const phase = (name: string, p: PhaseResult): string => p.ok
+    ? `${name}: makespan ${f2(p.makespanS)} s (mean ${f2(p.meanS)}, max ${f2(p.maxS)}) = ${f2(p.ratio)} x T_min; ` +
+      `front-end ${f2(p.feBytesPerImage)} x image${r.switches === 2 ? `; inter-switch ${f2(p.islBytesPerImage)} x image` : ''}; ` +
+      `sha256 ok ${p.shaOk}/${r.hosts}; CPU busy ${Math.round((p.cpuBusy ?? 0) * 100)}%`
+    : `${name}: FAILED (${p.error ?? 'skipped'})`
+  const lines = [
+    `N=${r.hosts} switches=${r.switches} image=${r.imageMiB} MiB ${r.imageKind} chunk=${r.chunkBytes ?? 'default'} ` +
+      `B=${r.hostMbit} Mbit/s F=${r.frontMbit} Mbit/s T_min=${f2(r.tMinS)} s`,
+    '  ' + phase('http  ', r.http),
+    '  ' + phase('imgp2p', r.imgp2p)
+  ]
+  const i = r.imgp2p
+  if (i.ok && i.pullCpuS !== undefined && i.maxRssMiB !== undefined) {
+    lines.push(`  imgp2p daemons: pull-phase CPU mean ${f2(i.pullCpuS.mean)} s max ${f2(i.pullCpuS.max)} s (front-end ${f2(i.pullCpuS.fe)} s); ` +
+      `peak RSS mean ${Math.round(i.maxRssMiB.mean)} MiB max ${Math.round(i.maxRssMiB.max)} MiB (front-end ${Math.round(i.maxRssMiB.fe)} MiB); add ${f2(i.addS)} s`)
+  }
+  return lines.join('\n')
+}
