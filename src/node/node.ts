@@ -25,6 +25,7 @@ import { Link } from './link.js'
 import { fetchManifest, serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { SwarmImage, type DownloadProgress } from './swarm-image.js'
+import type { Bitfield } from '../util/bitfield.js'
 
 export interface NodeOptions {
   dataDir: string
@@ -76,7 +77,7 @@ export interface NodeStatus {
   peers: Array<{ id: string, addrs: string[] }>
   bytesSent: number
   bytesReceived: number
-  images: Array<ImageInfo & { downloading: boolean, links: number, uploadRate: number, downloadRate: number }>
+  images: Array<ImageInfo & { downloading: boolean, links: number, uploadRate: number, downloadRate: number, corruptChunks: number, bannedPeers: string[] }>
 }
 
 const TICK_MS = 100
@@ -441,9 +442,22 @@ export class Imgp2pNode {
         let up = 0
         let down = 0
         for (const l of img?.links.values() ?? []) { up += l.uploaded.sample(now); down += l.downloaded.sample(now) }
-        return { ...info, downloading: img?.downloading ?? false, links: img?.links.size ?? 0, uploadRate: up, downloadRate: down }
+        return {
+          ...info,
+          downloading: img?.downloading ?? false,
+          links: img?.links.size ?? 0,
+          uploadRate: up,
+          downloadRate: down,
+          corruptChunks: img?.corruptChunks ?? 0,
+          bannedPeers: [...(img?.banned ?? [])]
+        }
       })
     }
+  }
+
+  /** Which chunks of an image this node holds right now (verified), if it knows the image. */
+  heldChunks (cidText: string): Bitfield | undefined {
+    return this.images.get(parseCid(cidText).toString())?.held()
   }
 
   async stop (): Promise<void> {

@@ -65,6 +65,8 @@ export class SwarmImage {
   readonly links = new Map<string, Link>()
   complete: boolean
   uploadedBytes = 0
+  /** Chunks that failed verification, from any peer. */
+  corruptChunks = 0
   /** PIECE payload received, duplicates and corrupt ones included. */
   downloadedBytes = 0
   /** Peers that sent corrupt data too often: never again, for this image. */
@@ -346,6 +348,7 @@ export class SwarmImage {
       if (dl.finished) return
       const now = Date.now()
       if (err instanceof ChunkHashMismatchError) {
+        this.corruptChunks++
         this.opts.log(`chunk ${index} from ${link.peer} failed verification`)
         const { drop } = dl.policy.onCorrupt(link.peer, index, now)
         if (drop) {

@@ -1,0 +1,101 @@
+/** Shared fixtures for the swarm and CLI tests: temp dirs, images, nodes, fault-injecting stores. */
+import { createHash, randomFillSync } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdtemp, open, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { CID } from 'multiformats/cid'
+import { FsImageStore } from '../src/cache/image-store.js'
+import type { ExportResult, ImageExporter, ImageInfo, ImageStore, ImportOptions, PartialImage } from '../src/cache/types.js'
+import type { Manifest } from '../src/chunking/manifest.js'
+import { Imgp2pNode, type NodeOptions } from '../src/node/node.js'
+
+export async function tempDir (prefix = 'imgp2p-test-'): Promise<{ path: string, cleanup: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix))
+  return { path, cleanup: async () => { await rm(path, { recursive: true, force: true }) } }
+}
+
+/** Deterministic pseudo-random bytes with every `zeroEvery`-th MiB all zeros (VM disks are mostly holes). */
+export async function writeImage (path: string, size: number, opts: { zeroEvery?: number, seed?: number } = {}): Promise<void> {
+  const fh = await open(path, 'w')
+  const block = Buffer.alloc(1024 * 1024)
+  try {
+    for (let off = 0, i = 0; off < size; off += block.length, i++) {
+      const n = Math.min(block.length, size - off)
+      if (opts.zeroEvery != null && i % opts.zeroEvery === opts.zeroEvery - 1) block.fill(0)
+      else { randomFillSync(block); block.writeUInt32BE(i, 0); block[4] = opts.seed ?? 0 }
+      await fh.write(block, 0, n, off)
+    }
+  } finally {
+    await fh.close()
+  }
+}
+
+export async function sha256File (path: string): Promise<string> {
+  const h = createHash('sha256')
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer)
+  return h.digest('hex')
+}
+
+/** Start an in-process node on 127.0.0.1 with quick timers for tests. */
+export async function startNode (dataDir: string, opts: Partial<NodeOptions> = {}): Promise<Imgp2pNode> {
+  return await Imgp2pNode.create({
+    dataDir,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    announceBatchMs: 100,
+    announceSteadyMs: 2000,
+    rechokeMs: 1000,
+    seed: 1,
+    ...opts
+  })
+}
+
+export function addrOf (node: Imgp2pNode): string {
+  const a = node.addrs().find(x => x.includes('127.0.0.1'))
+  if (a == null) throw new Error('node has no loopback address')
+  return a
+}
+
+export async function waitFor (cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+export interface ServeFaults {
+  /** Delay every chunk read for serving (a slow disk or a slow peer). */
+  readDelayMs?: number
+  /** Flip a byte of these chunks when serving them. */
+  corrupt?: (index: number) => boolean
+}
+
+/** A store that serves with injected faults; everything else goes to the real one. */
+export class FaultyStore implements ImageStore, ImageExporter {
+  constructor (private readonly inner: FsImageStore, private readonly faults: ServeFaults) {}
+  get dataDir (): string { return this.inner.dataDir }
+  static async open (dataDir: string, faults: ServeFaults): Promise<FaultyStore> {
+    return new FaultyStore(await FsImageStore.open(dataDir), faults)
+  }
+
+  async importFile (file: string, options?: ImportOptions): Promise<{ cid: CID, manifest: Manifest }> { return await this.inner.importFile(file, options) }
+  async putManifest (cid: CID, bytes: Uint8Array): Promise<Manifest> { return await this.inner.putManifest(cid, bytes) }
+  async getManifest (cid: CID): Promise<Manifest | undefined> { return await this.inner.getManifest(cid) }
+  async getManifestBytes (cid: CID): Promise<Uint8Array | undefined> { return await this.inner.getManifestBytes(cid) }
+  async list (): Promise<ImageInfo[]> { return await this.inner.list() }
+  async info (cid: CID): Promise<ImageInfo | undefined> { return await this.inner.info(cid) }
+  async completePath (cid: CID): Promise<string | undefined> { return await this.inner.completePath(cid) }
+  async openPartial (cid: CID, manifest: Manifest): Promise<PartialImage> { return await this.inner.openPartial(cid, manifest) }
+  async remove (cid: CID): Promise<boolean> { return await this.inner.remove(cid) }
+  async exportTo (cid: CID, path: string, signal?: AbortSignal): Promise<ExportResult> { return await this.inner.exportTo(cid, path, signal) }
+
+  async readChunk (cid: CID, index: number): Promise<Uint8Array | undefined> {
+    if (this.faults.readDelayMs != null) await new Promise(resolve => setTimeout(resolve, this.faults.readDelayMs))
+    const data = await this.inner.readChunk(cid, index)
+    if (data == null || this.faults.corrupt?.(index) !== true) return data
+    const bad = new Uint8Array(data)
+    bad[bad.length >> 1] ^= 0xff
+    return bad
+  }
+}

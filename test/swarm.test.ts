@@ -1,0 +1,138 @@
+/**
+ * Swarms of real in-process nodes on 127.0.0.1: every host ends with a
+ * byte-identical image, hosts trade with each other, the origin may leave,
+ * a lying peer is caught, an interrupted pull resumes.
+ */
+import { stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Imgp2pNode } from '../src/node/node.js'
+import { Bitfield } from '../src/util/bitfield.js'
+import { FaultyStore, addrOf, sha256File, startNode, tempDir, waitFor, writeImage } from './helpers.js'
+
+const MiB = 1024 * 1024
+let cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => {})
+  cleanups = []
+})
+
+async function setup (): Promise<string> {
+  const t = await tempDir()
+  cleanups.push(t.cleanup)
+  return t.path
+}
+
+function track (node: Imgp2pNode): Imgp2pNode {
+  cleanups.push(async () => { await node.stop() })
+  return node
+}
+
+describe('swarm on loopback', () => {
+  it('delivers a byte-identical image to every host, and hosts trade among themselves', async () => {
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    await writeImage(image, 24 * MiB + 12345, { zeroEvery: 4 })
+    const want = await sha256File(image)
+    // A slow origin disk makes peer-to-peer trading visible even on loopback.
+    const origin = track(await startNode(join(dir, 'origin'), { store: await FaultyStore.open(join(dir, 'origin'), { readDelayMs: 5 }) }))
+    const { cid } = await origin.add(image, { chunkSize: 256 * 1024 })
+    const hosts = await Promise.all([1, 2, 3, 4].map(async i => track(await startNode(join(dir, `h${i}`), { peers: [addrOf(origin)], seed: i }))))
+    await waitFor(() => hosts.every(h => h.host.getPeers().length > 0), 10_000, 'hosts to connect')
+
+    const results = await Promise.all(hosts.map(async (h, i) => await h.pull(cid, { out: join(dir, `out${i}.raw`), timeoutMs: 30_000 })))
+    for (const r of results) {
+      expect(r.method).toBe('download')
+      expect(await sha256File(r.path)).toBe(want)
+      // Zero chunks are holes: never sent, never written.
+      expect((await stat(r.path)).blocks * 512).toBeLessThan(24 * MiB * 0.9)
+    }
+    const st = await Promise.all(hosts.map(async h => await h.status()))
+    const peerBytes = st.reduce((n, s) => n + s.bytesSent, 0)
+    expect(peerBytes).toBeGreaterThan(0)
+    const originSent = (await origin.status()).bytesSent
+    // Four hosts took 4 x 18 MiB of non-zero data; the origin sent well under that.
+    expect(originSent).toBeLessThan(4 * 18 * MiB)
+  })
+
+  it('completes from the peers when the origin leaves midway', async () => {
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    await writeImage(image, 16 * MiB)
+    const want = await sha256File(image)
+    const origin = await startNode(join(dir, 'origin'), { store: await FaultyStore.open(join(dir, 'origin'), { readDelayMs: 15 }) })
+    let originStopped = false
+    cleanups.push(async () => { if (!originStopped) await origin.stop() })
+    const { cid } = await origin.add(image, { chunkSize: 128 * 1024 })
+    const hosts = await Promise.all([1, 2, 3].map(async i => track(await startNode(join(dir, `h${i}`), { peers: [addrOf(origin)], seed: i }))))
+    // The hosts must know each other directly, not only through the origin.
+    await waitFor(() => hosts.every(h => h.host.getPeers().length > 0), 10_000, 'hosts to connect')
+
+    const pulls = hosts.map(async (h, i) => await h.pull(cid, { out: join(dir, `out${i}.raw`), timeoutMs: 30_000 }))
+    let completeWhenStopped = 0
+    await waitFor(() => {
+      const union = new Bitfield(128)
+      for (const h of hosts) for (const i of h.heldChunks(cid)?.indexes() ?? []) union.set(i)
+      return union.complete
+    }, 30_000, 'the hosts to hold every chunk between them')
+    for (const h of hosts) if (h.heldChunks(cid)?.complete === true) completeWhenStopped++
+    await origin.stop()
+    originStopped = true
+    expect(completeWhenStopped).toBeLessThan(hosts.length)
+
+    const results = await Promise.all(pulls)
+    for (const r of results) expect(await sha256File(r.path)).toBe(want)
+  })
+
+  it('catches a peer that serves wrong bytes and fetches those chunks elsewhere', async () => {
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    await writeImage(image, 8 * MiB)
+    const want = await sha256File(image)
+    // The honest origin is slow, the liar fast: the puller will ask the liar first.
+    const origin = track(await startNode(join(dir, 'origin'), { store: await FaultyStore.open(join(dir, 'origin'), { readDelayMs: 30 }) }))
+    const { cid } = await origin.add(image, { chunkSize: 128 * 1024 })
+    const liar = track(await startNode(join(dir, 'liar'), { peers: [addrOf(origin)], store: await FaultyStore.open(join(dir, 'liar'), { corrupt: () => true }) }))
+    await liar.add(image, { chunkSize: 128 * 1024 })
+    const puller = track(await startNode(join(dir, 'puller'), { peers: [addrOf(origin), addrOf(liar)] }))
+    await waitFor(() => puller.host.getPeers().length >= 2, 10_000, 'puller to connect')
+
+    const r = await puller.pull(cid, { out: join(dir, 'out.raw'), timeoutMs: 30_000 })
+    expect(await sha256File(r.path)).toBe(want)
+    const img = (await puller.status()).images.find(i => i.cid === cid)
+    expect(img?.corruptChunks).toBeGreaterThan(0)
+    expect(img?.bannedPeers).toContain(liar.peerId)
+  })
+
+  it('resumes an interrupted pull without fetching verified chunks again', async () => {
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    await writeImage(image, 16 * MiB)
+    const want = await sha256File(image)
+    const origin = track(await startNode(join(dir, 'origin'), { store: await FaultyStore.open(join(dir, 'origin'), { readDelayMs: 10 }) }))
+    const { cid } = await origin.add(image, { chunkSize: 256 * 1024 })
+    let puller = await startNode(join(dir, 'puller'), { peers: [addrOf(origin)] })
+    await waitFor(() => puller.host.getPeers().length > 0, 10_000, 'puller to connect')
+
+    const abort = new AbortController()
+    const first = puller.pull(cid, { out: join(dir, 'out.raw'), signal: abort.signal, timeoutMs: 30_000 })
+    await waitFor(() => (puller.heldChunks(cid)?.count ?? 0) >= 20, 20_000, 'some chunks')
+    abort.abort(new Error('operator pressed Ctrl-C'))
+    await expect(first).rejects.toThrow(/Ctrl-C/)
+    await puller.stop()
+
+    // A new process on the same data dir.
+    puller = track(await startNode(join(dir, 'puller'), { peers: [addrOf(origin)] }))
+    await waitFor(() => puller.host.getPeers().length > 0, 10_000, 'puller to reconnect')
+    const r = await puller.pull(cid, { out: join(dir, 'out.raw'), timeoutMs: 30_000 })
+    expect(await sha256File(r.path)).toBe(want)
+    expect(r.bytesDownloaded).toBeLessThanOrEqual(16 * MiB - 20 * 256 * 1024)
+  })
+
+  it('fails with NoProvidersError when nobody has the image', async () => {
+    const dir = await setup()
+    const a = track(await startNode(join(dir, 'a')))
+    const cid = 'bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
+    await expect(a.pull(cid, { timeoutMs: 1500 })).rejects.toMatchObject({ name: 'NoProvidersError' })
+  })
+})
