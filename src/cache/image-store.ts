@@ -1,0 +1,295 @@
+/**
+ * The on-disk cache (layout in types.ts). One process owns a data dir.
+ */
+import { randomBytes } from 'node:crypto'
+import { constants } from 'node:fs'
+import { mkdir, open as fsOpen, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
+import { chunkHandle } from '../chunking/chunker.js'
+import { isImageCid, isZeroCid } from '../chunking/cid.js'
+import { DEFAULT_CHUNK_SIZE } from '../chunking/constants.js'
+import { chunkLength, chunkOffset, decodeManifest, encodeManifest, isZeroChunk, manifestCid } from '../chunking/manifest.js'
+import type { Manifest } from '../chunking/manifest.js'
+import type { HashPool } from '../chunking/verify.js'
+import { InvalidManifestError, NotFoundError, fsError } from '../errors.js'
+import { Bitfield } from '../util/bitfield.js'
+import { exportImage } from './export.js'
+import { openFile, readExactly, syncDir, writeAll, writeFileAtomic } from './files.js'
+import type { ChunkFile, OpenFile } from './files.js'
+import { decodeHave } from './have-record.js'
+import { FsPartialImage } from './partial-image.js'
+import type { ExportResult, ImageExporter, ImageInfo, ImageStore, ImportOptions, PartialImage } from './types.js'
+
+export interface FsImageStoreOptions {
+  /** Opens every file the store writes; tests wrap it to inject faults. */
+  open?: OpenFile
+  /** Hashes received chunks; default: verifyChunk's shared pool. */
+  hashPool?: HashPool
+  flushIntervalMs?: number
+  flushChunks?: number
+}
+
+// Temp files older than this are leftovers of a crash, not a running import.
+const STALE_TMP_MS = 60 * 60 * 1000
+const RW_CREATE = constants.O_RDWR | constants.O_CREAT
+
+export class FsImageStore implements ImageStore, ImageExporter {
+  readonly dataDir: string
+  private readonly open: OpenFile
+  private readonly partials = new Map<string, Promise<FsPartialImage>>()
+  private readonly manifests = new Map<string, Manifest>()
+
+  private readonly options: FsImageStoreOptions
+
+  private constructor (dataDir: string, options: FsImageStoreOptions) {
+    this.options = options
+    this.dataDir = dataDir
+    this.open = options.open ?? openFile
+  }
+
+  static async open (dataDir: string, options: FsImageStoreOptions = {}): Promise<FsImageStore> {
+    const store = new FsImageStore(dataDir, options)
+    try {
+      for (const d of ['manifests', 'images', 'partial']) await mkdir(join(dataDir, d), { recursive: true })
+    } catch (err) {
+      throw fsError(err, `creating the data dir ${dataDir}`)
+    }
+    await store.removeStaleTemps()
+    return store
+  }
+
+  private manifestPath (cid: CID): string { return join(this.dataDir, 'manifests', cid.toString()) }
+  private imagePath (cid: CID): string { return join(this.dataDir, 'images', cid.toString()) }
+  private partPath (cid: CID): string { return join(this.dataDir, 'partial', `${cid.toString()}.part`) }
+  private havePath (cid: CID): string { return join(this.dataDir, 'partial', `${cid.toString()}.have`) }
+
+  async importFile (file: string, options: ImportOptions = {}): Promise<{ cid: CID, manifest: Manifest }> {
+    const tmp = join(this.dataDir, 'partial', `import-${randomBytes(6).toString('hex')}.tmp`)
+    const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
+    let src: FileHandle
+    try {
+      src = await fsOpen(file, 'r')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`no such file: ${file}`, { cause: err })
+      throw err
+    }
+    let result
+    try {
+      const out = await this.open(tmp, 'w', 0o644)
+      try {
+        await out.truncate((await src.stat()).size) // sparse from the start: zero chunks are never written
+        result = await chunkHandle(src, {
+          chunkSize,
+          signal: options.signal,
+          onProgress: options.onProgress,
+          onChunk: async (i, bytes, cid) => {
+            if (!isZeroCid(cid, bytes.length)) await writeAll(out, bytes, i * chunkSize)
+          }
+        })
+        await out.truncate(result.manifest.size)
+        await out.datasync()
+      } finally {
+        await out.close()
+      }
+    } catch (err) {
+      await rm(tmp, { force: true })
+      throw fsError(err, `importing ${file}`)
+    } finally {
+      await src.close()
+    }
+    const { cid, manifest, bytes } = result
+    try {
+      // Manifest before image: an image in images/ always has its manifest.
+      await this.putManifest(cid, bytes)
+      if (await exists(this.imagePath(cid))) {
+        await rm(tmp, { force: true }) // already cached: the CID says it is the same image
+      } else {
+        await rename(tmp, this.imagePath(cid))
+        await syncDir(join(this.dataDir, 'images'))
+      }
+    } catch (err) {
+      await rm(tmp, { force: true })
+      throw fsError(err, `importing ${file}`)
+    }
+    if (!this.partials.has(cid.toString())) await this.removePartialFiles(cid)
+    return { cid, manifest }
+  }
+
+  async putManifest (cid: CID, bytes: Uint8Array): Promise<Manifest> {
+    if (!isImageCid(cid) || !manifestCid(bytes).equals(cid)) throw new InvalidManifestError(`manifest bytes do not hash to ${cid}`)
+    const manifest = decodeManifest(bytes)
+    if (!await exists(this.manifestPath(cid))) await writeFileAtomic(this.manifestPath(cid), bytes, `storing the manifest of ${cid}`, this.open)
+    this.manifests.set(cid.toString(), manifest)
+    return manifest
+  }
+
+  async getManifestBytes (cid: CID): Promise<Uint8Array | undefined> {
+    let bytes: Uint8Array
+    try {
+      bytes = await readFile(this.manifestPath(cid))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+    // Disk is not trusted more than a peer: what we hand out must hash to its name.
+    if (!manifestCid(bytes).equals(cid)) throw new InvalidManifestError(`the cached manifest of ${cid} is damaged; remove the image and pull it again`)
+    return bytes
+  }
+
+  async getManifest (cid: CID): Promise<Manifest | undefined> {
+    const cached = this.manifests.get(cid.toString())
+    if (cached != null) return cached
+    const bytes = await this.getManifestBytes(cid)
+    if (bytes == null) return undefined
+    const manifest = decodeManifest(bytes)
+    this.manifests.set(cid.toString(), manifest)
+    return manifest
+  }
+
+  async list (): Promise<ImageInfo[]> {
+    const names = await readdir(join(this.dataDir, 'manifests'))
+    const infos: ImageInfo[] = []
+    for (const name of names.sort()) {
+      let cid: CID
+      try { cid = CID.parse(name) } catch { continue } // temp files of atomic writes
+      const info = await this.info(cid)
+      if (info != null) infos.push(info)
+    }
+    return infos
+  }
+
+  async info (cid: CID): Promise<ImageInfo | undefined> {
+    const manifest = await this.getManifest(cid)
+    if (manifest == null) return undefined
+    const complete = await exists(this.imagePath(cid))
+    let haveCount = complete ? manifest.chunks.length : 0
+    if (!complete) {
+      const open = this.partials.get(cid.toString())
+      haveCount = open != null ? (await open).have.count : (await this.recordedHave(cid, manifest))?.count ?? 0
+    }
+    return { cid: cid.toString(), size: manifest.size, chunkSize: manifest.chunkSize, chunkCount: manifest.chunks.length, haveCount, complete }
+  }
+
+  async completePath (cid: CID): Promise<string | undefined> {
+    return await exists(this.imagePath(cid)) ? this.imagePath(cid) : undefined
+  }
+
+  async openPartial (cid: CID, manifest: Manifest): Promise<PartialImage> {
+    const key = cid.toString()
+    let p = this.partials.get(key)
+    if (p == null) {
+      p = this.createPartial(cid, manifest)
+      this.partials.set(key, p)
+      p.catch(() => { if (this.partials.get(key) === p) this.partials.delete(key) })
+    }
+    return await p
+  }
+
+  private async createPartial (cid: CID, manifest: Manifest): Promise<FsPartialImage> {
+    const bytes = encodeManifest(manifest)
+    await this.putManifest(cid, bytes) // checks the manifest is the one `cid` names
+    const key = cid.toString()
+    const paths = { part: this.partPath(cid), have: this.havePath(cid), image: this.imagePath(cid) }
+    const partialOptions = {
+      open: this.open,
+      hashPool: this.options.hashPool,
+      flushIntervalMs: this.options.flushIntervalMs,
+      flushChunks: this.options.flushChunks,
+      onDone: () => { this.partials.delete(key) }
+    }
+    if (await exists(paths.image)) {
+      const fh = await this.open(paths.image, 'r')
+      return new FsPartialImage(cid, manifest, Bitfield.full(manifest.chunks.length), fh, paths, partialOptions, true)
+    }
+    let have = await this.recordedHave(cid, manifest)
+    let fh: ChunkFile
+    try {
+      // Without a sound record nothing in an old .part can be trusted; start clean so
+      // zero chunks (never written) are certainly holes.
+      if (have == null) await rm(paths.part, { force: true })
+      fh = await this.open(paths.part, RW_CREATE, 0o644)
+      await fh.truncate(manifest.size)
+    } catch (err) {
+      throw fsError(err, `creating ${paths.part}`)
+    }
+    have ??= new Bitfield(manifest.chunks.length)
+    for (let i = 0; i < manifest.chunks.length; i++) if (isZeroChunk(manifest, i)) have.set(i)
+    return new FsPartialImage(cid, manifest, have, fh, paths, partialOptions, false)
+  }
+
+  /** The `.have` record on disk, if it is a sound one for this image. */
+  private async recordedHave (cid: CID, manifest: Manifest): Promise<Bitfield | undefined> {
+    try {
+      return decodeHave(await readFile(this.havePath(cid)), cid, manifest.chunks.length)
+    } catch {
+      return undefined
+    }
+  }
+
+  async readChunk (cid: CID, index: number): Promise<Uint8Array | undefined> {
+    const open = this.partials.get(cid.toString())
+    if (open != null) return await (await open).readChunk(index)
+    const manifest = await this.getManifest(cid)
+    if (manifest == null || !Number.isInteger(index) || index < 0 || index >= manifest.chunks.length) return undefined
+    let path = this.imagePath(cid)
+    if (!await exists(path)) {
+      if ((await this.recordedHave(cid, manifest))?.has(index) !== true) return undefined
+      path = this.partPath(cid)
+    }
+    if (isZeroChunk(manifest, index)) return new Uint8Array(chunkLength(manifest, index))
+    const fh = await fsOpen(path, 'r')
+    try {
+      return await readExactly(fh, chunkLength(manifest, index), chunkOffset(manifest, index))
+    } finally {
+      await fh.close()
+    }
+  }
+
+  async exportTo (cid: CID, path: string, signal?: AbortSignal): Promise<ExportResult> {
+    const manifest = await this.getManifest(cid)
+    const src = await this.completePath(cid)
+    if (manifest == null || src == null) throw new NotFoundError(`image ${cid} is not complete in the cache`)
+    return await exportImage(src, manifest, path, this.open, signal)
+  }
+
+  async remove (cid: CID): Promise<boolean> {
+    const open = this.partials.get(cid.toString())
+    if (open != null) await (await open).close().catch(() => {})
+    let removed = false
+    for (const p of [this.imagePath(cid), this.partPath(cid), this.havePath(cid), this.manifestPath(cid)]) {
+      if (await exists(p)) { await rm(p, { force: true }); removed = true }
+    }
+    this.manifests.delete(cid.toString())
+    return removed
+  }
+
+  private async removePartialFiles (cid: CID): Promise<void> {
+    await rm(this.partPath(cid), { force: true })
+    await rm(this.havePath(cid), { force: true })
+  }
+
+  private async removeStaleTemps (): Promise<void> {
+    const now = Date.now()
+    for (const d of ['manifests', 'images', 'partial']) {
+      const dir = join(this.dataDir, d)
+      for (const name of await readdir(dir)) {
+        if (!name.endsWith('.tmp')) continue
+        const p = join(dir, name)
+        const st = await stat(p).catch(() => undefined)
+        if (st != null && now - st.mtimeMs > STALE_TMP_MS) await rm(p, { force: true })
+      }
+    }
+  }
+}
+
+async function exists (path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+}
