@@ -4,9 +4,20 @@
  * tests and the benchmarks.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const BIN = fileURLToPath(new URL('../../../bin/imgp2p', import.meta.url))
+/** bin/imgp2p of this package, found from src/ (tests) or dist/src/ (built) alike. */
+export const BIN = findBin(dirname(fileURLToPath(import.meta.url)))
+
+function findBin (from: string): string {
+  for (let d = from; d !== dirname(d); d = dirname(d)) {
+    const candidate = join(d, 'bin', 'imgp2p')
+    if (existsSync(candidate) && existsSync(join(d, 'package.json'))) return candidate
+  }
+  throw new Error(`cannot find bin/imgp2p above ${from}`)
+}
 
 export interface DaemonProcessOptions {
   dataDir: string

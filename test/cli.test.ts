@@ -1,0 +1,140 @@
+/**
+ * The CLI driven as an operator drives it: daemon processes, `add`,
+ * `pull --out`, `ls`, `status`, `rm`, and the one-line errors with their
+ * exit codes.
+ */
+import { spawn } from 'node:child_process'
+import { chmod, mkdir, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BIN, startDaemonProcess, type DaemonProcess } from '../src/cli/daemon-process.js'
+import { sha256File, tempDir, writeImage } from './helpers.js'
+
+interface Run { code: number, stdout: string, stderr: string }
+
+async function cli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return await new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    p.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    p.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    p.on('error', reject)
+    p.on('close', (code) => { resolve({ code: code ?? -1, stdout, stderr }) })
+  })
+}
+
+const MiB = 1024 * 1024
+let dir: string
+let cleanup: () => Promise<void>
+let origin: DaemonProcess
+let hosts: DaemonProcess[]
+let image: string
+let cid: string
+
+describe('imgp2p CLI', () => {
+  beforeAll(async () => {
+    ({ path: dir, cleanup } = await tempDir('imgp2p-cli-'))
+    image = join(dir, 'disk.raw')
+    await writeImage(image, 12 * MiB + 777, { zeroEvery: 3 })
+    origin = await startDaemonProcess({ dataDir: join(dir, 'origin'), origin: true })
+    hosts = await Promise.all([1, 2].map(async i => await startDaemonProcess({ dataDir: join(dir, `h${i}`), peers: [origin.addrs[0]] })))
+  })
+  afterAll(async () => {
+    await Promise.all([origin, ...(hosts ?? [])].map(async d => { await d?.stop() }))
+    await cleanup?.()
+  })
+
+  it('adds an image and prints its CID as the last line', async () => {
+    const r = await cli(['add', image, '--data-dir', join(dir, 'origin')])
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    cid = r.stdout.trim().split('\n').at(-1) as string
+    expect(cid).toMatch(/^bafyrei[a-z2-7]+$/)
+    const ls = await cli(['ls', '--json', '--data-dir', join(dir, 'origin')])
+    expect(JSON.parse(ls.stdout)).toEqual([expect.objectContaining({ cid, complete: true, size: 12 * MiB + 777 })])
+  })
+
+  it('pulls it on two hosts at once with --out, byte-identical', async () => {
+    const want = await sha256File(image)
+    const runs = await Promise.all(hosts.map(async (_, i) => await cli(['pull', cid, '--out', join(dir, `vm${i}.raw`), '--data-dir', join(dir, `h${i + 1}`), '--timeout', '30'])))
+    for (const [i, r] of runs.entries()) {
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout.trim()).toBe(join(dir, `vm${i}.raw`))
+      expect(await sha256File(join(dir, `vm${i}.raw`))).toBe(want)
+    }
+  })
+
+  it('pulls a cached image again as a local copy, with JSON progress', async () => {
+    const r = await cli(['pull', cid, '--out', join(dir, 'again.raw'), '--data-dir', join(dir, 'h1'), '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const last = JSON.parse(r.stdout.trim().split('\n').at(-1) as string)
+    expect(['copy', 'reflink']).toContain(last.method)
+    expect(await sha256File(join(dir, 'again.raw'))).toBe(await sha256File(image))
+  })
+
+  it('reports status with peers and traffic', async () => {
+    const r = await cli(['status', '--json', '--data-dir', join(dir, 'origin')])
+    expect(r.code).toBe(0)
+    const s = JSON.parse(r.stdout)
+    expect(s.peers.length).toBeGreaterThanOrEqual(2)
+    expect(s.bytesSent).toBeGreaterThan(0)
+    expect(s.images[0].cid).toBe(cid)
+  })
+
+  it('rejects a malformed CID with one line and exit 2', async () => {
+    const r = await cli(['pull', 'not-a-cid', '--data-dir', join(dir, 'h1')])
+    expect(r.code).toBe(2)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toMatch(/not a valid image CID/)
+  })
+
+  it('says when no daemon runs for the data dir (exit 5)', async () => {
+    const r = await cli(['pull', cid, '--data-dir', join(dir, 'nobody')])
+    expect(r.code).toBe(5)
+    expect(r.stderr).toMatch(/no imgp2p daemon is running for data dir/)
+  })
+
+  it('gives up with exit 4 when no peer has the image within --timeout', async () => {
+    const unknown = 'bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
+    const r = await cli(['pull', unknown, '--data-dir', join(dir, 'h1'), '--timeout', '2'])
+    expect(r.code).toBe(4)
+    // Progress lines may precede it; the error itself is one line, and the last.
+    const errors = r.stderr.trim().split('\n').filter(l => l.startsWith('imgp2p:'))
+    expect(errors).toHaveLength(1)
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^imgp2p: no peer has image/)
+  })
+
+  it('refuses an unwritable --out before fetching anything (exit 7)', async () => {
+    const locked = join(dir, 'locked')
+    await mkdir(locked)
+    await chmod(locked, 0o500)
+    const r = await cli(['pull', cid, '--out', join(dir, 'no', 'such', 'dir', 'x.raw'), '--data-dir', join(dir, 'h2')])
+    expect(r.code).toBe(7)
+    expect(r.stderr).toMatch(/cannot write --out/)
+  })
+
+  it('reports a missing file on add in one line', async () => {
+    const r = await cli(['add', join(dir, 'missing.raw'), '--data-dir', join(dir, 'origin')])
+    expect(r.code).not.toBe(0)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toMatch(/missing\.raw/)
+  })
+
+  it('removes an image with rm', async () => {
+    await writeFile(join(dir, 'small.raw'), 'hello imgp2p\n')
+    const add = await cli(['add', join(dir, 'small.raw'), '--data-dir', join(dir, 'h2')])
+    const small = add.stdout.trim().split('\n').at(-1) as string
+    const rm = await cli(['rm', small, '--data-dir', join(dir, 'h2')])
+    expect(rm.code, rm.stderr).toBe(0)
+    const ls = await cli(['ls', '--json', '--data-dir', join(dir, 'h2')])
+    expect(JSON.parse(ls.stdout).map((i: { cid: string }) => i.cid)).not.toContain(small)
+    const again = await cli(['rm', small, '--data-dir', join(dir, 'h2')])
+    expect(again.code).not.toBe(0)
+  })
+
+  it('keeps the control socket private to its user', async () => {
+    const s = await stat(join(dir, 'origin', 'imgp2p.sock'))
+    expect(s.mode & 0o777).toBe(0o600)
+  })
+})
