@@ -37,6 +37,12 @@ export interface DownloadPolicyOptions {
   have: Bitfield
   /** Our own zone label. */
   zone?: string
+  /**
+   * Our own peer key. With `zone`, it lets the hosts of one zone split the
+   * chunks among themselves for cross-zone fetching (each chunk is fetched
+   * across the boundary by one member, then spread inside the zone).
+   */
+  self?: PeerKey
   rng: Rng
   config?: Partial<DownloadConfig>
 }
@@ -53,6 +59,24 @@ export interface DownloadConfig {
   endGameThreshold: number
   /** Corrupt chunks from one peer before it is dropped. */
   maxCorruptPerPeer: number
+  /** Pipeline depth before a rate has been measured. */
+  initialPipeline?: number
+  /** Data (in ms at the measured rate) kept queued at a peer beyond one round trip. */
+  pipelineQueueMs?: number
+  /** A request expires after max(requestTimeoutMs, timeoutFactor x (queue position + 1) x chunk time). */
+  timeoutFactor?: number
+  /** End game: at most this many peers asked for one chunk at once. */
+  endGameMaxRequests?: number
+  /**
+   * A chunk that no zone member holds and that another member owns (see
+   * `self`) may be fetched across zones by anyone once it has been on offer
+   * there this long (ms): covers an owner that is slow, choked or gone.
+   */
+  crossZoneGraceMs?: number
+  /** Treat new peers as choking us until onChoke(peer, false) (protocols that start choked). */
+  peersStartChoked?: boolean
+  /** Bucket entries examined per pick before falling back to a scan of the peer's bitfield. */
+  scanBudget?: number
 }
 
 /**
@@ -128,6 +152,13 @@ export interface ChokeDecision {
   optimistic?: PeerKey
 }
 
+export interface ChokerOptions {
+  /** Our own zone label: in-zone peers are preferred for the optimistic slot and on ties. */
+  zone?: string
+  /** Randomness for tie-breaks and the optimistic slot; defaults to a fixed seed. */
+  rng?: Rng
+}
+
 export interface Choker {
   readonly config: ChokerConfig
   /**
@@ -135,6 +166,24 @@ export interface Choker {
    * (then rank by uploadRate, otherwise by downloadRate).
    */
   rechoke (peers: UploadPeerStats[], seeding: boolean, now: number): ChokeDecision
+}
+
+export interface OriginPolicyOptions {
+  chunkCount: number
+  /** The origin's zone label: while peers of this zone are still missing chunks, new chunks are revealed to them first. */
+  zone?: string
+  rng: Rng
+  config?: Partial<OriginConfig>
+}
+
+export interface OriginConfig {
+  /** Revealed chunks a peer may hold unsent at once (must cover its request pipeline). */
+  revealWindow: number
+  /**
+   * The same for peers outside the origin's zone while peers inside it still
+   * miss chunks (afterwards they get revealWindow too).
+   */
+  farRevealWindow?: number
 }
 
 /**
@@ -151,4 +200,6 @@ export interface OriginPolicy {
   onSent (peer: PeerKey, chunk: number): void
   /** Chunks to announce to the peer now (the driver sends HAVE for each); booked as revealed. */
   reveal (peer: PeerKey, now: number): number[]
+  /** True once every chunk has left the origin at least once (then everything is revealed). */
+  readonly allSent?: boolean
 }

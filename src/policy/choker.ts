@@ -1,0 +1,60 @@
+/**
+ * Upload slots as a function over plain peer snapshots: `uploadSlots` regular
+ * unchokes by tit-for-tat (the rate each peer gives us) while leeching, or by
+ * the rate each takes from us while seeding, plus one optimistic unchoke
+ * rotated every `optimisticEvery` rechokes among choked interested peers,
+ * in-zone ones first. No clock, no sockets: the driver calls rechoke on its
+ * timer (config.rechokeIntervalMs) and applies the decision.
+ */
+import { DEFAULT_CHOKER_CONFIG } from './constants.js'
+import { randomInt, seededRng, shuffle } from './rng.js'
+import type { ChokeDecision, Choker, ChokerConfig, ChokerOptions, PeerKey, Rng, UploadPeerStats } from './types.js'
+
+export function createChoker (config?: Partial<ChokerConfig>, opts: ChokerOptions = {}): Choker {
+  const cfg: ChokerConfig = { ...DEFAULT_CHOKER_CONFIG }
+  for (const [k, v] of Object.entries(config ?? {})) if (v !== undefined) (cfg as unknown as Record<string, unknown>)[k] = v
+  if (!(cfg.uploadSlots >= 0) || !(cfg.optimisticEvery >= 1)) throw new RangeError('uploadSlots must be >= 0 and optimisticEvery >= 1')
+  return new TitForTatChoker(cfg, opts.rng ?? seededRng(0x5eed), opts.zone)
+}
+
+class TitForTatChoker implements Choker {
+  private round = 0
+  private optimistic?: PeerKey
+
+  constructor (readonly config: ChokerConfig, private readonly rng: Rng, private readonly zone?: string) {}
+
+  rechoke (peers: UploadPeerStats[], seeding: boolean, _now: number): ChokeDecision {
+    const interested = shuffle(peers.filter(p => p.interested), this.rng)
+    const rate = seeding ? (p: UploadPeerStats) => p.uploadRate : (p: UploadPeerStats) => p.downloadRate
+    // Stable sort over a shuffled list: equal peers end up in random order.
+    interested.sort((a, b) =>
+      (rate(b) - rate(a)) ||
+      (Number(b.unchoked) - Number(a.unchoked)) ||
+      (this.zoneRank(a) - this.zoneRank(b)) ||
+      (((a.rttMs ?? Infinity) - (b.rttMs ?? Infinity)) || 0))
+    const regular = interested.slice(0, this.config.uploadSlots)
+    const chosen = new Set(regular.map(p => p.peer))
+
+    const rotate = this.round % this.config.optimisticEvery === 0
+    this.round++
+    const current = interested.find(p => p.peer === this.optimistic)
+    if (rotate || current === undefined || chosen.has(current.peer)) {
+      const pool = interested.filter(p => !chosen.has(p.peer))
+      // Rotate away from the current one when anyone else is waiting.
+      const others = pool.length > 1 ? pool.filter(p => p.peer !== this.optimistic) : pool
+      const choked = others.filter(p => !p.unchoked || p.peer === this.optimistic)
+      const base = choked.length > 0 ? choked : others
+      const near = base.filter(p => this.zoneRank(p) === 0)
+      const from = near.length > 0 ? near : base
+      this.optimistic = from.length > 0 ? from[randomInt(this.rng, from.length)].peer : undefined
+    }
+    const unchoked = regular.map(p => p.peer)
+    if (this.optimistic !== undefined) unchoked.push(this.optimistic)
+    return { unchoked, optimistic: this.optimistic }
+  }
+
+  /** 0 for our zone (or unknown), 1 for another zone. */
+  private zoneRank (p: UploadPeerStats): number {
+    return this.zone !== undefined && p.zone !== undefined && p.zone !== this.zone ? 1 : 0
+  }
+}

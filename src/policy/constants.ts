@@ -1,0 +1,96 @@
+/**
+ * Policy defaults, each with the reason it has this value. The simulator
+ * (src/sim) measures them; change a default only with a measurement.
+ */
+import type { ChokerConfig, DownloadConfig, OriginConfig } from './types.js'
+
+export const DEFAULT_DOWNLOAD_CONFIG: Readonly<Required<DownloadConfig>> = Object.freeze({
+  /**
+   * libtorrent's initial_picker_threshold is 4: a new host takes its first few
+   * chunks at random instead of all chasing the same rarest ones, so it has
+   * something different to trade within a few chunk times.
+   */
+  randomFirstPicks: 4,
+  /**
+   * Two requests keep a link busy when the round trip is shorter than one
+   * chunk's transfer (1 MiB at 1 Gbit/s is ~8 ms, a LAN round trip < 1 ms):
+   * the next request is queued at the sender while the current one streams.
+   */
+  minPipeline: 2,
+  /**
+   * Enough for 256 KiB chunks at 10 Gbit/s over a 5 ms round trip plus the
+   * queue time below (~40 chunks would be needed at 1 ms more), while keeping
+   * a slow peer from hoarding many chunks that others could serve.
+   */
+  maxPipeline: 32,
+  /**
+   * Floor for re-issuing an unanswered request. A LAN chunk takes ms, so a
+   * request silent for 4 s means a stalled or vanished peer; the rate-scaled
+   * term (timeoutFactor) covers big chunks on shared, slow links.
+   */
+  requestTimeoutMs: 4_000,
+  /**
+   * Duplicating requests costs bandwidth; only do it for the last few dozen
+   * chunks, where waiting on one slow peer would set the makespan.
+   */
+  endGameThreshold: 64,
+  /** Two bad chunks: one may be a bit flip on a sick disk, two is a pattern. */
+  maxCorruptPerPeer: 2,
+  /** Before any rate is known: enough to fill a LAN link, few enough to waste little on a slow peer. */
+  initialPipeline: 4,
+  /**
+   * libtorrent queues request_queue_time (3 s) of data per peer, tuned for
+   * WAN jitter. On a switched LAN 20 ms of queued data is enough to hide
+   * scheduling jitter, and keeps rarest-first decisions fresh.
+   */
+  pipelineQueueMs: 20,
+  /** A request may take this many times its expected service time before it is re-issued. */
+  timeoutFactor: 4,
+  /** In end game, ask at most three peers for one chunk (the first to answer wins, the rest are cancelled). */
+  endGameMaxRequests: 3,
+  /**
+   * An owner normally pulls its share of a neighbour zone's new chunks within a
+   * few chunk times; 1.5 s covers an owner that is choked or slow without
+   * letting the whole zone fetch the same chunk across the boundary.
+   */
+  crossZoneGraceMs: 1_500,
+  /** Drivers that model choking call onChoke(peer, false) themselves; the default assumes requests may flow. */
+  peersStartChoked: false,
+  /** Bucket entries looked at per pick before a bitfield scan (bounded cost either way). */
+  scanBudget: 256
+})
+
+export const DEFAULT_CHOKER_CONFIG: Readonly<ChokerConfig> = Object.freeze({
+  /**
+   * BitTorrent's classic 4 regular slots (+1 optimistic). Fewer, faster flows
+   * finish chunks sooner so they can be re-shared; with 1 Gbit/s hosts each
+   * slot still carries ~200 Mbit/s.
+   */
+  uploadSlots: 4,
+  /**
+   * BitTorrent rechokes every 10 s over minutes-long WAN transfers. An 899 MB
+   * image crosses a 1 Gbit/s link in ~7 s, so 10 s would leave the first
+   * unchoke (chosen blind) in place for the whole transfer; 2 s reacts while
+   * a rate over ~200 chunks is still a fair measure.
+   */
+  rechokeIntervalMs: 2_000,
+  /** Rotate the optimistic slot every 3 rechokes (6 s), BitTorrent's ratio of 30 s to 10 s. */
+  optimisticEvery: 3
+})
+
+export const DEFAULT_ORIGIN_CONFIG: Readonly<Required<OriginConfig>> = Object.freeze({
+  /**
+   * Unsent revealed chunks a peer may hold. It must cover the peer's request
+   * pipeline (initialPipeline 4, more on fast links) or a lone host would
+   * wait a round trip per chunk; each slot is refilled as soon as its chunk
+   * is sent, so the window bounds hoarding, not speed.
+   */
+  revealWindow: 8,
+  /**
+   * A chunk the origin sends into another zone crosses the boundary twice
+   * (out, then back to the origin's zone). One open chunk per far peer keeps
+   * those hosts busy if our own zone's hosts are slow or few, while most of
+   * the origin's upload (8 slots per near peer) goes to its own side.
+   */
+  farRevealWindow: 1
+})

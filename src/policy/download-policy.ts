@@ -1,0 +1,536 @@
+/**
+ * One image's download state at one host: availability, rarest-first picking,
+ * per-peer pipelines, expiry, end game, zones and bad-peer scoring. Pure: the
+ * driver feeds events and asks `pick(now)`.
+ *
+ * Chunks are the request unit, so "partly received" has no byte-level meaning
+ * here; its intent (finish what was started before starting more) maps to
+ * chunks whose request was released (peer gone, choked, expired, rejected,
+ * corrupt): they go to a priority pool that is picked before any fresh chunk.
+ *
+ * Peers fall in three classes. Near (our zone, or no zone known): any chunk.
+ * Far (another zone): only chunks no near peer holds, and of those only the
+ * ones our zone partition assigns to us, or that have been on offer there for
+ * crossZoneGraceMs, so each chunk crosses the boundary about once. Origin:
+ * the last resort, only chunks no other peer holds, so the front-end sends
+ * about one image's worth.
+ */
+import { Bitfield } from '../util/bitfield.js'
+import { ChunkBuckets } from './chunk-buckets.js'
+import { DEFAULT_DOWNLOAD_CONFIG } from './constants.js'
+import { RateMeter, pipelineDepth, requestDeadline } from './pipeline.js'
+import { type Budget, EXHAUSTED, NONE, hasBit, scanBitfield, scanBuckets } from './scan.js'
+import { ZonePartition } from './zone-partition.js'
+import type {
+  ChunkRequest, DownloadConfig, DownloadPolicy, DownloadPolicyOptions, PeerKey, PeerMeta, Rng
+} from './types.js'
+
+const NEAR = 0
+const FAR = 1
+const ORIGIN = 2
+type PeerClass = typeof NEAR | typeof FAR | typeof ORIGIN
+
+/** Keys for the bitfield scan: priority chunks sort before fresh ones. */
+const FRESH = 1 << 20
+
+interface Pending { sentAt: number, ahead: number }
+
+interface PeerState {
+  key: PeerKey
+  meta: PeerMeta
+  cls: PeerClass
+  /** Random rank among equally good peers, so hosts do not all favour the same one. */
+  tiebreak: number
+  has: Bitfield
+  /** Chunks it has that we lack. */
+  interesting: number
+  choked: boolean
+  queue: Map<number, Pending>
+  meter: RateMeter
+  haveEpoch: number
+  dryEpoch: number
+  dryHave: number
+  dryUntil: number
+  corrupt: number
+  rejected?: Set<number>
+}
+
+export function createDownloadPolicy (opts: DownloadPolicyOptions): DownloadPolicy {
+  return new Download(opts)
+}
+
+class Download implements DownloadPolicy {
+  readonly chunkCount: number
+  readonly have: Bitfield
+  private readonly chunkBytes: number
+  private readonly cfg: Required<DownloadConfig>
+  private readonly rng: Rng
+  private readonly zone?: string
+  private readonly partition: ZonePartition
+  private readonly peers = new Map<PeerKey, PeerState>()
+  private readonly banned = new Set<PeerKey>()
+  private order: PeerState[] = []
+  private orderDirty = false
+  private ownershipDirty = false
+
+  // Per chunk: holders by class, outstanding requests, priority flag.
+  private readonly nearAvail: Int32Array
+  private readonly farAvail: Int32Array
+  private readonly originAvail: Int32Array
+  private readonly reqCount: Int32Array
+  private readonly prioFlag: Uint8Array
+  // Wanted, unrequested chunks: `main` + `prio` hold all of them (by near availability);
+  // `far` and `fromOrigin` the subsets eligible from far peers and from the origin.
+  private readonly main: ChunkBuckets
+  private readonly prio: ChunkBuckets
+  private readonly far: ChunkBuckets
+  private readonly fromOrigin: ChunkBuckets
+  private readonly inflight = new Set<number>()
+  // Cross-zone grace: chunks in the order they were first seen in another zone.
+  private readonly farSeen: Uint8Array
+  private readonly graceOk: Uint8Array
+  private readonly graceChunks: number[] = []
+  private readonly graceAt: number[] = []
+  private graceHead = 0
+
+  private epoch = 0
+  private lastNow = 0
+  private readonly budget: Budget = { left: 0 }
+
+  constructor (opts: DownloadPolicyOptions) {
+    const n = opts.chunkCount
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`chunkCount must be a non-negative integer, got ${n}`)
+    if (opts.have.size !== n) throw new RangeError(`have bitfield has ${opts.have.size} bits, expected ${n}`)
+    if (!(opts.chunkBytes > 0)) throw new RangeError(`chunkBytes must be positive, got ${opts.chunkBytes}`)
+    this.chunkCount = n
+    this.chunkBytes = opts.chunkBytes
+    this.have = opts.have.clone()
+    this.cfg = { ...DEFAULT_DOWNLOAD_CONFIG, ...stripUndefined(opts.config ?? {}) }
+    this.rng = opts.rng
+    this.zone = opts.zone
+    this.partition = new ZonePartition(opts.zone !== undefined ? opts.self : undefined)
+    this.nearAvail = new Int32Array(n)
+    this.farAvail = new Int32Array(n)
+    this.originAvail = new Int32Array(n)
+    this.reqCount = new Int32Array(n)
+    this.prioFlag = new Uint8Array(n)
+    this.farSeen = new Uint8Array(n)
+    this.graceOk = new Uint8Array(n)
+    this.main = new ChunkBuckets(n)
+    this.prio = new ChunkBuckets(n)
+    this.far = new ChunkBuckets(n)
+    this.fromOrigin = new ChunkBuckets(n)
+    for (let c = 0; c < n; c++) if (!this.have.has(c)) this.main.put(c, 0)
+  }
+
+  get done (): boolean { return this.have.complete }
+
+  // ---- peers ---------------------------------------------------------------
+
+  addPeer (peer: PeerKey, meta: PeerMeta, now: number): void {
+    this.lastNow = now
+    if (this.banned.has(peer)) return
+    if (this.peers.has(peer)) { this.updatePeer(peer, meta); return }
+    const p: PeerState = {
+      key: peer,
+      meta: { ...meta },
+      cls: this.classOf(meta),
+      tiebreak: this.rng(),
+      has: new Bitfield(this.chunkCount),
+      interesting: 0,
+      choked: this.cfg.peersStartChoked,
+      queue: new Map(),
+      meter: new RateMeter(),
+      haveEpoch: 0,
+      dryEpoch: -1,
+      dryHave: -1,
+      dryUntil: 0,
+      corrupt: 0
+    }
+    this.peers.set(peer, p)
+    this.joinPartition(p)
+    this.orderDirty = true
+  }
+
+  updatePeer (peer: PeerKey, meta: PeerMeta): void {
+    const p = this.peers.get(peer)
+    if (p === undefined) return
+    const cls = this.classOf(meta)
+    if (cls !== p.cls || meta.zone !== p.meta.zone) {
+      this.countBits(p, -1)
+      this.leavePartition(p)
+      p.cls = cls
+      p.meta = { ...meta }
+      this.joinPartition(p)
+      this.countBits(p, +1)
+      this.epoch++
+    } else {
+      p.meta = { ...meta }
+    }
+    this.orderDirty = true
+  }
+
+  removePeer (peer: PeerKey, now: number): void {
+    this.lastNow = now
+    const p = this.peers.get(peer)
+    if (p === undefined) return
+    this.releaseAll(p, now)
+    this.countBits(p, -1)
+    this.leavePartition(p)
+    this.peers.delete(peer)
+    this.orderDirty = true
+    this.epoch++
+  }
+
+  onBitfield (peer: PeerKey, have: Bitfield): void {
+    const p = this.peers.get(peer)
+    if (p === undefined) return
+    if (have.size !== this.chunkCount) throw new RangeError(`bitfield has ${have.size} bits, expected ${this.chunkCount}`)
+    this.countBits(p, -1)
+    p.has = have.clone()
+    this.countBits(p, +1)
+    let interesting = 0
+    const pb = p.has.bytes
+    const ob = this.have.bytes
+    for (let i = 0; i < pb.length; i++) interesting += popcount(pb[i] & ~ob[i] & 0xff)
+    p.interesting = interesting
+    p.haveEpoch++
+  }
+
+  onHave (peer: PeerKey, chunk: number): void {
+    const p = this.peers.get(peer)
+    if (p === undefined || chunk < 0 || chunk >= this.chunkCount || !p.has.set(chunk)) return
+    p.haveEpoch++
+    p.rejected?.delete(chunk)
+    if (!this.have.has(chunk)) p.interesting++
+    this.bump(p.cls, chunk, +1)
+  }
+
+  onChoke (peer: PeerKey, choked: boolean, now: number): void {
+    this.lastNow = now
+    const p = this.peers.get(peer)
+    if (p === undefined) return
+    p.choked = choked
+    if (choked) {
+      this.releaseAll(p, now)
+    } else if (p.rejected !== undefined) {
+      p.rejected = undefined
+      p.haveEpoch++
+    }
+  }
+
+  // ---- transfer results ----------------------------------------------------
+
+  onReceived (peer: PeerKey, chunk: number, bytes: number, now: number): ChunkRequest[] {
+    this.lastNow = now
+    if (chunk < 0 || chunk >= this.chunkCount) return []
+    const p = this.peers.get(peer)
+    if (p !== undefined && p.queue.delete(chunk)) {
+      this.reqCount[chunk]--
+      p.meter.sample(bytes, now, p.queue.size > 0)
+    }
+    if (this.have.has(chunk)) {
+      if (this.reqCount[chunk] === 0) this.inflight.delete(chunk)
+      return []
+    }
+    this.have.set(chunk)
+    const cancels: ChunkRequest[] = []
+    for (const q of this.peers.values()) {
+      if (this.reqCount[chunk] > 0 && q.queue.delete(chunk)) {
+        cancels.push({ peer: q.key, chunk })
+        if (q.queue.size === 0) q.meter.stall(now, false)
+      }
+      if (hasBit(q.has.bytes, chunk)) q.interesting--
+    }
+    this.reqCount[chunk] = 0
+    this.prioFlag[chunk] = 0
+    this.inflight.delete(chunk)
+    this.refresh(chunk)
+    return cancels
+  }
+
+  onCorrupt (peer: PeerKey, chunk: number, now: number): { drop: boolean } {
+    this.lastNow = now
+    if (this.banned.has(peer)) return { drop: true }
+    const p = this.peers.get(peer)
+    if (p === undefined) return { drop: false }
+    if (p.queue.has(chunk)) {
+      this.unbook(p, chunk)
+      p.meter.stall(now, p.queue.size > 0)
+    }
+    p.corrupt++
+    this.orderDirty = true
+    if (p.corrupt < this.cfg.maxCorruptPerPeer) return { drop: false }
+    this.banned.add(peer)
+    this.removePeer(peer, now)
+    return { drop: true }
+  }
+
+  onRejected (peer: PeerKey, chunk: number, now: number): void {
+    this.lastNow = now
+    const p = this.peers.get(peer)
+    if (p === undefined) return
+    if (p.queue.has(chunk)) {
+      this.unbook(p, chunk)
+      p.meter.stall(now, p.queue.size > 0)
+    }
+    ;(p.rejected ??= new Set()).add(chunk)
+  }
+
+  // ---- decisions -----------------------------------------------------------
+
+  pick (now: number): ChunkRequest[] {
+    this.lastNow = now
+    if (this.done) return []
+    this.maintain(now)
+    const out: ChunkRequest[] = []
+    for (const p of this.order) {
+      if (p.choked) continue
+      const depth = pipelineDepth(p.meter.rate, p.meta.rttMs ?? 0, this.chunkBytes, this.cfg)
+      while (p.queue.size < depth) {
+        const c = this.inEndGame() ? this.pickEndGame(p) : this.pickFor(p, now)
+        if (c < 0) break
+        this.book(p, c, now)
+        out.push({ peer: p.key, chunk: c })
+      }
+    }
+    return out
+  }
+
+  expire (now: number): ChunkRequest[] {
+    this.lastNow = now
+    const out: ChunkRequest[] = []
+    for (const p of this.peers.values()) {
+      if (p.queue.size === 0) continue
+      const rate = p.meter.rate
+      let late: number[] | undefined
+      for (const [c, r] of p.queue) {
+        if (now >= requestDeadline(r.sentAt, r.ahead, rate, this.chunkBytes, this.cfg.requestTimeoutMs, this.cfg.timeoutFactor)) {
+          (late ??= []).push(c)
+        }
+      }
+      if (late === undefined) continue
+      for (const c of late) {
+        this.unbook(p, c)
+        out.push({ peer: p.key, chunk: c })
+      }
+      p.meter.stall(now, p.queue.size > 0)
+    }
+    return out
+  }
+
+  isInterested (peer: PeerKey): boolean {
+    const p = this.peers.get(peer)
+    return p !== undefined && p.interesting > 0
+  }
+
+  outstanding (): ChunkRequest[] {
+    const out: ChunkRequest[] = []
+    for (const p of this.peers.values()) for (const c of p.queue.keys()) out.push({ peer: p.key, chunk: c })
+    return out
+  }
+
+  // ---- picking internals ---------------------------------------------------
+
+  private inEndGame (): boolean {
+    return this.main.size + this.prio.size === 0 && this.inflight.size > 0 &&
+      this.inflight.size <= this.cfg.endGameThreshold
+  }
+
+  private pickFor (p: PeerState, now: number): number {
+    if (p.interesting <= 0) return NONE
+    if (p.dryEpoch === this.epoch && p.dryHave === p.haveEpoch && now < p.dryUntil) return NONE
+    let c: number
+    if (this.have.count < this.cfg.randomFirstPicks) {
+      c = scanBitfield(p.has.bytes, this.have.bytes, this.chunkCount, (x) => this.eligibleKey(p, x) < 0 ? -1 : 0, this.rng)
+    } else {
+      this.budget.left = this.cfg.scanBudget
+      const rejected = p.rejected
+      const ok = rejected === undefined || rejected.size === 0 ? undefined : (x: number) => !rejected.has(x)
+      if (p.cls === NEAR) {
+        c = scanBuckets(this.prio, 1, p.has.bytes, ok, this.rng, this.budget)
+        if (c === NONE) c = scanBuckets(this.main, 1, p.has.bytes, ok, this.rng, this.budget)
+      } else if (p.cls === FAR) {
+        c = scanBuckets(this.far, 1, p.has.bytes, ok, this.rng, this.budget)
+      } else {
+        c = scanBuckets(this.fromOrigin, 0, p.has.bytes, ok, this.rng, this.budget)
+      }
+      if (c === EXHAUSTED) {
+        c = scanBitfield(p.has.bytes, this.have.bytes, this.chunkCount, (x) => this.eligibleKey(p, x), this.rng)
+      }
+    }
+    if (c < 0) {
+      p.dryEpoch = this.epoch
+      p.dryHave = p.haveEpoch
+      p.dryUntil = Infinity
+    }
+    return c
+  }
+
+  /** Rarity key of a chunk for this peer in the bitfield scan, or -1 if not eligible. */
+  private eligibleKey (p: PeerState, c: number): number {
+    if (p.rejected?.has(c) === true) return -1
+    if (p.cls === NEAR) {
+      if (this.prio.has(c)) return this.nearAvail[c]
+      if (this.main.has(c)) return FRESH + this.nearAvail[c]
+      return -1
+    }
+    if (p.cls === FAR) return this.far.has(c) ? this.farAvail[c] : -1
+    return this.fromOrigin.has(c) ? 0 : -1
+  }
+
+  /** End game: an outstanding chunk this peer has, asked of the fewest peers so far. */
+  private pickEndGame (p: PeerState): number {
+    let best = NONE
+    let bestCount = this.cfg.endGameMaxRequests
+    let ties = 0
+    for (const c of this.inflight) {
+      const n = this.reqCount[c]
+      if (n > bestCount || !hasBit(p.has.bytes, c) || p.queue.has(c) || p.rejected?.has(c) === true) continue
+      if (p.cls !== NEAR && this.nearAvail[c] > 0) continue
+      if (p.cls === ORIGIN && this.farAvail[c] > 0) continue
+      if (n < bestCount) {
+        best = c
+        bestCount = n
+        ties = 1
+      } else if (n < this.cfg.endGameMaxRequests && this.rng() * ++ties < 1) {
+        best = c
+      }
+    }
+    return best
+  }
+
+  private book (p: PeerState, c: number, now: number): void {
+    p.queue.set(c, { sentAt: now, ahead: p.queue.size })
+    p.meter.busy(now)
+    if (this.reqCount[c]++ === 0) {
+      this.inflight.add(c)
+      this.prioFlag[c] = 0
+      this.refresh(c)
+    }
+  }
+
+  /** Drop one outstanding request; an unrequested, missing chunk goes to the priority pool. */
+  private unbook (p: PeerState, c: number): void {
+    if (!p.queue.delete(c)) return
+    if (--this.reqCount[c] > 0 || this.have.has(c)) return
+    this.inflight.delete(c)
+    this.prioFlag[c] = 1
+    this.refresh(c)
+    this.epoch++
+  }
+
+  private releaseAll (p: PeerState, now: number): void {
+    if (p.queue.size === 0) return
+    for (const c of [...p.queue.keys()]) this.unbook(p, c)
+    p.meter.stall(now, false)
+  }
+
+  // ---- availability bookkeeping --------------------------------------------
+
+  private classOf (meta: PeerMeta): PeerClass {
+    if (meta.origin === true) return ORIGIN
+    if (this.zone !== undefined && meta.zone !== undefined && meta.zone !== this.zone) return FAR
+    return NEAR
+  }
+
+  private joinPartition (p: PeerState): void {
+    if (p.cls === NEAR && p.meta.zone !== undefined && p.meta.zone === this.zone && this.partition.add(p.key)) {
+      this.ownershipDirty = true
+    }
+  }
+
+  private leavePartition (p: PeerState): void {
+    if (this.partition.remove(p.key)) this.ownershipDirty = true
+  }
+
+  private countBits (p: PeerState, delta: number): void {
+    const b = p.has.bytes
+    for (let i = 0; i < b.length; i++) {
+      let x = b[i]
+      while (x !== 0) {
+        const bit = Math.clz32(x) - 24
+        x &= ~(0x80 >> bit) & 0xff
+        this.bump(p.cls, (i << 3) + bit, delta)
+      }
+    }
+  }
+
+  private bump (cls: PeerClass, c: number, delta: number): void {
+    if (cls === NEAR) {
+      this.nearAvail[c] += delta
+    } else if (cls === FAR) {
+      this.farAvail[c] += delta
+      if (delta > 0 && this.farSeen[c] === 0 && this.partition.active) {
+        this.farSeen[c] = 1
+        this.graceChunks.push(c)
+        this.graceAt.push(this.lastNow + this.cfg.crossZoneGraceMs)
+      }
+    } else {
+      this.originAvail[c] += delta
+    }
+    this.refresh(c)
+  }
+
+  /** Put the chunk in exactly the pools its state calls for. */
+  private refresh (c: number): void {
+    if (this.have.has(c) || this.reqCount[c] > 0) {
+      this.main.delete(c)
+      this.prio.delete(c)
+      this.far.delete(c)
+      this.fromOrigin.delete(c)
+      return
+    }
+    const near = this.nearAvail[c]
+    const far = this.farAvail[c]
+    if (this.prioFlag[c] === 1) {
+      this.main.delete(c)
+      this.prio.put(c, near)
+    } else {
+      this.prio.delete(c)
+      this.main.put(c, near)
+    }
+    if (near === 0 && far > 0 && (this.graceOk[c] === 1 || this.partition.owns(c))) this.far.put(c, far)
+    else this.far.delete(c)
+    if (near === 0 && far === 0 && this.originAvail[c] > 0) this.fromOrigin.put(c, 0)
+    else this.fromOrigin.delete(c)
+  }
+
+  /** Deferred work before a pick: peer order, ownership changes, grace expiries. */
+  private maintain (now: number): void {
+    if (this.orderDirty) {
+      this.order = [...this.peers.values()].sort(comparePeers)
+      this.orderDirty = false
+    }
+    if (this.ownershipDirty) {
+      this.ownershipDirty = false
+      for (let c = 0; c < this.chunkCount; c++) if (this.farAvail[c] > 0) this.refresh(c)
+      this.epoch++
+    }
+    let expired = false
+    while (this.graceHead < this.graceChunks.length && this.graceAt[this.graceHead] <= now) {
+      const c = this.graceChunks[this.graceHead++]
+      this.graceOk[c] = 1
+      this.refresh(c)
+      expired = true
+    }
+    if (expired) this.epoch++
+  }
+}
+
+function comparePeers (a: PeerState, b: PeerState): number {
+  return (a.cls - b.cls) || (a.corrupt - b.corrupt) ||
+    ((a.meta.rttMs ?? Infinity) - (b.meta.rttMs ?? Infinity) || 0) || (a.tiebreak - b.tiebreak)
+}
+
+function popcount (x: number): number {
+  x = x - ((x >> 1) & 0x55)
+  x = (x & 0x33) + ((x >> 2) & 0x33)
+  return (x + (x >> 4)) & 0x0f
+}
+
+function stripUndefined<T extends object> (o: T): Partial<T> {
+  const out: Partial<T> = {}
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v
+  return out
+}

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest'
+import { createChoker, seededRng } from '../src/policy/index.js'
+import type { UploadPeerStats } from '../src/policy/index.js'
+
+/** Peers from a rate string: "9310" = four interested peers with rates 9, 3, 1, 0 (x 1 MB/s). */
+function peers (rates: string, opts: { seeding?: boolean, zones?: string, interested?: string } = {}): UploadPeerStats[] {
+  return [...rates].map((ch, i) => {
+    const r = Number.parseInt(ch, 36) * 1e6
+    return {
+      peer: `p${i}`,
+      interested: opts.interested === undefined || opts.interested[i] === '*',
+      downloadRate: opts.seeding === true ? 0 : r,
+      uploadRate: opts.seeding === true ? r : 0,
+      unchoked: false,
+      zone: opts.zones?.[i]
+    }
+  })
+}
+
+describe('choker', () => {
+  it('tit-for-tat: unchokes the uploadSlots peers that give us most, plus one optimistic', () => {
+    const c = createChoker({ uploadSlots: 3 }, { rng: seededRng(1) })
+    const d = c.rechoke(peers('1937052'), false, 0)
+    expect(d.unchoked.slice(0, 3).sort()).toEqual(['p1', 'p3', 'p5']) // 9, 7, 5
+    expect(d.unchoked).toHaveLength(4)
+    expect(d.optimistic).toBeDefined()
+    expect(['p1', 'p3', 'p5']).not.toContain(d.optimistic)
+  })
+
+  it('seeding: ranks by the rate peers take from us', () => {
+    const c = createChoker({ uploadSlots: 2 }, { rng: seededRng(1) })
+    const list = peers('1937', { seeding: true })
+    for (const p of list) p.downloadRate = 100e6 - p.uploadRate // the opposite order, to be ignored
+    const d = c.rechoke(list, true, 0)
+    expect(d.unchoked.slice(0, 2).sort()).toEqual(['p1', 'p3'])
+  })
+
+  it('never unchokes a peer that is not interested', () => {
+    const c = createChoker({ uploadSlots: 4 }, { rng: seededRng(1) })
+    const d = c.rechoke(peers('99999', { interested: '* * *' }), false, 0)
+    expect(d.unchoked.sort()).toEqual(['p0', 'p2', 'p4'])
+  })
+
+  it('rotates the optimistic unchoke every optimisticEvery rechokes, over all choked peers', () => {
+    const c = createChoker({ uploadSlots: 1, optimisticEvery: 3 }, { rng: seededRng(5) })
+    const list = peers('900000')
+    const seen: string[] = []
+    for (let round = 0; round < 30; round++) {
+      const d = c.rechoke(list, false, round * 2000)
+      for (const p of list) p.unchoked = d.unchoked.includes(p.peer)
+      seen.push(d.optimistic as string)
+    }
+    for (let i = 0; i < 30; i += 3) {
+      expect(seen[i + 1]).toBe(seen[i])
+      expect(seen[i + 2]).toBe(seen[i])
+      if (i > 0) expect(seen[i]).not.toBe(seen[i - 1])
+    }
+    expect(new Set(seen)).toEqual(new Set(['p1', 'p2', 'p3', 'p4', 'p5']))
+  })
+
+  it('prefers an in-zone peer for the optimistic slot', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const c = createChoker({ uploadSlots: 1 }, { rng: seededRng(seed), zone: 'a' })
+      const d = c.rechoke(peers('90000', { zones: 'abbab' }), false, 0)
+      expect(d.optimistic).toBe('p3')
+    }
+  })
+
+  it('keeps the current unchokes on equal rates (no churn)', () => {
+    const c = createChoker({ uploadSlots: 2 }, { rng: seededRng(9) })
+    const list = peers('00000')
+    list[3].unchoked = true
+    list[4].unchoked = true
+    const d = c.rechoke(list, false, 0)
+    expect(d.unchoked.slice(0, 2).sort()).toEqual(['p3', 'p4'])
+  })
+
+  it('has justified defaults', () => {
+    const c = createChoker()
+    expect(c.config).toEqual({ uploadSlots: 4, rechokeIntervalMs: 2000, optimisticEvery: 3 })
+  })
+})

@@ -1,0 +1,343 @@
+import { describe, expect, it } from 'vitest'
+import { createDownloadPolicy, pipelineDepth, seededRng, DEFAULT_DOWNLOAD_CONFIG } from '../src/policy/index.js'
+import { Bitfield } from '../src/util/bitfield.js'
+import { MiB, bits, chunks, only, setupPicker } from './policy-fixtures.js'
+
+const deep = { initialPipeline: 32, maxPipeline: 32 }
+
+describe('rarest first', () => {
+  it('picks the least available chunks first', () => {
+    const f = setupPicker('3121', '', { config: deep })
+    only(f, 'p0')
+    const picked = chunks(f.dp.pick(0))
+    expect(picked.slice(0, 2).sort()).toEqual([1, 3])
+    expect(picked.slice(2)).toEqual([2, 0])
+  })
+
+  it('"2223333": the three 2s before any 3', () => {
+    const f = setupPicker('2223333', '', { config: deep })
+    only(f, 'p0')
+    const picked = chunks(f.dp.pick(0))
+    expect(picked.slice(0, 3).sort()).toEqual([0, 1, 2])
+    expect(picked).toHaveLength(7)
+  })
+
+  it('never picks a chunk we have', () => {
+    const f = setupPicker('2222', '* * ', { config: { ...deep, endGameThreshold: 0 } })
+    expect(chunks(f.dp.pick(0)).sort()).toEqual([1, 3])
+  })
+
+  it('breaks ties at random (differs between seeds)', () => {
+    const first = new Set<number>()
+    for (let seed = 1; seed <= 20; seed++) {
+      const f = setupPicker('1111111111', '', { seed, config: { initialPipeline: 1, minPipeline: 1 } })
+      first.add(f.dp.pick(0)[0].chunk)
+    }
+    expect(first.size).toBeGreaterThan(3)
+  })
+
+  it('is reproducible from the seed', () => {
+    const a = chunks(setupPicker('1111111111', '', { seed: 7, config: deep }).dp.pick(0))
+    const b = chunks(setupPicker('1111111111', '', { seed: 7, config: deep }).dp.pick(0))
+    expect(a).toEqual(b)
+  })
+
+  it('follows availability as HAVEs arrive', () => {
+    const f = setupPicker('1111', '', { config: { initialPipeline: 1, minPipeline: 1 } })
+    f.dp.addPeer('q', {}, 0)
+    f.dp.onChoke('q', true, 0)
+    for (const c of [0, 1, 3]) f.dp.onHave('q', c) // chunk 2 is now the only one with availability 1
+    expect(chunks(f.dp.pick(0))).toEqual([2])
+  })
+})
+
+describe('random first picks', () => {
+  it('takes the first chunks at random, not rarest first', () => {
+    const firsts = new Set<number>()
+    for (let seed = 1; seed <= 20; seed++) {
+      const f = setupPicker('1' + '5'.repeat(19), '', { seed, config: { randomFirstPicks: 4, initialPipeline: 1, minPipeline: 1 } })
+      only(f, 'p0')
+      firsts.add(f.dp.pick(0)[0].chunk)
+    }
+    expect(firsts.size).toBeGreaterThan(5)
+  })
+
+  it('switches to rarest first once randomFirstPicks chunks are held', () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const f = setupPicker('1' + '5'.repeat(19), ' '.repeat(16) + '****', { seed, config: { randomFirstPicks: 4, initialPipeline: 1, minPipeline: 1 } })
+      only(f, 'p0')
+      expect(f.dp.pick(0)[0].chunk).toBe(0)
+    }
+  })
+})
+
+describe('released chunks first', () => {
+  it('a chunk whose request was dropped is picked before rarer fresh chunks', () => {
+    const f = setupPicker('2111', '', { config: { initialPipeline: 1, minPipeline: 1 } })
+    only(f, 'p1')
+    expect(chunks(f.dp.pick(0))).toEqual([0]) // p1 holds only chunk 0
+    f.dp.onChoke('p1', true, 10)
+    f.dp.onChoke('p0', false, 10)
+    expect(chunks(f.dp.pick(10))).toEqual([0]) // chunks 1..3 are rarer, but 0 was in flight
+  })
+})
+
+describe('end game', () => {
+  it('duplicates outstanding chunks once all are requested, and cancels the losers', () => {
+    const f = setupPicker('2222', '', { config: { initialPipeline: 3, minPipeline: 3, maxPipeline: 3 } })
+    const first = f.dp.pick(0)
+    const byPeer = (p: string) => first.filter(r => r.peer === p).map(r => r.chunk)
+    expect(first).toHaveLength(6)
+    expect(new Set(chunks(first)).size).toBe(4)
+    // Every chunk asked of at most two peers; each peer asked for distinct chunks.
+    expect(new Set(byPeer('p0')).size).toBe(byPeer('p0').length)
+    const dup = byPeer('p0').find(c => byPeer('p1').includes(c)) as number
+    expect(dup).toBeGreaterThanOrEqual(0)
+    const cancels = f.dp.onReceived('p1', dup, MiB, 5)
+    expect(cancels).toEqual([{ peer: 'p0', chunk: dup }])
+    expect(f.dp.outstanding().some(r => r.chunk === dup)).toBe(false)
+    expect(f.dp.onReceived('p0', dup, MiB, 6)).toEqual([]) // a late duplicate is harmless
+  })
+
+  it('does not start while an unrequested chunk is left', () => {
+    const f = setupPicker('2220', '', { config: { initialPipeline: 4, maxPipeline: 4 } })
+    const reqs = f.dp.pick(0)
+    expect(reqs).toHaveLength(3)
+    expect(new Set(chunks(reqs)).size).toBe(3)
+  })
+
+  it('does not start above endGameThreshold outstanding', () => {
+    const f = setupPicker('2222', '', { config: { initialPipeline: 3, minPipeline: 3, maxPipeline: 3, endGameThreshold: 3 } })
+    expect(f.dp.pick(0)).toHaveLength(4)
+  })
+})
+
+describe('request pipeline', () => {
+  it('depth is the bandwidth-delay product plus one, bounded', () => {
+    const p = { ...DEFAULT_DOWNLOAD_CONFIG, minPipeline: 2, maxPipeline: 32, pipelineQueueMs: 20, initialPipeline: 4 }
+    expect(pipelineDepth(0, 10, MiB, p)).toBe(4)
+    expect(pipelineDepth(125e6, 10, MiB, p)).toBe(Math.ceil(125e6 * 0.03 / MiB) + 1)
+    expect(pipelineDepth(1e6, 10, MiB, p)).toBe(2)
+    expect(pipelineDepth(10e9, 100, MiB, p)).toBe(32)
+  })
+
+  it('grows with the measured rate and round trip', () => {
+    const run = (rttMs: number, msPerChunk: number): number => {
+      const f = setupPicker('1'.repeat(200), '', {})
+      f.dp.updatePeer('p0', { rttMs })
+      let now = 0
+      for (let i = 0; i < 20; i++) {
+        f.dp.pick(now)
+        const next = f.dp.outstanding()[0]
+        now += msPerChunk
+        f.dp.onReceived(next.peer, next.chunk, MiB, now)
+      }
+      f.dp.pick(now)
+      return f.dp.outstanding().length
+    }
+    const fastFar = run(40, MiB / 125e6 * 1000) // 1 Gbit/s, 40 ms
+    const fastNear = run(0.2, MiB / 125e6 * 1000)
+    const slow = run(0.2, 1000) // 1 MiB/s
+    expect(fastFar).toBe(Math.ceil(125e6 * 0.06 / MiB) + 1)
+    expect(fastNear).toBeLessThan(fastFar)
+    expect(slow).toBe(2)
+  })
+})
+
+describe('expiry', () => {
+  it('re-issues a request unanswered past the floor, elsewhere', () => {
+    const f = setupPicker('2', '', { config: { requestTimeoutMs: 4000, endGameThreshold: 0 } })
+    only(f, 'p0')
+    expect(f.dp.pick(0)).toEqual([{ peer: 'p0', chunk: 0 }])
+    expect(f.dp.expire(3999)).toEqual([])
+    expect(f.dp.expire(4000)).toEqual([{ peer: 'p0', chunk: 0 }])
+    expect(f.dp.outstanding()).toEqual([])
+    f.dp.onChoke('p1', false, 4000)
+    expect(f.dp.pick(4000).map(r => r.chunk)).toEqual([0])
+  })
+
+  it('scales the timeout with the measured rate and queue position', () => {
+    const f = setupPicker('1'.repeat(10), '', { config: { requestTimeoutMs: 1000, minPipeline: 2, maxPipeline: 2, initialPipeline: 2 } })
+    f.dp.pick(0)
+    const [a] = f.dp.outstanding()
+    f.dp.onReceived('p0', a.chunk, MiB, 2000) // 1 MiB in 2 s: 0.5 MiB/s
+    // The second request (sent at 0 behind one) and a new one (sent at 2000 behind one):
+    // each expected after 2 x 2 s, so due 4 x 4 s after sending, not after the 1 s floor.
+    f.dp.pick(2000)
+    expect(f.dp.outstanding()).toHaveLength(2)
+    expect(f.dp.expire(15_999)).toEqual([])
+    expect(f.dp.expire(16_000)).toHaveLength(1)
+    // The stall counted against the peer's rate, so the later request now gets longer.
+    expect(f.dp.expire(18_000)).toEqual([])
+  })
+})
+
+describe('peers leaving and choking', () => {
+  it('a peer that leaves releases its requests', () => {
+    const f = setupPicker('22', '', { config: { initialPipeline: 2 } })
+    only(f, 'p0')
+    expect(f.dp.pick(0)).toHaveLength(2)
+    f.dp.removePeer('p0', 1)
+    expect(f.dp.outstanding()).toEqual([])
+    f.dp.onChoke('p1', false, 1)
+    expect(chunks(f.dp.pick(1)).sort()).toEqual([0, 1])
+  })
+
+  it('choking drops our requests and stops picks from that peer until unchoke', () => {
+    const f = setupPicker('11', '', { config: { initialPipeline: 2 } })
+    expect(f.dp.pick(0)).toHaveLength(2)
+    f.dp.onChoke('p0', true, 1)
+    expect(f.dp.outstanding()).toEqual([])
+    expect(f.dp.pick(1)).toEqual([])
+    f.dp.onChoke('p0', false, 2)
+    expect(f.dp.pick(2)).toHaveLength(2)
+  })
+
+  it('a rejected chunk is not asked of that peer again until it unchokes us', () => {
+    const f = setupPicker('2', '', { config: { initialPipeline: 1 } })
+    only(f, 'p0')
+    f.dp.pick(0)
+    f.dp.onRejected('p0', 0, 1)
+    expect(f.dp.pick(1)).toEqual([])
+    f.dp.onChoke('p1', false, 2)
+    expect(f.dp.pick(2)).toEqual([{ peer: 'p1', chunk: 0 }])
+  })
+
+  it('isInterested follows what the peer has that we lack', () => {
+    const f = setupPicker('21', '', {})
+    expect(f.dp.isInterested('p1')).toBe(true)
+    f.dp.pick(0)
+    for (const r of f.dp.outstanding()) f.dp.onReceived(r.peer, r.chunk, MiB, 1)
+    expect(f.dp.isInterested('p1')).toBe(false)
+    expect(f.dp.done).toBe(true)
+    expect(f.dp.pick(2)).toEqual([])
+  })
+})
+
+describe('bad peers', () => {
+  it('scores a corrupt peer down and drops it at maxCorruptPerPeer; it is never picked again', () => {
+    const f = setupPicker('22', '', { config: { maxCorruptPerPeer: 2, initialPipeline: 1, minPipeline: 1 } })
+    only(f, 'p0')
+    f.dp.pick(0)
+    expect(f.dp.onCorrupt('p0', f.dp.outstanding()[0].chunk, 1)).toEqual({ drop: false })
+    f.dp.pick(1)
+    expect(f.dp.onCorrupt('p0', f.dp.outstanding()[0].chunk, 2)).toEqual({ drop: true })
+    expect(f.dp.outstanding()).toEqual([])
+    f.dp.addPeer('p0', {}, 3)
+    f.dp.onBitfield('p0', bits('**'))
+    f.dp.onChoke('p0', false, 3)
+    expect(f.dp.pick(3)).toEqual([])
+    expect(f.dp.isInterested('p0')).toBe(false)
+    f.dp.onChoke('p1', false, 3)
+    expect(f.dp.pick(3).every(r => r.peer === 'p1')).toBe(true)
+  })
+
+  it('prefers a clean peer over one that sent a corrupt chunk', () => {
+    const f = setupPicker('22', '', { config: { maxCorruptPerPeer: 5, initialPipeline: 1, minPipeline: 1, maxPipeline: 1 } })
+    f.dp.updatePeer('p1', { rttMs: 50 })
+    f.dp.updatePeer('p0', { rttMs: 1 })
+    only(f, 'p0')
+    f.dp.pick(0)
+    f.dp.onCorrupt('p0', f.dp.outstanding()[0].chunk, 1)
+    f.dp.onChoke('p1', false, 1)
+    const reqs = f.dp.pick(1)
+    expect(reqs[0].peer).toBe('p1')
+  })
+})
+
+describe('nearest peers', () => {
+  function zoned (): ReturnType<typeof createDownloadPolicy> {
+    const dp = createDownloadPolicy({ chunkCount: 3, chunkBytes: MiB, have: new Bitfield(3), zone: 'a', rng: seededRng(3), config: { randomFirstPicks: 0, initialPipeline: 4 } })
+    dp.addPeer('near', { zone: 'a', rttMs: 1 }, 0)
+    dp.addPeer('far', { zone: 'b', rttMs: 1 }, 0)
+    dp.onBitfield('near', bits('*  '))
+    dp.onBitfield('far', bits('** '))
+    return dp
+  }
+
+  it('takes a chunk from an in-zone peer when one has it, across zones only otherwise', () => {
+    const dp = zoned()
+    const reqs = dp.pick(0)
+    expect(reqs).toContainEqual({ peer: 'near', chunk: 0 })
+    expect(reqs).toContainEqual({ peer: 'far', chunk: 1 })
+    expect(reqs).toHaveLength(2)
+  })
+
+  it('does not fetch across zones a chunk an in-zone peer just announced', () => {
+    const dp = zoned()
+    dp.onHave('near', 1)
+    const reqs = dp.pick(0)
+    expect(reqs).toHaveLength(2)
+    expect(reqs.every(r => r.peer === 'near')).toBe(true)
+  })
+
+  it('prefers the lower round trip among candidates', () => {
+    const dp = createDownloadPolicy({ chunkCount: 1, chunkBytes: MiB, have: new Bitfield(1), rng: seededRng(1), config: { endGameThreshold: 0 } })
+    dp.addPeer('slow', { rttMs: 30 }, 0)
+    dp.addPeer('quick', { rttMs: 2 }, 0)
+    dp.onBitfield('slow', bits('*'))
+    dp.onBitfield('quick', bits('*'))
+    expect(dp.pick(0)).toEqual([{ peer: 'quick', chunk: 0 }])
+  })
+
+  it('takes from the origin only what no other peer has', () => {
+    const dp = createDownloadPolicy({ chunkCount: 2, chunkBytes: MiB, have: new Bitfield(2), rng: seededRng(1), config: { randomFirstPicks: 0 } })
+    dp.addPeer('origin', { origin: true, rttMs: 0.1 }, 0)
+    dp.addPeer('p', { rttMs: 5 }, 0)
+    dp.onBitfield('origin', bits('**'))
+    dp.onBitfield('p', bits('* '))
+    const reqs = dp.pick(0)
+    expect(reqs).toContainEqual({ peer: 'p', chunk: 0 })
+    expect(reqs).toContainEqual({ peer: 'origin', chunk: 1 })
+    expect(reqs).toHaveLength(2)
+  })
+
+  it('splits cross-zone fetches among zone members: each chunk owned by exactly one', () => {
+    const n = 60
+    const members = ['h1', 'h2', 'h3']
+    const owned = members.map(self => {
+      const dp = createDownloadPolicy({ chunkCount: n, chunkBytes: MiB, have: new Bitfield(n), zone: 'b', self, rng: seededRng(1), config: { randomFirstPicks: 0, initialPipeline: 32, maxPipeline: 32 } })
+      for (const m of members) if (m !== self) dp.addPeer(m, { zone: 'b' }, 0)
+      dp.addPeer('a1', { zone: 'a' }, 0)
+      dp.onBitfield('a1', bits('*'.repeat(n)))
+      const reqs = dp.pick(0)
+      expect(reqs.every(r => r.peer === 'a1')).toBe(true)
+      return chunks(reqs)
+    })
+    const all = owned.flat().sort((x, y) => x - y)
+    expect(all).toEqual([...Array(32 * 3).keys()].slice(0, all.length).map((_, i) => all[i])) // sorted copy
+    expect(new Set(all).size).toBe(all.length) // disjoint
+    for (const o of owned) expect(o.length).toBeGreaterThan(10)
+  })
+
+  it('after crossZoneGraceMs a chunk no zone member fetched may be taken by anyone', () => {
+    const n = 30
+    const dp = createDownloadPolicy({ chunkCount: n, chunkBytes: MiB, have: new Bitfield(n), zone: 'b', self: 'h1', rng: seededRng(1), config: { randomFirstPicks: 0, initialPipeline: 32, maxPipeline: 32, crossZoneGraceMs: 1000 } })
+    dp.addPeer('h2', { zone: 'b' }, 0)
+    dp.addPeer('a1', { zone: 'a' }, 0)
+    dp.onBitfield('a1', bits('*'.repeat(n)))
+    const mine = dp.pick(0).length
+    expect(mine).toBeLessThan(n)
+    expect(dp.pick(999)).toEqual([])
+    expect(dp.pick(1000)).toHaveLength(Math.min(32, n) - mine)
+  })
+})
+
+describe('bitfield fallback', () => {
+  it('finds the rarest chunk a peer holds when the bucket walk runs over budget', () => {
+    // 200 chunks at availability 1 held by p0 only; p1 holds just chunk 250 (availability 2).
+    const n = 260
+    const dp = createDownloadPolicy({ chunkCount: n, chunkBytes: MiB, have: new Bitfield(n), rng: seededRng(2), config: { randomFirstPicks: 0, scanBudget: 8 } })
+    dp.addPeer('p0', {}, 0)
+    dp.addPeer('p1', {}, 0)
+    const a = new Bitfield(n)
+    for (let i = 0; i < 200; i++) a.set(i)
+    a.set(250)
+    dp.onBitfield('p0', a)
+    const b = new Bitfield(n)
+    b.set(250)
+    dp.onBitfield('p1', b)
+    dp.onChoke('p0', true, 0)
+    expect(dp.pick(0)).toEqual([{ peer: 'p1', chunk: 250 }])
+  })
+})

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest'
+import { createOriginPolicy, seededRng } from '../src/policy/index.js'
+
+function origin (n: number, window = 2, extra: { zone?: string, farRevealWindow?: number } = {}) {
+  return createOriginPolicy({ chunkCount: n, rng: seededRng(4), zone: extra.zone, config: { revealWindow: window, farRevealWindow: extra.farRevealWindow } })
+}
+
+describe('origin policy', () => {
+  it('reveals a window of distinct chunks per peer', () => {
+    const o = origin(10, 3)
+    o.addPeer('a', {})
+    o.addPeer('b', {})
+    const a = o.reveal('a', 0)
+    const b = o.reveal('b', 0)
+    expect(a).toHaveLength(3)
+    expect(b).toHaveLength(3)
+    expect(new Set([...a, ...b]).size).toBe(6)
+    expect(o.reveal('a', 0)).toEqual([]) // window full
+  })
+
+  it('refills a slot when its chunk is sent or turns up at another peer', () => {
+    const o = origin(10, 2)
+    o.addPeer('a', {})
+    o.addPeer('b', {})
+    const [a0, a1] = o.reveal('a', 0)
+    o.onSent('a', a0)
+    expect(o.reveal('a', 1)).toHaveLength(1)
+    o.onPeerHave('b', a1) // b got it from somewhere: a no longer needs us for it
+    expect(o.reveal('a', 2)).toHaveLength(1)
+  })
+
+  it('reveals each chunk once before any chunk twice', () => {
+    const n = 24
+    const o = origin(n, 2)
+    const peers = ['a', 'b', 'c', 'd']
+    for (const p of peers) o.addPeer(p, {})
+    const shown: number[] = []
+    for (let round = 0; round < 3; round++) {
+      for (const p of peers) {
+        const r = o.reveal(p, round)
+        shown.push(...r)
+        for (const c of r) { o.onSent(p, c); o.onPeerHave(p, c) }
+      }
+    }
+    expect(shown).toHaveLength(n)
+    expect(new Set(shown).size).toBe(n)
+    expect(o.allSent).toBe(true)
+  })
+
+  it('does not show a chunk already shown to someone unless the peer would idle', () => {
+    const o = origin(4, 4)
+    o.addPeer('a', {})
+    o.addPeer('b', {})
+    expect(o.reveal('a', 0)).toHaveLength(4)
+    // Nothing fresh is left: b gets one shared chunk to stay busy, not four.
+    const b = o.reveal('b', 0)
+    expect(b).toHaveLength(1)
+    expect(o.reveal('b', 0)).toEqual([])
+  })
+
+  it('forgets the reveals of a peer that left', () => {
+    const o = origin(4, 4)
+    o.addPeer('a', {})
+    o.reveal('a', 0)
+    o.removePeer('a')
+    o.addPeer('b', {})
+    expect(o.reveal('b', 0)).toHaveLength(4)
+  })
+
+  it('after every chunk left once, reveals everything the peer lacks, rarest first', () => {
+    const o = origin(6, 3)
+    o.addPeer('a', {})
+    o.addPeer('b', {})
+    o.addPeer('c', {})
+    for (const p of ['a', 'b']) for (const c of o.reveal(p, 0)) { o.onSent(p, c); o.onPeerHave(p, c) }
+    expect(o.allSent).toBe(true)
+    // c holds nothing; a and b each hold three; make chunk 0 common.
+    const held0 = ['a', 'b'].filter(p => p !== 'x')
+    for (const p of held0) o.onPeerHave(p, 0)
+    const all = o.reveal('c', 1)
+    expect(all.sort()).toEqual([0, 1, 2, 3, 4, 5])
+    const ordered = o.reveal('c', 2)
+    expect(ordered).toEqual([]) // revealed once is enough
+  })
+
+  it('reveals to other zones only a trickle while its own zone still needs chunks', () => {
+    const o = origin(20, 4, { zone: 'a', farRevealWindow: 1 })
+    o.addPeer('near', { zone: 'a' })
+    o.addPeer('far', { zone: 'b' })
+    expect(o.reveal('near', 0)).toHaveLength(4)
+    expect(o.reveal('far', 0)).toHaveLength(1)
+    const lone = origin(20, 4, { zone: 'a', farRevealWindow: 1 })
+    lone.addPeer('far', { zone: 'b' })
+    expect(lone.reveal('far', 0)).toHaveLength(4) // nobody near: full window
+  })
+})
