@@ -223,10 +223,44 @@ describe('PartialImage', () => {
     const out = join(root, 'out.img')
     await p.attachOutput(out)
     await p.attachOutput(out) // same path again: nothing to do
-    await expectName(p.attachOutput(join(root, 'other.img')), 'Imgp2pError')
     await feed(p, data, [1, 4, 5])
     await p.finish()
     expect((await readFile(out)).equals(data)).toBe(true)
+  })
+
+  it('a second output attached while a chunk is being written still gets that chunk', async () => {
+    const { cid, manifest, data } = await seed('DDD', cs)
+    // Hold the cache write of a chunk until we say so.
+    let entered!: () => void
+    const reached = new Promise<void>(resolve => { entered = resolve })
+    let release!: () => void
+    const gate = new Promise<void>(resolve => { release = resolve })
+    const gated: OpenFile = async (path, flags, mode) => {
+      const fh = await openFile(path, flags, mode)
+      if (!path.endsWith('.part')) return fh
+      return {
+        write: async (buf, off, len, pos) => { entered(); await gate; return await fh.write(buf, off, len, pos) },
+        read: async (buf, off, len, pos) => await fh.read(buf, off, len, pos),
+        truncate: async len => { await fh.truncate(len) },
+        datasync: async () => { await fh.datasync() },
+        sync: async () => { await fh.sync() },
+        close: async () => { await fh.close() }
+      }
+    }
+    const s = await store('t', { open: gated })
+    const p = await s.openPartial(cid, manifest)
+    const out = join(root, 'out.img')
+    const out2 = join(root, 'out2.img')
+    await p.attachOutput(out)
+    const writing = p.writeChunk(1, chunkOf(manifest, data, 1))
+    await reached
+    await p.attachOutput(out2) // chunk 1 is not held yet, so this copies nothing
+    release()
+    expect(await writing).toBe(true)
+    await feed(p, data, [0, 2])
+    await p.finish()
+    expect((await readFile(out)).equals(data)).toBe(true)
+    expect((await readFile(out2)).equals(data)).toBe(true)
   })
 
   it('attachOutput on an image already complete in the cache produces the file', async () => {

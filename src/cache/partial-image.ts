@@ -8,7 +8,7 @@
  * written since the last record are simply fetched again.
  */
 import { rename, rm } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { chunkLength, chunkOffset, isZeroChunk } from '../chunking/manifest.js'
 import type { Manifest } from '../chunking/manifest.js'
@@ -44,7 +44,9 @@ export class FsPartialImage implements PartialImage {
   readonly manifest: Manifest
   readonly have: Bitfield
   private state: 'open' | 'finished' | 'closed' = 'open'
-  private output?: OutputFile
+  /** Outputs being filled; several pulls of one image may each want their own file. */
+  private readonly outputs: OutputFile[] = []
+  private readonly attaching = new Map<string, Promise<void>>()
   private dirty = 0
   private timer?: NodeJS.Timeout
   private flushing?: Promise<void>
@@ -99,37 +101,47 @@ export class FsPartialImage implements PartialImage {
 
   private async store (index: number, bytes: Uint8Array): Promise<void> {
     const offset = chunkOffset(this.manifest, index)
-    let out = this.output
+    const written = new Set(this.outputs)
     await Promise.all([
       writeAll(this.fh, bytes, offset).catch(err => { throw fsError(err, `writing chunk ${index} of ${this.cid} to ${this.paths.part}`) }),
-      out?.write(bytes, offset)
+      ...[...written].map(async o => { await o.write(bytes, offset) })
     ])
-    // An output attached while we wrote may have copied its chunks before this one was held.
-    while (this.output !== out) {
-      out = this.output
-      await out?.write(bytes, offset)
+    // An output attached while we wrote copied only chunks held then, so not this one.
+    for (;;) {
+      const missed = this.outputs.filter(o => !written.has(o))
+      if (missed.length === 0) break
+      for (const o of missed) written.add(o)
+      await Promise.all(missed.map(async o => { await o.write(bytes, offset) }))
     }
     this.have.set(index) // no await between the check above and this
   }
 
+  /** Add an output (several are allowed; the same path twice is one output). */
   async attachOutput (path: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     this.assertOpen()
-    if (this.output != null) {
-      if (this.output.path === path) return
-      throw new Imgp2pError(`image ${this.cid} is already being written to ${this.output.path}`)
+    const key = resolve(path)
+    if (this.outputs.some(o => o.path === key)) return
+    let p = this.attaching.get(key)
+    if (p == null) {
+      p = this.addOutput(key, options.signal).finally(() => this.attaching.delete(key))
+      this.attaching.set(key, p)
     }
+    await p
+  }
+
+  private async addOutput (path: string, signal?: AbortSignal): Promise<void> {
     const out = await OutputFile.create(path, this.manifest.size, this.options.open)
-    this.output = out
+    this.outputs.push(out)
     try {
       const buf = new Uint8Array(this.manifest.chunkSize)
       for (const i of this.have.clone().indexes()) {
-        options.signal?.throwIfAborted()
+        signal?.throwIfAborted()
         if (isZeroChunk(this.manifest, i)) continue // holes stay holes
         const bytes = await readExactly(this.fh, chunkLength(this.manifest, i), chunkOffset(this.manifest, i), buf)
         await out.write(bytes, chunkOffset(this.manifest, i))
       }
     } catch (err) {
-      if (this.output === out) this.output = undefined
+      this.outputs.splice(this.outputs.indexOf(out), 1)
       await out.discard()
       throw err
     }
@@ -179,10 +191,9 @@ export class FsPartialImage implements PartialImage {
   async finish (): Promise<string> {
     this.assertOpen()
     if (!this.have.complete) throw new Imgp2pError(`cannot finish ${this.cid}: ${this.have.count} of ${this.have.size} chunks held`)
-    await Promise.allSettled(this.inflight)
+    await Promise.allSettled([...this.inflight, ...this.attaching.values()])
     // The output first: if it fails, the pull is still intact here and can be retried.
-    await this.output?.commit()
-    this.output = undefined
+    for (const o of this.outputs.splice(0)) await o.commit()
     clearTimeout(this.timer)
     if (!this.alreadyComplete) {
       await this.flushing?.catch(() => {})
@@ -211,8 +222,7 @@ export class FsPartialImage implements PartialImage {
       this.state = 'closed'
       clearTimeout(this.timer)
       await this.fh.close().catch(() => {})
-      await this.output?.discard()
-      this.output = undefined
+      for (const o of this.outputs.splice(0)) await o.discard()
       this.done('closed')
     }
   }

@@ -73,9 +73,11 @@ export interface PartialImage {
   /**
    * Also materialise the image at `path` as chunks arrive (no copy after the
    * download). Chunks already verified are copied in now. The file appears at
-   * `path` only when complete (written beside it, then renamed).
+   * `path` only when complete (written beside it, then renamed). Several
+   * outputs may be attached (one per pull sharing this image); the same path
+   * twice is one output. close() deletes the unfinished outputs.
    */
-  attachOutput (path: string): Promise<void>
+  attachOutput (path: string, options?: { signal?: AbortSignal }): Promise<void>
 
   readChunk (index: number): Promise<Uint8Array | undefined>
 
