@@ -47,15 +47,18 @@ describe('origin policy', () => {
     expect(o.allSent).toBe(true)
   })
 
-  it('does not show a chunk already shown to someone unless the peer would idle', () => {
-    const o = origin(4, 4)
+  it('shows a chunk to a second peer only when the first sat on it for staleRevealMs', () => {
+    const o = createOriginPolicy({ chunkCount: 4, rng: seededRng(1), config: { revealWindow: 4, staleRevealMs: 3000 } })
     o.addPeer('a', {})
     o.addPeer('b', {})
     expect(o.reveal('a', 0)).toHaveLength(4)
-    // Nothing fresh is left: b gets one shared chunk to stay busy, not four.
-    const b = o.reveal('b', 0)
-    expect(b).toHaveLength(1)
-    expect(o.reveal('b', 0)).toEqual([])
+    expect(o.reveal('b', 2999)).toEqual([]) // nothing fresh left; a is not stuck yet
+    const b = o.reveal('b', 3000)
+    expect(b).toHaveLength(1) // one, to keep b from idling
+    expect(o.reveal('b', 3000)).toEqual([])
+    o.onSent('a', b[0]) // a finally asked: the shared chunk leaves b's window
+    o.onSent('b', b[0])
+    expect(o.reveal('b', 3001)).toHaveLength(1)
   })
 
   it('forgets the reveals of a peer that left', () => {

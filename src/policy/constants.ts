@@ -88,9 +88,16 @@ export const DEFAULT_ORIGIN_CONFIG: Readonly<Required<OriginConfig>> = Object.fr
   revealWindow: 8,
   /**
    * A chunk the origin sends into another zone crosses the boundary twice
-   * (out, then back to the origin's zone). One open chunk per far peer keeps
-   * those hosts busy if our own zone's hosts are slow or few, while most of
-   * the origin's upload (8 slots per near peer) goes to its own side.
+   * (out, then back to the origin's zone), so while hosts of the origin's
+   * own zone still need chunks, other zones get theirs through them (each
+   * chunk crosses once). With no host left in the origin's zone that needs
+   * anything, other zones get the full window.
    */
-  farRevealWindow: 1
+  farRevealWindow: 0,
+  /**
+   * A peer asks for a revealed chunk within a round trip plus its queue (ms
+   * on a LAN). 3 s without a request means it is stuck; only then is the
+   * chunk shown to someone else, so duplicates from the origin stay rare.
+   */
+  staleRevealMs: 3_000
 })

@@ -26,7 +26,8 @@ interface OriginPeer {
   revealed: Bitfield
   /** Revealed to it, not yet sent to it, held by no peer. */
   open: Set<number>
-  revealedAll: boolean
+  /** Position in the fallback log up to which this peer has been shown everything. */
+  cursor: number
 }
 
 export function createOriginPolicy (opts: OriginPolicyOptions): OriginPolicy {
@@ -43,11 +44,22 @@ class Origin implements OriginPolicy {
   private readonly holders: Int32Array
   /** Peers each chunk is open at. */
   private readonly openCount: Int32Array
+  /** The chunk left the origin and is on its way (or arrived); reset if its receiver leaves without it. */
   private readonly sent: Uint8Array
-  private sentDistinct = 0
-  /** Never-sent chunks no peer holds, by how many peers they are open at. */
+  private readonly sentTo: Array<PeerKey | undefined>
+  /** When each chunk was last shown to a peer. */
+  private readonly shownAt: Float64Array
+  /** Chunks that have left the origin at least once. */
+  private readonly left: Uint8Array
+  private leftCount = 0
+  /** Unsent chunks no peer holds, by how many peers they are open at. */
   private readonly pool: ChunkBuckets
   private nearMissing = 0
+  /**
+   * Chunks safe to show everyone after fallback, in the order they became so:
+   * held by a peer (others take it from there), or lost (no holder, not in flight).
+   */
+  private readonly log: number[] = []
 
   constructor (opts: OriginPolicyOptions) {
     this.n = opts.chunkCount
@@ -57,17 +69,21 @@ class Origin implements OriginPolicy {
     this.holders = new Int32Array(this.n)
     this.openCount = new Int32Array(this.n)
     this.sent = new Uint8Array(this.n)
+    this.sentTo = new Array(this.n)
+    this.left = new Uint8Array(this.n)
+    this.shownAt = new Float64Array(this.n)
     this.pool = new ChunkBuckets(this.n)
     for (let c = 0; c < this.n; c++) this.pool.put(c, 0)
   }
 
-  get allSent (): boolean { return this.sentDistinct === this.n }
+  /** Every chunk has left the origin at least once. */
+  get allSent (): boolean { return this.leftCount === this.n }
 
   addPeer (peer: PeerKey, meta: PeerMeta): void {
     if (this.peers.has(peer)) return
     const near = this.zone === undefined || meta.zone === undefined || meta.zone === this.zone
     this.peers.set(peer, {
-      key: peer, near, has: new Bitfield(this.n), revealed: new Bitfield(this.n), open: new Set(), revealedAll: false
+      key: peer, near, has: new Bitfield(this.n), revealed: new Bitfield(this.n), open: new Set(), cursor: 0
     })
     if (near && this.n > 0) this.nearMissing++
   }
@@ -78,7 +94,11 @@ class Origin implements OriginPolicy {
     this.peers.delete(peer)
     for (const c of p.open) this.close(c)
     for (const c of p.has.indexes()) {
-      if (--this.holders[c] === 0 && this.sent[c] === 0) this.pool.put(c, this.openCount[c])
+      if (--this.holders[c] === 0) this.lost(c)
+    }
+    // Chunks sent to it that it never announced are lost too.
+    for (let c = 0; c < this.n; c++) {
+      if (this.sentTo[c] === peer && this.holders[c] === 0) this.lost(c)
     }
     if (p.near && !p.has.complete) this.nearMissing--
   }
@@ -87,7 +107,7 @@ class Origin implements OriginPolicy {
     const p = this.peers.get(peer)
     if (p === undefined || chunk < 0 || chunk >= this.n || !p.has.set(chunk)) return
     if (p.near && p.has.complete) this.nearMissing--
-    this.holders[chunk]++
+    if (this.holders[chunk]++ === 0) this.append(chunk)
     this.pool.delete(chunk)
     // Someone holds it now: it no longer occupies anyone's window.
     if (this.openCount[chunk] > 0) {
@@ -97,26 +117,30 @@ class Origin implements OriginPolicy {
 
   onSent (peer: PeerKey, chunk: number): void {
     if (chunk < 0 || chunk >= this.n) return
-    if (this.sent[chunk] === 0) {
-      this.sent[chunk] = 1
-      this.sentDistinct++
-      this.pool.delete(chunk)
+    this.sent[chunk] = 1
+    this.pool.delete(chunk)
+    if (this.left[chunk] === 0) {
+      this.left[chunk] = 1
+      this.leftCount++
     }
+    this.sentTo[chunk] = peer
     const p = this.peers.get(peer)
     if (p !== undefined && p.open.delete(chunk)) this.close(chunk)
   }
 
-  reveal (peer: PeerKey, _now: number): number[] {
+  reveal (peer: PeerKey, now: number): number[] {
     const p = this.peers.get(peer)
     if (p === undefined) return []
-    if (this.allSent) return this.revealAll(p)
+    if (this.allSent) return this.revealLogged(p)
     const window = p.near || this.nearMissing === 0 ? this.cfg.revealWindow : this.cfg.farRevealWindow
     const out: number[] = []
     while (p.open.size < window) {
-      // Fresh chunks (shown to nobody) fill the window; a chunk already shown
-      // to someone else is shown again only to keep this peer from idling.
-      const c = this.choose(p, p.open.size === 0)
+      // Fresh chunks (shown to nobody) fill the window. A chunk already shown
+      // to someone else is shown again only when that peer has sat on it for
+      // staleRevealMs without asking (it is stuck), and only to an idle peer.
+      const c = this.choose(p, p.open.size === 0 ? now - this.cfg.staleRevealMs : -Infinity)
       if (c < 0) break
+      if (this.openCount[c] === 0) this.shownAt[c] = now
       p.revealed.set(c)
       p.open.add(c)
       this.openCount[c]++
@@ -126,34 +150,61 @@ class Origin implements OriginPolicy {
     return out
   }
 
-  /** The least-shown unsent chunk not yet revealed to this peer, at random among equals. */
-  private choose (p: OriginPeer, allowShared: boolean): number {
-    const top = allowShared ? this.pool.levels : Math.min(1, this.pool.levels)
-    for (let lvl = 0; lvl < top; lvl++) {
-      const b = this.pool.bucket(lvl)
-      const len = b.length
-      if (len === 0) continue
-      let i = randomInt(this.rng, len)
-      for (let k = 0; k < len; k++, i++) {
-        if (i >= len) i = 0
-        if (!p.revealed.has(b[i])) return b[i]
+  /**
+   * The least-shown unsent chunk not yet revealed to this peer, at random
+   * among equals; a chunk shown to others only if first shown before `staleBefore`.
+   */
+  private choose (p: OriginPeer, staleBefore: number): number {
+    const fresh = this.pool.bucket(0)
+    if (fresh.length > 0) {
+      let i = randomInt(this.rng, fresh.length)
+      for (let k = 0; k < fresh.length; k++, i++) {
+        if (i >= fresh.length) i = 0
+        if (!p.revealed.has(fresh[i])) return fresh[i]
+      }
+    }
+    if (staleBefore === -Infinity) return -1
+    for (let lvl = 1; lvl < this.pool.levels; lvl++) {
+      for (const c of this.pool.bucket(lvl)) {
+        if (this.shownAt[c] <= staleBefore && !p.revealed.has(c)) return c
       }
     }
     return -1
   }
 
-  private revealAll (p: OriginPeer): number[] {
-    if (p.revealedAll) return []
-    p.revealedAll = true
+  /**
+   * Fallback: everything held elsewhere or lost that this peer has not been
+   * shown, rarest first. Chunks still in flight from us are held back, or
+   * every host would ask us for them while they travel.
+   */
+  private revealLogged (p: OriginPeer): number[] {
+    if (p.cursor >= this.log.length) return []
     const out: number[] = []
-    for (let c = 0; c < this.n; c++) if (!p.revealed.has(c) && !p.has.has(c)) out.push(c)
+    for (; p.cursor < this.log.length; p.cursor++) {
+      const c = this.log[p.cursor]
+      if (!p.revealed.has(c) && !p.has.has(c)) {
+        p.revealed.set(c)
+        out.push(c)
+      }
+    }
+    for (const c of p.open) this.close(c)
+    p.open.clear()
     shuffle(out, this.rng)
     const h = this.holders
     out.sort((a, b) => h[a] - h[b])
-    for (const c of out) p.revealed.set(c)
-    for (const c of p.open) this.close(c)
-    p.open.clear()
     return out
+  }
+
+  /** A chunk with no holder and no transfer under way: back to the pool, and safe to show anyone. */
+  private lost (c: number): void {
+    this.sent[c] = 0
+    this.sentTo[c] = undefined
+    this.pool.put(c, this.openCount[c])
+    this.append(c)
+  }
+
+  private append (c: number): void {
+    this.log.push(c)
   }
 
   private close (c: number): void {

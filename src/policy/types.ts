@@ -184,6 +184,11 @@ export interface OriginConfig {
    * miss chunks (afterwards they get revealWindow too).
    */
   farRevealWindow?: number
+  /**
+   * A chunk shown to a peer that has not asked for it within this many ms is
+   * shown to another idle peer too (the first one may be stuck).
+   */
+  staleRevealMs?: number
 }
 
 /**
