@@ -106,6 +106,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       ...(o.chunkBytes !== undefined ? ['--chunk-size', String(o.chunkBytes)] : []), ...o.addArgs])
     const addS = (performance.now() - ta) / 1000
     const cid = add.stdout.trim().split('\n').pop()?.trim() ?? ''
+    const chunks = Number(/in (\d+) chunks/.exec(add.stdout)?.[1] ?? NaN)
     if (cid === '') throw new Error('imgp2p add printed no CID')
     ctx.log(`imgp2p: added ${cid} in ${addS.toFixed(2)} s`)
     await sleep(500)
@@ -124,6 +125,9 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     const cpu1 = cpuCounters()
     const c = diffCounters(c0, readCounters(ctx.topo))
     const after = daemons.map(d => treeUsage(d.pid))
+    let feAppSent: number | undefined
+    try { feAppSent = (JSON.parse((await cli(ctx, fe, ['status', '--data-dir', dataDir(ctx, fe), '--json'])).stdout) as { bytesSent?: number }).bytesSent } catch {}
+    const methods = pulls.map(p => { try { return (JSON.parse(p.stdout.trim().split('\n').pop() ?? '') as { method?: string }).method } catch { return undefined } })
     const pullCpu = after.map((u, i) => u.cpuSeconds - before[i])
 
     const failed = codes.map((code, i) => code === 0 ? undefined : `${hosts[i].name}: exit ${code} ${pulls[i].stderr.trim().slice(-500)}`).filter(x => x !== undefined)
@@ -143,6 +147,9 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       shaOk,
       cpuBusy: busyFraction(cpu0, cpu1),
       cid,
+      chunkCount: Number.isFinite(chunks) ? chunks : undefined,
+      feAppBytesPerImage: feAppSent === undefined ? undefined : feAppSent / ctx.imageBytes,
+      pullMethods: [...new Set(methods.map(m => m ?? '?'))].join(','),
       addS,
       daemonStartS,
       pullCpuS: usageOf(pullCpu[0], pullCpu.slice(1)),

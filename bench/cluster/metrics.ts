@@ -45,6 +45,12 @@ export interface Usage { mean: number, max: number, fe: number }
 
 export interface Imgp2pResult extends PhaseResult {
   cid?: string
+  /** Chunks in the image, as `imgp2p add` reported. */
+  chunkCount?: number
+  /** The front-end daemon's own bytesSent counter (application bytes, whole life) / image size. */
+  feAppBytesPerImage?: number
+  /** The `method` values the pulls reported (download, copy, ...). */
+  pullMethods?: string
   addS?: number
   /** Daemon CPU seconds spent during the pull phase, per host (and the front-end). */
   pullCpuS?: Usage
@@ -72,7 +78,8 @@ export interface RunRecord {
   shaping?: { bytes: number, expectedS: number, downS: number, upS: number }
   http: PhaseResult
   imgp2p: Imgp2pResult
-  machine: { cpus: number, cpuModel: string, kernel: string, node: string }
+  /** busyBefore: fraction of all cores busy with other work in the second before the run. */
+  machine: { cpus: number, cpuModel: string, kernel: string, node: string, busyBefore: number }
   wallS: number
 }
 

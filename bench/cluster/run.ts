@@ -12,7 +12,7 @@ import { type ImageKind, generateImage, sha256File } from './image.js'
 import { imgp2pRun, imgp2pUnavailable } from './imgp2p-phase.js'
 import { type RunRecord, summary, tMin } from './metrics.js'
 import { ProcessRegistry, signalGroup } from './procs.js'
-import { alive, sleepSync } from './sys.js'
+import { alive, busyFraction, cpuCounters, sleep, sleepSync } from './sys.js'
 import { type Topology, createTopology, deleteNamespace, emptyTopology, listNamespaces, namespacePids } from './topology.js'
 
 export const PREFIX_ROOT = 'i2p-'
@@ -105,6 +105,11 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
   }
 
   async function body (): Promise<RunRecord> {
+    // How busy the machine is with other work before we start (it is shared).
+    const idle0 = cpuCounters()
+    await sleep(1000)
+    const busyBefore = busyFraction(idle0, cpuCounters())
+    if (busyBefore > 0.2) o.log(`note: the machine is ${Math.round(busyBefore * 100)}% busy before this run; figures may be CPU-perturbed`)
     const imageBytes = Math.round(o.imageMiB * 1024 * 1024)
     mkdirSync(join(dir, 'www'), { recursive: true })
     for (const n of ['fe', ...Array.from({ length: o.hosts }, (_, i) => `h${i + 1}`)]) mkdirSync(join(dir, n), { recursive: true })
@@ -140,7 +145,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       tMinS: ctx.tMinS,
       http: { ok: false, error: 'not run' },
       imgp2p: { ok: false, error: 'not run' },
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', kernel: release(), node: process.version },
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', kernel: release(), node: process.version, busyBefore },
       wallS: 0
     }
 

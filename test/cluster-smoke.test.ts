@@ -1,0 +1,53 @@
+/**
+ * Smoke run of the cluster benchmark (bench/cluster): 3 hosts in network
+ * namespaces on shaped links, a 4 MiB image through the HTTP baseline and
+ * through real imgp2p daemons. Needs root and `ip netns`; skips otherwise.
+ */
+import { spawnSync } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import { runOnce } from '../bench/cluster/run.js'
+import { listNamespaces } from '../bench/cluster/topology.js'
+
+function whyNot (): string | undefined {
+  if (process.platform !== 'linux') return 'not Linux'
+  if (process.getuid?.() !== 0) return 'not root'
+  const ip = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+  if (ip.status !== 0) return '`ip netns` is unavailable'
+  const tc = spawnSync('tc', ['-V'], { encoding: 'utf8' })
+  if (tc.status !== 0) return '`tc` is unavailable'
+  return undefined
+}
+
+const reason = whyNot()
+if (reason !== undefined) console.warn(`cluster smoke test skipped: ${reason} (needs root, ip netns and tc)`)
+
+describe.skipIf(reason !== undefined)('cluster benchmark smoke run', () => {
+  it('delivers a verified image to 3 hosts over HTTP and imgp2p, then cleans up', async () => {
+    const lines: string[] = []
+    let record
+    try {
+      record = await runOnce({
+        hosts: 3,
+        imageMiB: 4,
+        shapeCheckMiB: 1,
+        hostMbit: 50,
+        frontMbit: 500,
+        imgp2p: true,
+        timeoutS: 100,
+        label: 'smoke',
+        resultsFile: undefined,
+        log: (l) => { lines.push(l) }
+      })
+    } finally {
+      console.log(lines.join('\n'))
+    }
+    expect(record.http.ok, record.http.error).toBe(true)
+    expect(record.http.shaOk).toBe(3)
+    expect(record.imgp2p.ok, record.imgp2p.error).toBe(true)
+    expect(record.imgp2p.shaOk).toBe(3)
+    // The links are shaped: one host alone takes about S/B in both directions.
+    expect(record.shaping?.downS).toBeGreaterThan(0.8 * (record.shaping?.expectedS ?? 0))
+    expect(record.shaping?.upS).toBeGreaterThan(0.8 * (record.shaping?.expectedS ?? 0))
+    expect(listNamespaces(`i2p-${process.pid}-`)).toEqual([])
+  }, 120_000)
+})
