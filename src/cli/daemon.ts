@@ -11,6 +11,7 @@ export interface DaemonArgs {
   origin: boolean
   mdns: boolean
   verbose: boolean
+  enablePerf?: boolean
 }
 
 export async function runDaemon (args: DaemonArgs): Promise<number> {
@@ -23,6 +24,7 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     zone: args.zone,
     origin: args.origin,
     mdns: args.mdns,
+    enablePerf: args.enablePerf,
     log
   })
   let server

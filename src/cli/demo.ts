@@ -67,14 +67,14 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
   }
 }
 
-/** Random data with zero runs, written in 1 MiB blocks (never the whole image in memory). */
-export async function writeVmLikeImage (path: string, size: number, seedByte = 0): Promise<void> {
+/** Random data with a zero MiB in every four (unless `zeros` is false), written in 1 MiB blocks (never the whole image in memory). */
+export async function writeVmLikeImage (path: string, size: number, seedByte = 0, zeros = true): Promise<void> {
   const fh = await open(path, 'w')
   try {
     const block = Buffer.alloc(1024 * 1024)
     for (let off = 0, i = 0; off < size; off += block.length, i++) {
       const n = Math.min(block.length, size - off)
-      if (i % 4 === 3) block.fill(0)
+      if (zeros && i % 4 === 3) block.fill(0)
       else { randomFillSync(block); block[0] = seedByte }
       await fh.write(block, 0, n, off)
     }

@@ -96,7 +96,8 @@ async function daemonCmd (args: string[]): Promise<number> {
     zone: { type: 'string' },
     origin: { type: 'boolean', default: false },
     mdns: { type: 'boolean', default: false },
-    verbose: { type: 'boolean', short: 'v', default: false }
+    verbose: { type: 'boolean', short: 'v', default: false },
+    'enable-perf': { type: 'boolean', default: false }
   }, 0)
   return await runDaemon({
     dataDir: dataDir(values),
@@ -105,7 +106,8 @@ async function daemonCmd (args: string[]): Promise<number> {
     zone: str(values, 'zone'),
     origin: values.origin === true,
     mdns: values.mdns === true,
-    verbose: values.verbose === true
+    verbose: values.verbose === true,
+    enablePerf: values['enable-perf'] === true
   })
 }
 

@@ -42,7 +42,8 @@ export function controlHandlers (node: Imgp2pNode): Record<string, ControlHandle
     }),
     ls: async () => await node.list(),
     status: async () => await node.status(),
-    rm: async (p) => ({ removed: await node.remove(str(p, 'cid')) })
+    rm: async (p) => ({ removed: await node.remove(str(p, 'cid')) }),
+    perf: async (p, { signal }) => await node.perf(str(p, 'peer'), num(p, 'bytes') ?? 1024 ** 3, signal)
   }
 }
 

@@ -7,8 +7,8 @@ import type { Stream } from '@libp2p/interface'
 import { BoundedWriter } from './stream-writer.js'
 import { RateMeter } from './rate.js'
 import {
-  FrameDecoder, MsgType, encodeHello, encodeIndexed, encodePieceHeader, encodeSignal,
-  type Hello, type WireMessage
+  FrameDecoder, MsgType, encodeHello, encodeIndexed, encodePeers, encodePieceHeader, encodeSignal,
+  type Hello, type PexEntry, type WireMessage
 } from './wire.js'
 
 /** A peer's HELLO must come quickly; a silent stream ties up a slot. */
@@ -36,6 +36,8 @@ export class Link {
   peerInterested = false
   rttMs?: number
   closed = false
+  /** Peers we already told this peer about (peer exchange). */
+  readonly pexSent = new Set<string>()
 
   private readonly writer: BoundedWriter
   private readonly decoder: FrameDecoder
@@ -109,6 +111,7 @@ export class Link {
   request (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Request, index)) }
   cancel (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Cancel, index)) }
   reject (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Reject, index)) }
+  peers (entries: PexEntry[]): void { if (entries.length > 0) this.writer.sendNow(encodePeers(entries)) }
 
   choke (choke: boolean): void {
     if (this.amChoking === choke) return

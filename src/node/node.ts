@@ -24,6 +24,7 @@ import { loadOrCreateKey } from './identity.js'
 import { Link } from './link.js'
 import { fetchManifest, serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
+import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
 import { SwarmImage, type DownloadProgress } from './swarm-image.js'
 import type { Bitfield } from '../util/bitfield.js'
 
@@ -43,6 +44,8 @@ export interface NodeOptions {
   choker?: Partial<ChokerConfig>
   /** Seed for the policy's randomness; random by default. */
   seed?: number
+  /** Serve /imgp2p/perf/1.0.0 (benchmarks only: it lets peers make us send data). */
+  enablePerf?: boolean
   log?: (msg: string) => void
 }
 
@@ -81,7 +84,6 @@ export interface NodeStatus {
 }
 
 const TICK_MS = 100
-const DEFAULT_RECHOKE_MS = 10_000
 const DEFAULT_PULL_TIMEOUT_MS = 120_000
 /** Trade an image with at most this many peers at once (BitTorrent clients use 30-80). */
 const MAX_LINKS_PER_IMAGE = 40
@@ -98,6 +100,8 @@ export class Imgp2pNode {
   /** Image keys whose completeness we announce, with the haveCount last announced. */
   private readonly completeImages = new Set<string>()
   private readonly addedHere = new Set<string>()
+  /** Peer id -> its listen addresses, from identify, for peer exchange. */
+  private readonly listenAddrs = new Map<string, Uint8Array[]>()
   private readonly rng: Rng
   private tickTimer?: NodeJS.Timeout
   private bootstrapTimer?: NodeJS.Timeout
@@ -143,11 +147,17 @@ export class Imgp2pNode {
         return bytes
       })
     }, { maxInboundStreams: 64 })
+    if (this.opts.enablePerf === true) await this.host.handle(PERF_PROTOCOL, (stream) => { void servePerf(stream) })
     this.announcer.start()
     this.announcer.onHolder((cid, holder) => {
       const img = this.images.get(cid)
       if (img?.downloading === true && holder.peer !== this.peerId) void this.openLink(img, holder.peer, holder.addrs)
     })
+    this.host.addEventListener('peer:identify', (evt) => {
+      const addrs = evt.detail.listenAddrs.filter(a => !isWildcard(a)).slice(0, 8).map(a => a.bytes)
+      this.listenAddrs.set(evt.detail.peerId.toString(), addrs)
+    })
+    this.host.addEventListener('peer:disconnect', (evt) => { this.listenAddrs.delete(evt.detail.toString()) })
     this.host.addEventListener('peer:connect', (evt) => {
       // A new neighbour may hold what we are pulling: ask it directly rather than wait for gossip.
       for (const img of this.images.values()) if (img.downloading) void this.openLink(img, evt.detail.toString())
@@ -187,7 +197,7 @@ export class Imgp2pNode {
 
   private tick (): void {
     const now = Date.now()
-    for (const img of this.images.values()) img.tick(now, this.opts.rechokeMs ?? DEFAULT_RECHOKE_MS)
+    for (const img of this.images.values()) img.tick(now, this.opts.rechokeMs)
   }
 
   /** The SwarmImage for an image we hold (complete, or being pulled), loading it on first use. */
@@ -214,10 +224,25 @@ export class Imgp2pNode {
       rng: this.rng,
       choker: this.opts.choker,
       onHeldChanged: () => { this.announcer.changed() },
+      addrsOf: (peer) => this.dialableAddrs(peer),
+      onPeersLearned: (peers) => {
+        const img = this.images.get(key)
+        if (img == null) return
+        for (const p of peers) {
+          let addrs: Multiaddr[]
+          try { addrs = p.addrs.map(a => multiaddr(a)) } catch { continue }
+          void this.openLink(img, p.id, addrs)
+        }
+      },
       log: this.log
     })
     this.images.set(key, img)
     return img
+  }
+
+  /** Listen addresses a peer told us (identify), not the ephemeral port it dialled us from. */
+  private dialableAddrs (peer: string): Uint8Array[] {
+    return this.listenAddrs.get(peer) ?? []
   }
 
   private async onSwarmStream (stream: Stream, conn: Connection): Promise<void> {
@@ -455,6 +480,13 @@ export class Imgp2pNode {
     }
   }
 
+  /** Raw libp2p stream throughput from `peer` to us: the reference for pull speed. */
+  async perf (peer: string, bytes: number, signal?: AbortSignal): Promise<{ bytes: number, seconds: number }> {
+    const stream = await this.host.dialProtocol(peerIdFromString(peer), PERF_PROTOCOL, { signal })
+    stream.maxReadBufferLength = 64 * 1024 * 1024
+    return { bytes, seconds: await runPerf(stream, bytes, signal) }
+  }
+
   /** Which chunks of an image this node holds right now (verified), if it knows the image. */
   heldChunks (cidText: string): Bitfield | undefined {
     return this.images.get(parseCid(cidText).toString())?.held()
@@ -469,6 +501,11 @@ export class Imgp2pNode {
     for (const img of this.images.values()) img.close()
     await this.host.stop()
   }
+}
+
+function isWildcard (a: Multiaddr): boolean {
+  const s = a.toString()
+  return s.startsWith('/ip4/0.0.0.0/') || s.startsWith('/ip6/::/')
 }
 
 /** Fail before any transfer when the output cannot be created. */

@@ -14,7 +14,7 @@ import { createChoker, createDownloadPolicy, createOriginPolicy } from '../polic
 import type { Choker, ChokerConfig, DownloadPolicy, OriginPolicy, Rng, UploadPeerStats } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
 import type { Link } from './link.js'
-import { MsgType, type Hello, type WireMessage } from './wire.js'
+import { MAX_PEX_PEERS, MsgType, type Hello, type PexEntry, type WireMessage } from './wire.js'
 
 export interface SwarmImageOptions {
   cid: CID
@@ -29,6 +29,10 @@ export interface SwarmImageOptions {
   choker?: Partial<ChokerConfig>
   /** Something we hold changed in a way the rest of the network should hear (gossip). */
   onHeldChanged: () => void
+  /** Dialable addresses of a peer, for peer exchange (empty if unknown). */
+  addrsOf: (peer: string) => Uint8Array[]
+  /** A trading partner told us of other peers trading this image. */
+  onPeersLearned: (peers: PexEntry[]) => void
   log: (msg: string) => void
 }
 
@@ -149,8 +153,32 @@ export class SwarmImage {
     })
     this.updateInterest(link)
     this.revealTo(link, now)
+    this.exchangePeers()
     this.schedulePump()
     return true
+  }
+
+  /**
+   * Tell each partner about the others it has not heard of from us yet.
+   * Runs when a link joins, so a swarm meshes within a round trip.
+   */
+  private exchangePeers (): void {
+    if (this.links.size < 2) return
+    const entries = new Map<string, PexEntry>()
+    for (const l of this.links.values()) {
+      const addrs = this.opts.addrsOf(l.peer)
+      if (addrs.length > 0) entries.set(l.peer, { id: l.peer, addrs })
+    }
+    for (const l of this.links.values()) {
+      const fresh: PexEntry[] = []
+      for (const [id, e] of entries) {
+        if (id === l.peer || l.pexSent.has(id)) continue
+        l.pexSent.add(id)
+        fresh.push(e)
+        if (fresh.length >= MAX_PEX_PEERS) break
+      }
+      l.peers(fresh)
+    }
   }
 
   private detach (link: Link, now: number): void {
@@ -204,6 +232,9 @@ export class SwarmImage {
       case MsgType.Hello:
         link.close(new Error('second HELLO on one stream'))
         return
+      case MsgType.Peers:
+        if (this.downloading) this.opts.onPeersLearned(m.peers.filter(p => p.id !== this.opts.selfId && !this.links.has(p.id)))
+        return
     }
     this.schedulePump()
   }
@@ -230,7 +261,11 @@ export class SwarmImage {
         if (data == null) { link.reject(index); continue }
         await link.piece(index, data)
         this.uploadedBytes += data.length
-        this.origin?.onSent(link.peer, index)
+        if (this.origin != null) {
+          this.origin.onSent(link.peer, index)
+          // Refill the peer's window now, not at the next tick: a lone host must never wait on us.
+          this.revealTo(link, Date.now())
+        }
       }
     } catch (err) {
       if (!link.closed) this.opts.log(`serving ${link.peer} failed: ${(err as Error).message}`)
@@ -287,13 +322,16 @@ export class SwarmImage {
         chunkBytes: this.manifest.chunkSize,
         have: partial.have.clone(),
         zone: this.opts.zone,
-        rng: this.opts.rng
+        rng: this.opts.rng,
+        // Our peers start by choking us and say UNCHOKE on the wire.
+        config: { peersStartChoked: true }
       })
       this.download = { policy, partial, writing: new Set(), bytes: 0, lastProgressAt: now, finished: false, resolve, reject }
       for (const l of this.links.values()) {
         const hello = l.remoteHello
         policy.addPeer(l.peer, { zone: hello?.zone ?? undefined, rttMs: l.rttMs, origin: hello?.origin ?? false }, now)
         if (hello?.have != null) policy.onBitfield(l.peer, new Bitfield(this.chunkCount, hello.have))
+        if (!l.peerChoking) policy.onChoke(l.peer, false, now)
         this.updateInterest(l)
       }
       this.maybeFinish()
@@ -406,7 +444,7 @@ export class SwarmImage {
   }
 
   /** Timer work: expire slow requests, refresh interest, rechoke, reveal. */
-  tick (now: number, rechokeEveryMs: number): void {
+  tick (now: number, rechokeEveryMs = this.choker.config.rechokeIntervalMs): void {
     const dl = this.download
     if (dl != null && !dl.finished) {
       for (const r of dl.policy.expire(now)) this.links.get(r.peer)?.cancel(r.chunk)

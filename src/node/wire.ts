@@ -6,7 +6,9 @@
  * HELLO opens each direction (image CID, our bitfield or none, zone, origin
  * flag); then HAVE / CHOKE / UNCHOKE / INTERESTED / NOT_INTERESTED / REQUEST /
  * CANCEL / REJECT carry a u32 chunk index where they need one, and PIECE
- * carries the index followed by the chunk's bytes.
+ * carries the index followed by the chunk's bytes. PEERS is peer exchange:
+ * other hosts trading this image and where to dial them, so a swarm forms in
+ * one round trip instead of waiting on gossip.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -22,7 +24,8 @@ export const MsgType = {
   Request: 6,
   Cancel: 7,
   Piece: 8,
-  Reject: 9
+  Reject: 9,
+  Peers: 10
 } as const
 export type MsgTypeId = typeof MsgType[keyof typeof MsgType]
 
@@ -41,6 +44,17 @@ export type WireMessage =
   | { type: typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested }
   | { type: typeof MsgType.Have | typeof MsgType.Request | typeof MsgType.Cancel | typeof MsgType.Reject, index: number }
   | { type: typeof MsgType.Piece, index: number, data: Uint8Array }
+  | { type: typeof MsgType.Peers, peers: PexEntry[] }
+
+export interface PexEntry {
+  id: string
+  /** Multiaddr bytes. */
+  addrs: Uint8Array[]
+}
+
+/** Bounds on one PEERS message, so a peer cannot make us dial the world. */
+export const MAX_PEX_PEERS = 50
+const MAX_PEX_ADDRS = 8
 
 /** Control frames are tiny; anything bigger than this that is not a PIECE is a broken or hostile peer. */
 const MAX_CONTROL_FRAME = 2 * 1024 * 1024
@@ -54,6 +68,23 @@ export function encodeHello (hello: Hello): Uint8Array {
     origin: hello.origin
   })
   return frame(MsgType.Hello, body)
+}
+
+export function encodePeers (peers: PexEntry[]): Uint8Array {
+  return frame(MsgType.Peers, dagCbor.encode(peers.slice(0, MAX_PEX_PEERS).map(p => ({ id: p.id, addrs: p.addrs.slice(0, MAX_PEX_ADDRS) }))))
+}
+
+function decodePeers (body: Uint8Array): PexEntry[] {
+  let v: unknown
+  try { v = dagCbor.decode(body) } catch (err) { throw new ProtocolError('peer sent an undecodable PEERS', { cause: err }) }
+  if (!Array.isArray(v) || v.length > MAX_PEX_PEERS) throw new ProtocolError('peer sent a malformed PEERS')
+  return v.map((e: unknown) => {
+    const o = e as Record<string, unknown>
+    if (typeof o?.id !== 'string' || o.id.length > 128 || !Array.isArray(o.addrs) || o.addrs.length > MAX_PEX_ADDRS || !o.addrs.every(a => a instanceof Uint8Array)) {
+      throw new ProtocolError('peer sent a malformed PEERS entry')
+    }
+    return { id: o.id, addrs: o.addrs as Uint8Array[] }
+  })
 }
 
 export function encodeSignal (type: typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested): Uint8Array {
@@ -143,6 +174,8 @@ function decodeBody (type: number, body: Uint8Array): WireMessage {
     case MsgType.Have: case MsgType.Request: case MsgType.Cancel: case MsgType.Reject:
       if (body.length !== 4) throw new ProtocolError(`peer sent a type ${type} frame of ${body.length} bytes, expected 4`)
       return { type, index: readU32(body, 0) }
+    case MsgType.Peers:
+      return { type, peers: decodePeers(body) }
     case MsgType.Piece:
       if (body.length < 4) throw new ProtocolError('peer sent a truncated PIECE')
       return { type, index: readU32(body, 0), data: body.subarray(4) }

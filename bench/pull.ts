@@ -1,0 +1,92 @@
+/**
+ * npm run bench:pull -- [--size 1GiB] [--chunk-size 1MiB] [--rounds 2]
+ *
+ * Two daemon processes on loopback. Measures, in the same run and between
+ * the same two processes: the raw throughput of one bare libp2p stream
+ * (TCP + noise + yamux, /imgp2p/perf) and an `imgp2p pull` of an image of the
+ * same size (verified, written to disk, materialised at --out). Raw runs
+ * bracket the pulls so that machine noise hits both alike.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { callDaemon } from '../src/cli/control-client.js'
+import { startDaemonProcess, type DaemonProcess } from '../src/cli/daemon-process.js'
+import { sha256File, writeVmLikeImage } from '../src/cli/demo.js'
+import type { PullResult } from '../src/node/node.js'
+import { parseSize } from '../src/util/size.js'
+
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: '1GiB' },
+    'chunk-size': { type: 'string', default: '1MiB' },
+    rounds: { type: 'string', default: '2' }
+  }
+})
+const size = parseSize(values.size as string)
+const chunkSize = parseSize(values['chunk-size'] as string)
+const rounds = Number(values.rounds)
+
+async function peakRssMiB (pid: number | undefined): Promise<number> {
+  const s = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
+  const m = /VmHWM:\s+(\d+) kB/.exec(s)
+  return m == null ? NaN : Number(m[1]) / 1024
+}
+
+async function cpuSeconds (pid: number | undefined): Promise<number> {
+  const s = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[11]) + Number(f[12])) / 100
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+async function main (): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'imgp2p-bench-'))
+  const daemons: DaemonProcess[] = []
+  try {
+    const image = join(root, 'image.raw')
+    // No zero chunks: every byte must cross the wire, as in the raw stream.
+    await writeVmLikeImage(image, size, 1, false)
+    const seeder = await startDaemonProcess({ dataDir: join(root, 'seeder'), extraArgs: ['--enable-perf'] })
+    const puller = await startDaemonProcess({ dataDir: join(root, 'puller'), peers: [seeder.addrs[0]], extraArgs: ['--enable-perf'] })
+    daemons.push(seeder, puller)
+    const { cid } = await callDaemon<{ cid: string }>(join(root, 'seeder'), 'add', { file: image, chunkSize })
+    const want = await sha256File(image)
+    await rm(image)
+
+    const raw: number[] = []
+    const pulls: number[] = []
+    const rawRun = async (): Promise<void> => {
+      const r = await callDaemon<{ bytes: number, seconds: number }>(join(root, 'puller'), 'perf', { peer: seeder.peerId, bytes: size })
+      raw.push(r.bytes / r.seconds / 1e6)
+      console.log(`raw libp2p stream: ${(r.bytes / r.seconds / 1e6).toFixed(0)} MB/s`)
+    }
+    await rawRun()
+    for (let i = 0; i < rounds; i++) {
+      const out = join(root, `out${i}.raw`)
+      const cpu0 = [await cpuSeconds(seeder.proc.pid), await cpuSeconds(puller.proc.pid)]
+      const t0 = performance.now()
+      const r = await callDaemon<PullResult>(join(root, 'puller'), 'pull', { cid, out, timeoutMs: 120_000 })
+      const secs = (performance.now() - t0) / 1000
+      const cpu1 = [await cpuSeconds(seeder.proc.pid), await cpuSeconds(puller.proc.pid)]
+      pulls.push(size / secs / 1e6)
+      console.log(`imgp2p pull:       ${(size / secs / 1e6).toFixed(0)} MB/s (${secs.toFixed(2)} s; CPU seeder ${(cpu1[0] - cpu0[0]).toFixed(1)} s, puller ${(cpu1[1] - cpu0[1]).toFixed(1)} s)`)
+      if (await sha256File(r.path) !== want) throw new Error('pulled image differs from the original')
+      await callDaemon(join(root, 'puller'), 'rm', { cid })
+      await rm(out)
+      await rawRun()
+    }
+    const ratio = median(pulls) / median(raw)
+    console.log(`\nimage ${values.size} at ${values['chunk-size']} chunks, ${rounds} pulls, ${raw.length} raw runs`)
+    console.log(`median raw ${median(raw).toFixed(0)} MB/s, median pull ${median(pulls).toFixed(0)} MB/s, pull/raw = ${(ratio * 100).toFixed(0)}%`)
+    console.log(`peak RSS: seeder ${(await peakRssMiB(seeder.proc.pid)).toFixed(0)} MiB, puller ${(await peakRssMiB(puller.proc.pid)).toFixed(0)} MiB`)
+    console.log(JSON.stringify({ bench: 'pull', size, chunkSize, rawMBps: raw, pullMBps: pulls, ratio }))
+  } finally {
+    await Promise.all(daemons.map(async d => { await d.stop() }))
+    await rm(root, { recursive: true, force: true })
+  }
+}
+
+main().catch((err: Error) => { console.error(`bench:pull: ${err.message}`); process.exit(1) })
