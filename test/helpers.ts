@@ -88,6 +88,7 @@ export class FaultyStore implements ImageStore, ImageExporter {
   async completePath (cid: CID): Promise<string | undefined> { return await this.inner.completePath(cid) }
   async openPartial (cid: CID, manifest: Manifest): Promise<PartialImage> { return await this.inner.openPartial(cid, manifest) }
   async remove (cid: CID): Promise<boolean> { return await this.inner.remove(cid) }
+  async close (): Promise<void> { await this.inner.close() }
   async exportTo (cid: CID, path: string, signal?: AbortSignal): Promise<ExportResult> { return await this.inner.exportTo(cid, path, signal) }
 
   async readChunk (cid: CID, index: number): Promise<Uint8Array | undefined> {

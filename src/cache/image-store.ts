@@ -20,6 +20,7 @@ import { openFile, readExactly, syncDir, writeAll, writeFileAtomic } from './fil
 import type { ChunkFile, OpenFile } from './files.js'
 import { decodeHave } from './have-record.js'
 import { FsPartialImage } from './partial-image.js'
+import { ReadHandles } from './read-handles.js'
 import type { ExportResult, ImageExporter, ImageInfo, ImageStore, ImportOptions, PartialImage } from './types.js'
 
 export interface FsImageStoreOptions {
@@ -40,6 +41,7 @@ export class FsImageStore implements ImageStore, ImageExporter {
   private readonly open: OpenFile
   private readonly partials = new Map<string, Promise<FsPartialImage>>()
   private readonly manifests = new Map<string, Manifest>()
+  private readonly readHandles = new ReadHandles()
 
   private readonly options: FsImageStoreOptions
 
@@ -233,15 +235,16 @@ export class FsImageStore implements ImageStore, ImageExporter {
     if (open != null) return await (await open).readChunk(index)
     const manifest = await this.getManifest(cid)
     if (manifest == null || !Number.isInteger(index) || index < 0 || index >= manifest.chunks.length) return undefined
-    let path = this.imagePath(cid)
-    if (!await exists(path)) {
-      if ((await this.recordedHave(cid, manifest))?.has(index) !== true) return undefined
-      path = this.partPath(cid)
-    }
-    if (isZeroChunk(manifest, index)) return new Uint8Array(chunkLength(manifest, index))
-    const fh = await fsOpen(path, 'r')
+    const len = chunkLength(manifest, index)
+    const complete = await this.readHandles.use(this.imagePath(cid), async fh => {
+      return isZeroChunk(manifest, index) ? new Uint8Array(len) : await readExactly(fh, len, chunkOffset(manifest, index))
+    })
+    if (complete != null) return complete
+    if ((await this.recordedHave(cid, manifest))?.has(index) !== true) return undefined
+    if (isZeroChunk(manifest, index)) return new Uint8Array(len)
+    const fh = await fsOpen(this.partPath(cid), 'r')
     try {
-      return await readExactly(fh, chunkLength(manifest, index), chunkOffset(manifest, index))
+      return await readExactly(fh, len, chunkOffset(manifest, index))
     } finally {
       await fh.close()
     }
@@ -254,9 +257,14 @@ export class FsImageStore implements ImageStore, ImageExporter {
     return await exportImage(src, manifest, path, this.open, signal)
   }
 
+  async close (): Promise<void> {
+    await this.readHandles.closeAll()
+  }
+
   async remove (cid: CID): Promise<boolean> {
     const open = this.partials.get(cid.toString())
     if (open != null) await (await open).close().catch(() => {})
+    await this.readHandles.drop(this.imagePath(cid))
     let removed = false
     for (const p of [this.imagePath(cid), this.partPath(cid), this.havePath(cid), this.manifestPath(cid)]) {
       if (await exists(p)) { await rm(p, { force: true }); removed = true }

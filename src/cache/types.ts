@@ -54,6 +54,9 @@ export interface ImageStore {
 
   /** Remove an image (complete or partial) and its manifest. */
   remove (cid: CID): Promise<boolean>
+
+  /** Release open file handles (the node is stopping). */
+  close (): Promise<void>
 }
 
 export interface PartialImage {

@@ -500,6 +500,7 @@ export class Imgp2pNode {
     this.announcer.stop()
     for (const img of this.images.values()) img.close()
     await this.host.stop()
+    await this.store.close()
   }
 }
 
