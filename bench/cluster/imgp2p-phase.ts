@@ -40,6 +40,9 @@ export function imgp2pUnavailable (): string | undefined {
 }
 
 export interface Imgp2pOptions {
+  /** Node names ('fe', 'h1', ...) whose daemon runs with --cpu-prof, profiles written to profileDir. */
+  profile: string[]
+  profileDir: string
   chunkBytes?: number
   /** Extra arguments for `imgp2p add` and `imgp2p daemon`. */
   addArgs: string[]
@@ -60,10 +63,15 @@ async function cli (ctx: RunContext, n: Node, args: string[]): Promise<Proc> {
   return p
 }
 
-async function startDaemon (ctx: RunContext, n: Node, extra: string[]): Promise<{ proc: Proc, addr: string }> {
+async function startDaemon (ctx: RunContext, n: Node, extra: string[], o: Imgp2pOptions): Promise<{ proc: Proc, addr: string }> {
   mkdirSync(dataDir(ctx, n), { recursive: true })
   const args = ['daemon', '--data-dir', dataDir(ctx, n), '--listen', `/ip4/${n.ip}/tcp/${P2P_PORT}`, '--zone', `sw${n.sw}`, ...extra]
-  const proc = ctx.procs.spawnIn(n.ns, `daemon@${n.name}`, cliPath(), args, cliEnv())
+  const env = cliEnv()
+  if (o.profile.includes(n.name)) {
+    mkdirSync(o.profileDir, { recursive: true })
+    env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${o.profileDir} --cpu-prof-name=${n.name}-N${ctx.topo.hosts.length}-${Date.now()}.cpuprofile`.trim()
+  }
+  const proc = ctx.procs.spawnIn(n.ns, `daemon@${n.name}`, cliPath(), args, env)
   const line = await proc.waitForLine(/^listening \/ip4\//, Math.min(90_000, remainingMs(ctx)))
   return { proc, addr: line.slice('listening '.length).trim() }
 }
@@ -80,9 +88,9 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
   try {
     // Daemons: the front-end (origin) first, then every host pointed at it.
     const t0 = performance.now()
-    const origin = await startDaemon(ctx, fe, ['--origin', ...o.daemonArgs])
+    const origin = await startDaemon(ctx, fe, ['--origin', ...o.daemonArgs], o)
     daemons.push(origin.proc)
-    const hs = await Promise.all(hosts.map(async h => await startDaemon(ctx, h, ['--peer', origin.addr, ...o.daemonArgs])))
+    const hs = await Promise.all(hosts.map(async h => await startDaemon(ctx, h, ['--peer', origin.addr, ...o.daemonArgs], o)))
     daemons.push(...hs.map(h => h.proc))
     const daemonStartS = (performance.now() - t0) / 1000
     ctx.log(`imgp2p: ${hosts.length + 1} daemons listening after ${daemonStartS.toFixed(1)} s`)
@@ -98,7 +106,12 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       if (pending.length > 0) await sleep(500)
     }
     if (pending.length > 0) ctx.log(`imgp2p: warning: no peers at ${pending.map(h => h.name).join(',')} after 30 s`)
-    await sleep(1000)
+    // Idle cost: daemon CPU over a quiet period (connected, nothing to trade).
+    const idle0 = daemons.map(d => treeUsage(d.pid).cpuSeconds)
+    const idleT0 = performance.now()
+    await sleep(3000)
+    const idleS = (performance.now() - idleT0) / 1000
+    const idleCpu = daemons.map((d, i) => (treeUsage(d.pid).cpuSeconds - idle0[i]) / idleS)
 
     const imageArg = ctx.imagePath
     const ta = performance.now()
@@ -152,6 +165,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       pullMethods: [...new Set(methods.map(m => m ?? '?'))].join(','),
       addS,
       daemonStartS,
+      idleCpuFraction: usageOf(idleCpu[0], idleCpu.slice(1)),
       pullCpuS: usageOf(pullCpu[0], pullCpu.slice(1)),
       totalCpuS: usageOf(after[0].cpuSeconds, after.slice(1).map(u => u.cpuSeconds)),
       maxRssMiB: usageOf(after[0].maxRssMiB, after.slice(1).map(u => u.maxRssMiB))

@@ -36,6 +36,7 @@ const { values: v } = parseArgs({
     label: { type: 'string' },
     'add-arg': { type: 'string', multiple: true },
     'daemon-arg': { type: 'string', multiple: true },
+    profile: { type: 'string' },
     sweep: { type: 'boolean' },
     quick: { type: 'boolean' },
     only: { type: 'string' },
@@ -57,7 +58,8 @@ if (v.help === true) {
   --host-mbit B (50)  --front-mbit F (10 x B)  --isl-mbit R (0 = unshaped)
   --no-http  --no-imgp2p  --require-imgp2p  --shape-check-mib MiB (4; 0 = skip)
   --timeout S (per run, 300)  --global-timeout S  --results FILE (bench/cluster/results.jsonl)  --label L
-  --add-arg X / --daemon-arg X (repeatable; passed to imgp2p add / daemon)`)
+  --add-arg X / --daemon-arg X (repeatable; passed to imgp2p add / daemon)
+  --profile fe,h1  run those daemons under --cpu-prof (bench/cluster/profiles/; summarise with profile.js)`)
   process.exit(0)
 }
 
@@ -94,6 +96,7 @@ const base: Partial<RunOptions> = {
   resultsFile,
   addArgs: v['add-arg'] ?? [],
   daemonArgs: v['daemon-arg'] ?? [],
+  profile: v.profile?.split(',') ?? [],
   log
 }
 

@@ -52,6 +52,8 @@ export interface Imgp2pResult extends PhaseResult {
   /** The `method` values the pulls reported (download, copy, ...). */
   pullMethods?: string
   addS?: number
+  /** Daemon CPU while idle and connected, in cores (CPU seconds per second). */
+  idleCpuFraction?: Usage
   /** Daemon CPU seconds spent during the pull phase, per host (and the front-end). */
   pullCpuS?: Usage
   /** Daemon CPU seconds over its whole life, per host. */
@@ -100,7 +102,7 @@ export function summary (r: RunRecord): string {
   const i = r.imgp2p
   if (i.ok && i.pullCpuS !== undefined && i.maxRssMiB !== undefined) {
     lines.push(`  imgp2p daemons: pull-phase CPU mean ${f2(i.pullCpuS.mean)} s max ${f2(i.pullCpuS.max)} s (front-end ${f2(i.pullCpuS.fe)} s); ` +
-      `peak RSS mean ${Math.round(i.maxRssMiB.mean)} MiB max ${Math.round(i.maxRssMiB.max)} MiB (front-end ${Math.round(i.maxRssMiB.fe)} MiB); add ${f2(i.addS)} s`)
+      `idle ${((i.idleCpuFraction?.mean ?? 0) * 100).toFixed(1)}% of a core; peak RSS mean ${Math.round(i.maxRssMiB.mean)} MiB max ${Math.round(i.maxRssMiB.max)} MiB (front-end ${Math.round(i.maxRssMiB.fe)} MiB); add ${f2(i.addS)} s`)
   }
   return lines.join('\n')
 }

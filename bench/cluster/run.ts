@@ -6,7 +6,7 @@
 import { appendFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { cpus, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { RunContext } from './context.js'
+import { type RunContext, repoRoot } from './context.js'
 import { httpBaseline, shapingCheck, startServer } from './http-phase.js'
 import { type ImageKind, generateImage, sha256File } from './image.js'
 import { imgp2pRun, imgp2pUnavailable } from './imgp2p-phase.js'
@@ -36,6 +36,8 @@ export interface RunOptions {
   resultsFile?: string
   addArgs: string[]
   daemonArgs: string[]
+  /** Daemons to run under --cpu-prof ('fe', 'h1', ...). */
+  profile: string[]
   log: (line: string) => void
 }
 
@@ -54,6 +56,7 @@ export const defaults: RunOptions = {
   label: 'single',
   addArgs: [],
   daemonArgs: [],
+  profile: [],
   log: (l) => { process.stdout.write(l + '\n') }
 }
 
@@ -164,7 +167,9 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
 
     if (why === undefined) {
       try {
-        record.imgp2p = await imgp2pRun(ctx, { chunkBytes: o.chunkBytes, addArgs: o.addArgs, daemonArgs: o.daemonArgs })
+        record.imgp2p = await imgp2pRun(ctx, {
+          chunkBytes: o.chunkBytes, addArgs: o.addArgs, daemonArgs: o.daemonArgs, profile: o.profile, profileDir: join(repoRoot(), 'bench', 'cluster', 'profiles')
+        })
       } catch (e) {
         record.imgp2p = { ok: false, error: (e as Error).message.slice(0, 2000) }
       }
