@@ -1,0 +1,58 @@
+/** The real swarm policy (src/policy) driven by the simulator on the paper's testbed, small image. */
+import { describe, expect, it } from 'vitest'
+import { simulate } from '../src/sim/engine.js'
+import { swarmKit } from '../src/sim/swarm-kit.js'
+import { loadScenarioFile, resolveScenario } from '../src/sim/scenario.js'
+import { runSimulateCommand } from '../src/cli/simulate.js'
+
+describe('policy-driven paper scenario', () => {
+  it('completes with every host holding every chunk', () => {
+    const s = resolveScenario(loadScenarioFile('paper'), { imageSize: '64MiB' })
+    const r = simulate(s, swarmKit(s), { perHost: true })
+    expect(r.completed).toBe(true)
+    expect(r.hostsDone).toBe(72)
+    expect(r.deliveries).toBe(72 * r.chunkCount)
+    expect(r.perHostSeconds!.every(t => t > 0)).toBe(true)
+    expect(r.makespanSeconds).toBeGreaterThanOrEqual(r.tMinSeconds)
+    expect(r.frontEndBytes).toBeGreaterThanOrEqual(s.imageBytes)
+  })
+
+  it('is reproducible from the seed', () => {
+    const s = resolveScenario(loadScenarioFile('paper'), { imageSize: '16MiB', hosts: 20 })
+    const a = simulate(s, swarmKit(s))
+    const b = simulate(s, swarmKit(s))
+    expect(a.makespanSeconds).toBe(b.makespanSeconds)
+    expect(a.frontEndBytes).toBe(b.frontEndBytes)
+  })
+})
+
+describe('imgp2p simulate', () => {
+  it('prints one JSON object with the documented fields', async () => {
+    const out: string[] = []
+    const write = process.stdout.write
+    process.stdout.write = ((chunk: string) => { out.push(chunk); return true }) as typeof process.stdout.write
+    let code: number
+    try {
+      code = await runSimulateCommand(['--scenario', 'paper', '--hosts', '8', '--image-size', '8MiB', '--chunk-size', '256KiB', '--json'])
+    } finally {
+      process.stdout.write = write
+    }
+    expect(code).toBe(0)
+    const r = JSON.parse(out.join(''))
+    for (const k of ['hosts', 'imageBytes', 'chunkBytes', 'makespanSeconds', 'tMinSeconds', 'meanSeconds', 'frontEndBytes', 'interZoneBytes', 'wallSeconds', 'spreadSeconds', 'makespanRatio', 'frontEndRatio', 'interZoneRatio']) {
+      expect(r).toHaveProperty(k)
+    }
+    expect(r.hosts).toBe(8)
+    expect(r.chunkBytes).toBe(262144)
+  })
+
+  it('rejects a bad size with the usage exit code', async () => {
+    const err = process.stderr.write
+    process.stderr.write = (() => true) as typeof process.stderr.write
+    try {
+      expect(await runSimulateCommand(['--image-size', 'lots'])).toBe(64)
+    } finally {
+      process.stderr.write = err
+    }
+  })
+})
