@@ -66,6 +66,22 @@ describe('choker', () => {
     }
   })
 
+  it('keeps one slot for another zone, which tit-for-tat alone would starve', () => {
+    const c = createChoker({ uploadSlots: 2, farSlots: 1 }, { rng: seededRng(2), zone: 'a' })
+    const list = peers('99900', { zones: 'aaabb' })
+    const seen = new Set<string>()
+    for (let round = 0; round < 12; round++) {
+      const d = c.rechoke(list, false, round)
+      const far = d.unchoked.filter(p => p === 'p3' || p === 'p4')
+      expect(far).toHaveLength(1)
+      seen.add(far[0])
+      for (const p of list) p.unchoked = d.unchoked.includes(p.peer)
+    }
+    expect(seen).toEqual(new Set(['p3', 'p4'])) // rotated
+    const none = createChoker({ uploadSlots: 2, farSlots: 0 }, { rng: seededRng(2), zone: 'a' })
+    expect(none.rechoke(peers('99900', { zones: 'aaabb' }), false, 0).unchoked.filter(p => p === 'p3' || p === 'p4')).toEqual([])
+  })
+
   it('keeps the current unchokes on equal rates (no churn)', () => {
     const c = createChoker({ uploadSlots: 2 }, { rng: seededRng(9) })
     const list = peers('00000')
@@ -77,6 +93,6 @@ describe('choker', () => {
 
   it('has justified defaults', () => {
     const c = createChoker()
-    expect(c.config).toEqual({ uploadSlots: 4, rechokeIntervalMs: 2000, optimisticEvery: 3 })
+    expect(c.config).toEqual({ uploadSlots: 4, rechokeIntervalMs: 2000, optimisticEvery: 3, farSlots: 1 })
   })
 })

@@ -296,7 +296,7 @@ describe('nearest peers', () => {
     const n = 60
     const members = ['h1', 'h2', 'h3']
     const owned = members.map(self => {
-      const dp = createDownloadPolicy({ chunkCount: n, chunkBytes: MiB, have: new Bitfield(n), zone: 'b', self, rng: seededRng(1), config: { randomFirstPicks: 0, initialPipeline: 32, maxPipeline: 32 } })
+      const dp = createDownloadPolicy({ chunkCount: n, chunkBytes: MiB, have: new Bitfield(n), zone: 'b', self, rng: seededRng(1), config: { randomFirstPicks: 0, initialPipeline: n, maxPipeline: n, endGameThreshold: 0 } })
       for (const m of members) if (m !== self) dp.addPeer(m, { zone: 'b' }, 0)
       dp.addPeer('a1', { zone: 'a' }, 0)
       dp.onBitfield('a1', bits('*'.repeat(n)))
@@ -305,12 +305,11 @@ describe('nearest peers', () => {
       return chunks(reqs)
     })
     const all = owned.flat().sort((x, y) => x - y)
-    expect(all).toEqual([...Array(32 * 3).keys()].slice(0, all.length).map((_, i) => all[i])) // sorted copy
-    expect(new Set(all).size).toBe(all.length) // disjoint
+    expect(all).toEqual([...Array(n).keys()]) // disjoint and covering
     for (const o of owned) expect(o.length).toBeGreaterThan(10)
   })
 
-  it('after crossZoneGraceMs a chunk no zone member fetched may be taken by anyone', () => {
+  it('after crossZoneGraceMs a chunk no zone member fetched may be taken by another member', () => {
     const n = 30
     const dp = createDownloadPolicy({ chunkCount: n, chunkBytes: MiB, have: new Bitfield(n), zone: 'b', self: 'h1', rng: seededRng(1), config: { randomFirstPicks: 0, initialPipeline: 32, maxPipeline: 32, crossZoneGraceMs: 1000 } })
     dp.addPeer('h2', { zone: 'b' }, 0)
@@ -320,6 +319,28 @@ describe('nearest peers', () => {
     expect(mine).toBeLessThan(n)
     expect(dp.pick(999)).toEqual([])
     expect(dp.pick(1000)).toHaveLength(Math.min(32, n) - mine)
+  })
+
+  it('opens a chunk to one more zone member per grace, to all after CROSS_ZONE_STEPS', () => {
+    const n = 400
+    const members = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'h7', 'h8']
+    const eligibleAt = (t: number): number => {
+      const dp = createDownloadPolicy({ chunkCount: n, chunkBytes: MiB, have: new Bitfield(n), zone: 'b', self: 'h1', rng: seededRng(1), config: { randomFirstPicks: 0, initialPipeline: n, minPipeline: n, maxPipeline: n, endGameThreshold: 0, crossZoneGraceMs: 1000 } })
+      for (const m of members.slice(1)) dp.addPeer(m, { zone: 'b' }, 0)
+      dp.addPeer('a1', { zone: 'a' }, 0)
+      dp.onBitfield('a1', bits('*'.repeat(n)))
+      return dp.pick(0).length + (t > 0 ? dp.pick(t).length : 0)
+    }
+    const counts = [0, 999, 1000, 2000, 3000, 4000].map(eligibleAt)
+    expect(counts[0]).toBeGreaterThan(n / 8 / 2) // about 1/8: our share as owner
+    expect(counts[0]).toBeLessThan(n / 8 * 2)
+    expect(counts[1]).toBe(counts[0])
+    expect(counts[2]).toBeGreaterThan(counts[0]) // + the chunks we are first backup for
+    expect(counts[2]).toBeLessThan(counts[0] * 3)
+    expect(counts[3]).toBeGreaterThan(counts[2])
+    expect(counts[4]).toBeGreaterThan(counts[3])
+    expect(counts[4]).toBeLessThan(n * 0.75)
+    expect(counts[5]).toBe(n)
   })
 })
 

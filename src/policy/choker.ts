@@ -11,7 +11,7 @@ import { randomInt, seededRng, shuffle } from './rng.js'
 import type { ChokeDecision, Choker, ChokerConfig, ChokerOptions, PeerKey, Rng, UploadPeerStats } from './types.js'
 
 export function createChoker (config?: Partial<ChokerConfig>, opts: ChokerOptions = {}): Choker {
-  const cfg: ChokerConfig = { ...DEFAULT_CHOKER_CONFIG }
+  const cfg: Required<ChokerConfig> = { ...DEFAULT_CHOKER_CONFIG }
   for (const [k, v] of Object.entries(config ?? {})) if (v !== undefined) (cfg as unknown as Record<string, unknown>)[k] = v
   if (!(cfg.uploadSlots >= 0) || !(cfg.optimisticEvery >= 1)) throw new RangeError('uploadSlots must be >= 0 and optimisticEvery >= 1')
   return new TitForTatChoker(cfg, opts.rng ?? seededRng(0x5eed), opts.zone)
@@ -20,8 +20,9 @@ export function createChoker (config?: Partial<ChokerConfig>, opts: ChokerOption
 class TitForTatChoker implements Choker {
   private round = 0
   private optimistic?: PeerKey
+  private farPicks: PeerKey[] = []
 
-  constructor (readonly config: ChokerConfig, private readonly rng: Rng, private readonly zone?: string) {}
+  constructor (readonly config: Required<ChokerConfig>, private readonly rng: Rng, private readonly zone?: string) {}
 
   rechoke (peers: UploadPeerStats[], seeding: boolean, _now: number): ChokeDecision {
     const interested = shuffle(peers.filter(p => p.interested), this.rng)
@@ -50,7 +51,31 @@ class TitForTatChoker implements Choker {
     }
     const unchoked = regular.map(p => p.peer)
     if (this.optimistic !== undefined) unchoked.push(this.optimistic)
+    this.keepFarSlots(interested, unchoked, rotate)
     return { unchoked, optimistic: this.optimistic }
+  }
+
+  /** Make sure `farSlots` peers of other zones are among the unchoked, when any is interested. */
+  private keepFarSlots (interested: UploadPeerStats[], unchoked: PeerKey[], rotate: boolean): void {
+    const slots = this.zone === undefined ? 0 : this.config.farSlots
+    if (slots <= 0) { this.farPicks = []; return }
+    const far = interested.filter(p => this.zoneRank(p) === 1)
+    let have = far.filter(p => unchoked.includes(p.peer)).length
+    const farKeys = new Set(far.map(p => p.peer))
+    const keep = rotate && far.length > slots ? [] : this.farPicks.filter(k => farKeys.has(k) && !unchoked.includes(k))
+    const picks: PeerKey[] = []
+    for (const k of keep) {
+      if (have >= slots) break
+      picks.push(k)
+      have++
+    }
+    const pool = far.filter(p => !unchoked.includes(p.peer) && !picks.includes(p.peer) && !(rotate && this.farPicks.includes(p.peer) && far.length > slots))
+    while (have < slots && pool.length > 0) {
+      picks.push(pool.splice(randomInt(this.rng, pool.length), 1)[0].peer)
+      have++
+    }
+    this.farPicks = picks
+    unchoked.push(...picks)
   }
 
   /** 0 for our zone (or unknown), 1 for another zone. */

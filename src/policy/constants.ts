@@ -50,8 +50,8 @@ export const DEFAULT_DOWNLOAD_CONFIG: Readonly<Required<DownloadConfig>> = Objec
   endGameMaxRequests: 3,
   /**
    * An owner normally pulls its share of a neighbour zone's new chunks within a
-   * few chunk times; 1.5 s covers an owner that is choked or slow without
-   * letting the whole zone fetch the same chunk across the boundary.
+   * few chunk times; after 1.5 s a second member may take it too (see
+   * CROSS_ZONE_STEPS), covering an owner that is choked or slow.
    */
   crossZoneGraceMs: 1_500,
   /** Drivers that model choking call onChoke(peer, false) themselves; the default assumes requests may flow. */
@@ -60,7 +60,15 @@ export const DEFAULT_DOWNLOAD_CONFIG: Readonly<Required<DownloadConfig>> = Objec
   scanBudget: 256
 })
 
-export const DEFAULT_CHOKER_CONFIG: Readonly<ChokerConfig> = Object.freeze({
+/**
+ * A chunk on offer in another zone and not yet in ours is opened to one more
+ * zone member per crossZoneGraceMs, and to all after this many graces: a
+ * slow owner costs a grace, while a link that is merely busy does not turn
+ * into every member fetching the same chunk across the boundary.
+ */
+export const CROSS_ZONE_STEPS = 4
+
+export const DEFAULT_CHOKER_CONFIG: Readonly<Required<ChokerConfig>> = Object.freeze({
   /**
    * BitTorrent's classic 4 regular slots (+1 optimistic). Fewer, faster flows
    * finish chunks sooner so they can be re-shared; with 1 Gbit/s hosts each
@@ -75,7 +83,13 @@ export const DEFAULT_CHOKER_CONFIG: Readonly<ChokerConfig> = Object.freeze({
    */
   rechokeIntervalMs: 2_000,
   /** Rotate the optimistic slot every 3 rechokes (6 s), BitTorrent's ratio of 30 s to 10 s. */
-  optimisticEvery: 3
+  optimisticEvery: 3,
+  /**
+   * One slot kept for another zone. A zone needs about one image's worth
+   * from outside over the whole transfer (1/N of what its hosts download),
+   * far less than one slot in five per uploader in the other zone.
+   */
+  farSlots: 1
 })
 
 export const DEFAULT_ORIGIN_CONFIG: Readonly<Required<OriginConfig>> = Object.freeze({

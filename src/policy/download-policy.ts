@@ -10,16 +10,19 @@
  *
  * Peers fall in three classes. Near (our zone, or no zone known): any chunk.
  * Far (another zone): only chunks no near peer holds, and of those only the
- * ones our zone partition assigns to us, or that have been on offer there for
- * crossZoneGraceMs, so each chunk crosses the boundary about once. Origin:
+ * ones our zone partition assigns to us; a chunk left on offer there is
+ * opened to the next member of the zone every crossZoneGraceMs (all of them
+ * after CROSS_ZONE_STEPS), so each chunk crosses the boundary about once and
+ * a slow or choked owner delays it by a grace, not forever. Origin:
  * the last resort, only chunks no other peer holds, so the front-end sends
  * about one image's worth.
  */
 import { Bitfield } from '../util/bitfield.js'
 import { ChunkBuckets } from './chunk-buckets.js'
-import { DEFAULT_DOWNLOAD_CONFIG } from './constants.js'
+import { CROSS_ZONE_STEPS, DEFAULT_DOWNLOAD_CONFIG } from './constants.js'
 import { RateMeter, pipelineDepth, requestDeadline } from './pipeline.js'
 import { type Budget, EXHAUSTED, NONE, hasBit, scanBitfield, scanBuckets } from './scan.js'
+import { TimeHeap } from './time-heap.js'
 import { ZonePartition } from './zone-partition.js'
 import type {
   ChunkRequest, DownloadConfig, DownloadPolicy, DownloadPolicyOptions, PeerKey, PeerMeta, Rng
@@ -41,9 +44,16 @@ interface PeerState {
   cls: PeerClass
   /** Random rank among equally good peers, so hosts do not all favour the same one. */
   tiebreak: number
-  has: Bitfield
-  /** Chunks it has that we lack. */
+  /** Its bitfield bytes (MSB first, as Bitfield); raw so a HAVE costs a few instructions. */
+  bits: Uint8Array
+  /**
+   * Chunks it has that we lacked when last counted (exact at have.count ===
+   * interestingAt; an upper bound after, since we only gain chunks).
+   */
   interesting: number
+  interestingAt: number
+  /** Requests to keep outstanding (from its measured rate and round trip). */
+  depth: number
   choked: boolean
   queue: Map<number, Pending>
   meter: RateMeter
@@ -86,12 +96,10 @@ class Download implements DownloadPolicy {
   private readonly far: ChunkBuckets
   private readonly fromOrigin: ChunkBuckets
   private readonly inflight = new Set<number>()
-  // Cross-zone grace: chunks in the order they were first seen in another zone.
+  // Cross-zone grace: when each chunk, first seen in another zone, becomes ours to fetch too.
   private readonly farSeen: Uint8Array
   private readonly graceOk: Uint8Array
-  private readonly graceChunks: number[] = []
-  private readonly graceAt: number[] = []
-  private graceHead = 0
+  private readonly graceTimers = new TimeHeap()
 
   private epoch = 0
   private lastNow = 0
@@ -136,8 +144,10 @@ class Download implements DownloadPolicy {
       meta: { ...meta },
       cls: this.classOf(meta),
       tiebreak: this.rng(),
-      has: new Bitfield(this.chunkCount),
+      bits: new Uint8Array(Math.ceil(this.chunkCount / 8)),
       interesting: 0,
+      interestingAt: 0,
+      depth: 0,
       choked: this.cfg.peersStartChoked,
       queue: new Map(),
       meter: new RateMeter(),
@@ -147,6 +157,7 @@ class Download implements DownloadPolicy {
       dryUntil: 0,
       corrupt: 0
     }
+    this.updateDepth(p)
     this.peers.set(peer, p)
     this.joinPartition(p)
     this.orderDirty = true
@@ -167,6 +178,7 @@ class Download implements DownloadPolicy {
     } else {
       p.meta = { ...meta }
     }
+    this.updateDepth(p)
     this.orderDirty = true
   }
 
@@ -187,22 +199,29 @@ class Download implements DownloadPolicy {
     if (p === undefined) return
     if (have.size !== this.chunkCount) throw new RangeError(`bitfield has ${have.size} bits, expected ${this.chunkCount}`)
     this.countBits(p, -1)
-    p.has = have.clone()
+    p.bits = have.bytes.slice()
     this.countBits(p, +1)
     let interesting = 0
-    const pb = p.has.bytes
+    const pb = p.bits
     const ob = this.have.bytes
     for (let i = 0; i < pb.length; i++) interesting += popcount(pb[i] & ~ob[i] & 0xff)
     p.interesting = interesting
+    p.interestingAt = this.have.count
     p.haveEpoch++
   }
 
   onHave (peer: PeerKey, chunk: number): void {
     const p = this.peers.get(peer)
-    if (p === undefined || chunk < 0 || chunk >= this.chunkCount || !p.has.set(chunk)) return
+    if (p === undefined || !(chunk >= 0 && chunk < this.chunkCount)) return
+    const i = chunk >> 3
+    const m = 0x80 >> (chunk & 7)
+    if ((p.bits[i] & m) !== 0) return
+    p.bits[i] |= m
+    // Availability is only kept for chunks we lack (see bump); most HAVEs late in a download stop here.
+    if ((this.have.bytes[i] & m) !== 0) return
     p.haveEpoch++
     p.rejected?.delete(chunk)
-    if (!this.have.has(chunk)) p.interesting++
+    p.interesting++
     this.bump(p.cls, chunk, +1)
   }
 
@@ -228,6 +247,7 @@ class Download implements DownloadPolicy {
     if (p !== undefined && p.queue.delete(chunk)) {
       this.reqCount[chunk]--
       p.meter.sample(bytes, now, p.queue.size > 0)
+      this.updateDepth(p)
     }
     if (this.have.has(chunk)) {
       if (this.reqCount[chunk] === 0) this.inflight.delete(chunk)
@@ -235,12 +255,13 @@ class Download implements DownloadPolicy {
     }
     this.have.set(chunk)
     const cancels: ChunkRequest[] = []
-    for (const q of this.peers.values()) {
-      if (this.reqCount[chunk] > 0 && q.queue.delete(chunk)) {
-        cancels.push({ peer: q.key, chunk })
-        if (q.queue.size === 0) q.meter.stall(now, false)
+    if (this.reqCount[chunk] > 0) {
+      for (const q of this.peers.values()) {
+        if (q.queue.delete(chunk)) {
+          cancels.push({ peer: q.key, chunk })
+          if (q.queue.size === 0) q.meter.idle() // lost a race: not its fault
+        }
       }
-      if (hasBit(q.has.bytes, chunk)) q.interesting--
     }
     this.reqCount[chunk] = 0
     this.prioFlag[chunk] = 0
@@ -256,7 +277,7 @@ class Download implements DownloadPolicy {
     if (p === undefined) return { drop: false }
     if (p.queue.has(chunk)) {
       this.unbook(p, chunk)
-      p.meter.stall(now, p.queue.size > 0)
+      this.stall(p, now)
     }
     p.corrupt++
     this.orderDirty = true
@@ -272,7 +293,7 @@ class Download implements DownloadPolicy {
     if (p === undefined) return
     if (p.queue.has(chunk)) {
       this.unbook(p, chunk)
-      p.meter.stall(now, p.queue.size > 0)
+      this.stall(p, now)
     }
     ;(p.rejected ??= new Set()).add(chunk)
   }
@@ -285,9 +306,8 @@ class Download implements DownloadPolicy {
     this.maintain(now)
     const out: ChunkRequest[] = []
     for (const p of this.order) {
-      if (p.choked) continue
-      const depth = pipelineDepth(p.meter.rate, p.meta.rttMs ?? 0, this.chunkBytes, this.cfg)
-      while (p.queue.size < depth) {
+      if (p.choked || p.queue.size >= p.depth) continue
+      while (p.queue.size < p.depth) {
         const c = this.inEndGame() ? this.pickEndGame(p) : this.pickFor(p, now)
         if (c < 0) break
         this.book(p, c, now)
@@ -314,14 +334,38 @@ class Download implements DownloadPolicy {
         this.unbook(p, c)
         out.push({ peer: p.key, chunk: c })
       }
-      p.meter.stall(now, p.queue.size > 0)
+      this.stall(p, now)
     }
     return out
   }
 
   isInterested (peer: PeerKey): boolean {
     const p = this.peers.get(peer)
-    return p !== undefined && p.interesting > 0
+    return p !== undefined && this.interesting(p)
+  }
+
+  /**
+   * Whether the peer has a chunk we lack. The count is recounted (one pass
+   * over the bitfield) only when the chunks we gained since the last count
+   * could have used it up, so the cost is amortized over many calls.
+   */
+  private interesting (p: PeerState): boolean {
+    if (p.interesting === 0) return false
+    if (p.interesting > this.have.count - p.interestingAt) return true
+    let n = 0
+    const pb = p.bits
+    const ob = this.have.bytes
+    for (let i = 0; i < pb.length; i++) {
+      const x = pb[i] & ~ob[i] & 0xff
+      if (x !== 0) n += popcount(x)
+    }
+    p.interesting = n
+    p.interestingAt = this.have.count
+    return n > 0
+  }
+
+  private updateDepth (p: PeerState): void {
+    p.depth = pipelineDepth(p.meter.rate, p.meta.rttMs ?? 0, this.chunkBytes, this.cfg)
   }
 
   outstanding (): ChunkRequest[] {
@@ -338,25 +382,26 @@ class Download implements DownloadPolicy {
   }
 
   private pickFor (p: PeerState, now: number): number {
-    if (p.interesting <= 0) return NONE
+    if (p.dryEpoch === this.epoch && p.dryHave === p.haveEpoch && now < p.dryUntil) return NONE
+    if (!this.interesting(p)) return NONE
     if (p.dryEpoch === this.epoch && p.dryHave === p.haveEpoch && now < p.dryUntil) return NONE
     let c: number
     if (this.have.count < this.cfg.randomFirstPicks) {
-      c = scanBitfield(p.has.bytes, this.have.bytes, this.chunkCount, (x) => this.eligibleKey(p, x) < 0 ? -1 : 0, this.rng)
+      c = scanBitfield(p.bits, this.have.bytes, this.chunkCount, (x) => this.eligibleKey(p, x) < 0 ? -1 : 0, this.rng)
     } else {
       this.budget.left = this.cfg.scanBudget
       const rejected = p.rejected
       const ok = rejected === undefined || rejected.size === 0 ? undefined : (x: number) => !rejected.has(x)
       if (p.cls === NEAR) {
-        c = scanBuckets(this.prio, 1, p.has.bytes, ok, this.rng, this.budget)
-        if (c === NONE) c = scanBuckets(this.main, 1, p.has.bytes, ok, this.rng, this.budget)
+        c = scanBuckets(this.prio, 1, p.bits, ok, this.rng, this.budget)
+        if (c === NONE) c = scanBuckets(this.main, 1, p.bits, ok, this.rng, this.budget)
       } else if (p.cls === FAR) {
-        c = scanBuckets(this.far, 1, p.has.bytes, ok, this.rng, this.budget)
+        c = scanBuckets(this.far, 1, p.bits, ok, this.rng, this.budget)
       } else {
-        c = scanBuckets(this.fromOrigin, 0, p.has.bytes, ok, this.rng, this.budget)
+        c = scanBuckets(this.fromOrigin, 0, p.bits, ok, this.rng, this.budget)
       }
       if (c === EXHAUSTED) {
-        c = scanBitfield(p.has.bytes, this.have.bytes, this.chunkCount, (x) => this.eligibleKey(p, x), this.rng)
+        c = scanBitfield(p.bits, this.have.bytes, this.chunkCount, (x) => this.eligibleKey(p, x), this.rng)
       }
     }
     if (c < 0) {
@@ -386,7 +431,7 @@ class Download implements DownloadPolicy {
     let ties = 0
     for (const c of this.inflight) {
       const n = this.reqCount[c]
-      if (n > bestCount || !hasBit(p.has.bytes, c) || p.queue.has(c) || p.rejected?.has(c) === true) continue
+      if (n > bestCount || !hasBit(p.bits, c) || p.queue.has(c) || p.rejected?.has(c) === true) continue
       if (p.cls !== NEAR && this.nearAvail[c] > 0) continue
       if (p.cls === ORIGIN && this.farAvail[c] > 0) continue
       if (n < bestCount) {
@@ -423,7 +468,13 @@ class Download implements DownloadPolicy {
   private releaseAll (p: PeerState, now: number): void {
     if (p.queue.size === 0) return
     for (const c of [...p.queue.keys()]) this.unbook(p, c)
-    p.meter.stall(now, false)
+    this.stall(p, now)
+  }
+
+  /** Requests to this peer were dropped unanswered: the time counts against its rate. */
+  private stall (p: PeerState, now: number): void {
+    p.meter.stall(now, p.queue.size > 0)
+    this.updateDepth(p)
   }
 
   // ---- availability bookkeeping --------------------------------------------
@@ -444,10 +495,12 @@ class Download implements DownloadPolicy {
     if (this.partition.remove(p.key)) this.ownershipDirty = true
   }
 
+  /** Availability of the chunks we lack (counts of chunks we hold are frozen and never read). */
   private countBits (p: PeerState, delta: number): void {
-    const b = p.has.bytes
+    const b = p.bits
+    const ours = this.have.bytes
     for (let i = 0; i < b.length; i++) {
-      let x = b[i]
+      let x = b[i] & ~ours[i] & 0xff
       while (x !== 0) {
         const bit = Math.clz32(x) - 24
         x &= ~(0x80 >> bit) & 0xff
@@ -456,20 +509,31 @@ class Download implements DownloadPolicy {
     }
   }
 
+  /** One more (or one fewer) holder of a chunk we lack; keeps the pools in step. */
   private bump (cls: PeerClass, c: number, delta: number): void {
     if (cls === NEAR) {
-      this.nearAvail[c] += delta
+      const n = (this.nearAvail[c] += delta)
+      if (n === 0 || (n === 1 && delta > 0)) {
+        this.refresh(c) // crosses 0: far and origin eligibility change
+      } else if (this.reqCount[c] === 0) {
+        if (this.prioFlag[c] === 1) this.prio.put(c, n)
+        else this.main.put(c, n)
+      }
     } else if (cls === FAR) {
-      this.farAvail[c] += delta
+      const n = (this.farAvail[c] += delta)
       if (delta > 0 && this.farSeen[c] === 0 && this.partition.active) {
         this.farSeen[c] = 1
-        this.graceChunks.push(c)
-        this.graceAt.push(this.lastNow + this.cfg.crossZoneGraceMs)
+        // The owner goes first; the next member in the ring one grace later, and so
+        // on, until after CROSS_ZONE_STEPS graces any member may take it.
+        const d = Math.min(this.partition.distance(c), CROSS_ZONE_STEPS)
+        if (d > 0) this.graceTimers.push(this.lastNow + d * this.cfg.crossZoneGraceMs, c)
       }
+      if (n === 0 || (n === 1 && delta > 0)) this.refresh(c)
+      else if (this.far.has(c)) this.far.put(c, n)
     } else {
-      this.originAvail[c] += delta
+      const n = (this.originAvail[c] += delta)
+      if (n === 0 || (n === 1 && delta > 0)) this.refresh(c)
     }
-    this.refresh(c)
   }
 
   /** Put the chunk in exactly the pools its state calls for. */
@@ -508,8 +572,8 @@ class Download implements DownloadPolicy {
       this.epoch++
     }
     let expired = false
-    while (this.graceHead < this.graceChunks.length && this.graceAt[this.graceHead] <= now) {
-      const c = this.graceChunks[this.graceHead++]
+    while (this.graceTimers.peekTime() <= now) {
+      const c = this.graceTimers.pop() as number
       this.graceOk[c] = 1
       this.refresh(c)
       expired = true

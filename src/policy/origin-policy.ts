@@ -108,6 +108,12 @@ class Origin implements OriginPolicy {
     if (p === undefined || chunk < 0 || chunk >= this.n || !p.has.set(chunk)) return
     if (p.near && p.has.complete) this.nearMissing--
     if (this.holders[chunk]++ === 0) this.append(chunk)
+    // A chunk some peer already holds (an all-zero chunk, or one from an earlier
+    // pull) is out in the swarm: it need not leave us before the fallback.
+    if (this.left[chunk] === 0) {
+      this.left[chunk] = 1
+      this.leftCount++
+    }
     this.pool.delete(chunk)
     // Someone holds it now: it no longer occupies anyone's window.
     if (this.openCount[chunk] > 0) {

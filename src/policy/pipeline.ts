@@ -36,6 +36,11 @@ export class RateMeter {
     this.busySince = stillBusy ? now : -1
   }
 
+  /** Its queue emptied for reasons not its own (a request cancelled): stop the clock without judging. */
+  idle (): void {
+    this.busySince = -1
+  }
+
   /** 0 until the first chunk arrives. */
   get rate (): number {
     if (this.bytes === 0) return 0

@@ -144,6 +144,13 @@ export interface ChokerConfig {
   rechokeIntervalMs: number
   /** Rotate the optimistic unchoke every this many rechokes. */
   optimisticEvery: number
+  /**
+   * With a zone: at least this many unchoked peers from other zones when any
+   * is interested (rotated like the optimistic slot). Tit-for-tat alone never
+   * serves them: they take only chunks their zone lacks, so they rarely have
+   * anything to give back, and their zone would starve until we seed.
+   */
+  farSlots?: number
 }
 
 export interface ChokeDecision {

@@ -34,9 +34,14 @@ export class ZonePartition {
   }
 
   owns (chunk: number): boolean {
-    if (!this.active) return true
+    return this.distance(chunk) === 0
+  }
+
+  /** Our place after the chunk's owner in the member ring: 0 = we own it. */
+  distance (chunk: number): number {
+    if (!this.active) return 0
     if (this.dirty) this.recompute()
-    return chunkHash(chunk) % this.size === this.rank
+    return (this.rank - (chunkHash(chunk) % this.size) + this.size) % this.size
   }
 
   /** Members including us. */
