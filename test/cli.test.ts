@@ -3,7 +3,7 @@
  * `pull --out`, `ls`, `status`, `rm`, and the one-line errors with their
  * exit codes.
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -131,6 +131,32 @@ describe('imgp2p CLI', () => {
     expect(JSON.parse(ls.stdout).map((i: { cid: string }) => i.cid)).not.toContain(small)
     const again = await cli(['rm', small, '--data-dir', join(dir, 'h2')])
     expect(again.code).not.toBe(0)
+  })
+
+  it('fails with exit 6 and one line when --out is on a full disk, leaving nothing behind', async (ctx) => {
+    const small = join(dir, 'small-fs')
+    await mkdir(small)
+    // A 4 MiB tmpfs stands in for a full datastore; needs root, as CI has.
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small])
+    if (m.status !== 0) { ctx.skip(); return }
+    try {
+      // h1 has the image cached (the copy path); h3 must download it (the tee path).
+      const h3 = await startDaemonProcess({ dataDir: join(dir, 'h3'), peers: [origin.addrs[0]] })
+      try {
+        for (const host of ['h1', 'h3']) {
+          const r = await cli(['pull', cid, '--out', join(small, `${host}.raw`), '--data-dir', join(dir, host), '--timeout', '30'])
+          expect(r.code, r.stderr).toBe(6)
+          const errors = r.stderr.trim().split('\n').filter(l => l.startsWith('imgp2p:'))
+          expect(errors).toHaveLength(1)
+          expect(errors[0]).toMatch(/no space left/)
+          expect(spawnSync('ls', ['-A', small]).stdout.toString().trim()).toBe('')
+        }
+      } finally {
+        await h3.stop()
+      }
+    } finally {
+      spawnSync('umount', ['-l', small])
+    }
   })
 
   it('keeps the control socket private to its user', async () => {

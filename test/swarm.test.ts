@@ -68,16 +68,20 @@ describe('swarm on loopback', () => {
     // The hosts must know each other directly, not only through the origin.
     await waitFor(() => hosts.every(h => h.host.getPeers().length > 0), 10_000, 'hosts to connect')
 
-    const pulls = hosts.map(async (h, i) => await h.pull(cid, { out: join(dir, `out${i}.raw`), timeoutMs: 30_000 }))
-    let completeWhenStopped = 0
-    await waitFor(() => {
-      const union = new Bitfield(128)
-      for (const h of hosts) for (const i of h.heldChunks(cid)?.indexes() ?? []) union.set(i)
-      return union.complete
-    }, 30_000, 'the hosts to hold every chunk between them')
-    for (const h of hosts) if (h.heldChunks(cid)?.complete === true) completeWhenStopped++
-    await origin.stop()
-    originStopped = true
+    // The moment the hosts hold every chunk between them, the origin goes away.
+    const union = new Bitfield(128)
+    let completeWhenStopped = -1
+    let stopping: Promise<void> | undefined
+    const onChunk = (index: number): void => {
+      union.set(index)
+      if (!union.complete || stopping != null) return
+      completeWhenStopped = hosts.filter(h => h.heldChunks(cid)?.complete === true).length
+      stopping = origin.stop()
+      originStopped = true
+    }
+    const pulls = hosts.map(async (h, i) => await h.pull(cid, { out: join(dir, `out${i}.raw`), timeoutMs: 30_000, onChunk }))
+    await waitFor(() => stopping != null, 30_000, 'the hosts to hold every chunk between them')
+    await stopping
     expect(completeWhenStopped).toBeLessThan(hosts.length)
 
     const results = await Promise.all(pulls)

@@ -232,7 +232,11 @@ export class FsImageStore implements ImageStore, ImageExporter {
 
   async readChunk (cid: CID, index: number): Promise<Uint8Array | undefined> {
     const open = this.partials.get(cid.toString())
-    if (open != null) return await (await open).readChunk(index)
+    if (open != null) {
+      // A pull that is finishing hands over to images/ between these two reads.
+      const data = await (await open).readChunk(index).catch(() => undefined)
+      if (data != null) return data
+    }
     const manifest = await this.getManifest(cid)
     if (manifest == null || !Number.isInteger(index) || index < 0 || index >= manifest.chunks.length) return undefined
     const len = chunkLength(manifest, index)

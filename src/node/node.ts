@@ -55,6 +55,8 @@ export interface PullOptions {
   /** Fail when no chunk (or manifest) arrived for this long. */
   timeoutMs?: number
   onProgress?: (p: PullProgress) => void
+  /** Called synchronously as each chunk is verified and stored. */
+  onChunk?: (index: number) => void
 }
 
 export interface PullProgress extends DownloadProgress {
@@ -351,7 +353,7 @@ export class Imgp2pNode {
       const partial = await this.store.openPartial(cid, manifest)
       if (out != null) await partial.attachOutput(out)
       const img = this.images.get(key) ?? this.createImage(cid, manifest, false)
-      const done = img.startDownload(partial)
+      const done = img.startDownload(partial, options.onChunk)
       this.connectCandidates(img)
       done.then(() => {
         this.completeImages.add(key)

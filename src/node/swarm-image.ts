@@ -54,6 +54,7 @@ interface Download {
   resolve: () => void
   reject: (err: Error) => void
   error?: Error
+  onChunk?: (index: number) => void
 }
 
 interface ServeQueue {
@@ -89,8 +90,8 @@ export class SwarmImage {
     this.manifest = opts.manifest
     this.chunkCount = chunkCount(opts.manifest)
     this.complete = opts.complete
-    this.choker = createChoker(opts.choker)
-    if (opts.origin && opts.complete) this.origin = createOriginPolicy({ chunkCount: this.chunkCount, rng: opts.rng })
+    this.choker = createChoker(opts.choker, { zone: opts.zone, rng: opts.rng })
+    if (opts.origin && opts.complete) this.origin = createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng })
   }
 
   get downloading (): boolean { return this.download != null && !this.download.finished }
@@ -257,7 +258,7 @@ export class SwarmImage {
       while (q.queue.length > 0 && !link.closed) {
         const index = q.queue.shift() as number
         if (link.amChoking) { link.reject(index); continue }
-        const data = await this.opts.store.readChunk(this.cid, index)
+        const data = await this.readForServing(index)
         if (data == null) { link.reject(index); continue }
         await link.piece(index, data)
         this.uploadedBytes += data.length
@@ -271,6 +272,22 @@ export class SwarmImage {
       if (!link.closed) this.opts.log(`serving ${link.peer} failed: ${(err as Error).message}`)
     } finally {
       q.running = false
+    }
+  }
+
+  /**
+   * Read a chunk we hold. A read can miss while a finishing pull moves its
+   * file into images/; a peer told REJECT for a chunk we hold would not ask
+   * us again, so retry briefly before giving up.
+   */
+  private async readForServing (index: number): Promise<Uint8Array | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const data = await this.opts.store.readChunk(this.cid, index).catch((err: Error) => {
+        this.opts.log(`reading chunk ${index} of ${this.key} failed: ${err.message}`)
+        return undefined
+      })
+      if (data != null || attempt >= 5 || !this.held().has(index)) return data
+      await new Promise(resolve => setTimeout(resolve, 20 * (attempt + 1)))
     }
   }
 
@@ -313,7 +330,7 @@ export class SwarmImage {
   // ---- downloading ----
 
   /** Pull the missing chunks into `partial`. Resolves once the image is complete and finished on disk. */
-  startDownload (partial: PartialImage): Promise<void> {
+  startDownload (partial: PartialImage, onChunk?: (index: number) => void): Promise<void> {
     if (this.download != null && !this.download.finished) throw new Error(`already downloading ${this.key}`)
     return new Promise<void>((resolve, reject) => {
       const now = Date.now()
@@ -322,11 +339,12 @@ export class SwarmImage {
         chunkBytes: this.manifest.chunkSize,
         have: partial.have.clone(),
         zone: this.opts.zone,
+        self: this.opts.selfId,
         rng: this.opts.rng,
         // Our peers start by choking us and say UNCHOKE on the wire.
         config: { peersStartChoked: true }
       })
-      this.download = { policy, partial, writing: new Set(), bytes: 0, lastProgressAt: now, finished: false, resolve, reject }
+      this.download = { policy, partial, writing: new Set(), bytes: 0, lastProgressAt: now, finished: false, resolve, reject, onChunk }
       for (const l of this.links.values()) {
         const hello = l.remoteHello
         policy.addPeer(l.peer, { zone: hello?.zone ?? undefined, rttMs: l.rttMs, origin: hello?.origin ?? false }, now)
@@ -378,6 +396,7 @@ export class SwarmImage {
       dl.lastProgressAt = now
       for (const c of dl.policy.onReceived(link.peer, index, data.length, now)) this.links.get(c.peer)?.cancel(c.chunk)
       for (const l of this.links.values()) l.have(index)
+      dl.onChunk?.(index)
       if (dl.partial.have.count === 1 || dl.partial.have.count === this.chunkCount) this.opts.onHeldChanged()
       this.maybeFinish()
       this.schedulePump()
