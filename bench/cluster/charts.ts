@@ -1,7 +1,10 @@
 /** The paper's figures from the results file: makespan and front-end traffic against N. */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { RunContext } from './context.js'
+import { repoRoot } from './context.js'
 import type { RunRecord } from './metrics.js'
+import { type Timeline, timelineSeries } from './sampler.js'
 import { type Series, lineChart } from './svg.js'
 
 export function readResults (file: string): RunRecord[] {
@@ -48,4 +51,19 @@ export function writeCharts (resultsFile: string, outDir: string, label?: string
     files.push(f1, f2)
   }
   return files
+}
+
+/** Writes a phase's timeline chart to bench/cluster/timelines/ (latest per configuration) and returns its path. */
+export function saveTimeline (ctx: RunContext, phase: string, tl: Timeline): string {
+  const o = ctx.topo.opts
+  const dir = join(repoRoot(), 'bench', 'cluster', 'timelines')
+  mkdirSync(dir, { recursive: true })
+  const mib = +(ctx.imageBytes / 2 ** 20).toFixed(1)
+  const file = join(dir, `${phase}-N${o.hosts}-${mib}MiB-sw${o.switches}-B${o.hostMbit}${ctx.variant}.svg`)
+  writeFileSync(file, lineChart({
+    title: `${phase}: N=${o.hosts}, ${mib} MiB, B=${o.hostMbit} F=${o.frontMbit} Mbit/s, T_min ${ctx.tMinS.toFixed(1)} s`,
+    xLabel: 'seconds since start', yLabel: 'MiB on the wire', series: timelineSeries(tl), noMarkers: true
+  }))
+  writeFileSync(file.replace(/\.svg$/, '.json'), JSON.stringify(tl))
+  return file
 }

@@ -12,6 +12,8 @@ import { stats } from './metrics.js'
 import type { Proc } from './procs.js'
 import { busyFraction, cpuCounters, sh } from './sys.js'
 import { type Node, diffCounters, readCounters } from './topology.js'
+import { saveTimeline } from './charts.js'
+import { rxPerImage, startSampler, utilisation } from './sampler.js'
 
 const PORT = 8080
 
@@ -73,6 +75,7 @@ export async function httpBaseline (ctx: RunContext, imageFile: string): Promise
   const c0 = readCounters(ctx.topo)
   const cpu0 = cpuCounters()
   const t0 = performance.now()
+  const sampler = startSampler(ctx.topo, t0)
   const procs = hosts.map((h, i) => {
     const [cmd, args] = fetchCommand(`http://${ctx.topo.fe.ip}:${PORT}/${imageFile}`, outs[i], remainingMs(ctx) / 1000)
     return ctx.procs.spawnIn(h.ns, `http@${h.name}`, cmd, args)
@@ -81,6 +84,7 @@ export async function httpBaseline (ctx: RunContext, imageFile: string): Promise
   const t1 = performance.now()
   const cpu1 = cpuCounters()
   const c = diffCounters(c0, readCounters(ctx.topo))
+  const timeline = await sampler.stop()
   const failed = codes.map((code, i) => code === 0 ? undefined : `${hosts[i].name}: exit ${code} ${procs[i].stderr.trim()}`).filter(x => x !== undefined)
   let shaOk = 0
   for (const out of outs) {
@@ -89,13 +93,17 @@ export async function httpBaseline (ctx: RunContext, imageFile: string): Promise
   }
   const perHost = procs.map(p => ((p.endedAt ?? t1) - p.startedAt) / 1000)
   const makespanS = (t1 - t0) / 1000
+  saveTimeline(ctx, 'http', timeline)
   return {
+    hostRxPerImage: rxPerImage(timeline, hosts.map(h => h.name), ctx.imageBytes),
+    linkUse: utilisation(timeline, ctx.topo.opts.hostMbit, ctx.topo.opts.frontMbit, Object.fromEntries(hosts.map((h, i) => [h.name, perHost[i]])), makespanS),
     ok: failed.length === 0 && shaOk === hosts.length,
     error: failed.length > 0 ? failed.join('; ') : (shaOk < hosts.length ? `sha256 mismatch on ${hosts.length - shaOk} hosts` : undefined),
     ...stats(perHost, makespanS),
     ratio: makespanS / ctx.tMinS,
     feBytesPerImage: c.feSent / ctx.imageBytes,
     islBytesPerImage: c.isl / ctx.imageBytes,
+    switchDrops: c.switchDrops,
     shaOk,
     cpuBusy: busyFraction(cpu0, cpu1)
   }

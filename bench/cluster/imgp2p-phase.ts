@@ -11,6 +11,8 @@ import { stats } from './metrics.js'
 import type { Proc } from './procs.js'
 import { busyFraction, cpuCounters, sh, sleep, treeUsage } from './sys.js'
 import { type Node, diffCounters, readCounters } from './topology.js'
+import { saveTimeline } from './charts.js'
+import { rxPerImage, startSampler, utilisation } from './sampler.js'
 
 const P2P_PORT = 4001
 
@@ -131,16 +133,20 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     const cpu0 = cpuCounters()
     const timeoutS = Math.max(5, Math.floor(remainingMs(ctx) / 1000) - 15)
     const tp = performance.now()
+    const sampler = startSampler(ctx.topo, tp)
     const pulls = hosts.map((h, i) => ctx.procs.spawnIn(h.ns, `pull@${h.name}`, cliPath(),
       ['pull', cid, '--out', outs[i], '--data-dir', dataDir(ctx, h), '--json', '--timeout', String(timeoutS)], cliEnv()))
     const codes = await Promise.all(pulls.map(async p => await p.exit))
     const t1 = performance.now()
     const cpu1 = cpuCounters()
     const c = diffCounters(c0, readCounters(ctx.topo))
+    const timeline = await sampler.stop()
     const after = daemons.map(d => treeUsage(d.pid))
     let feAppSent: number | undefined
     try { feAppSent = (JSON.parse((await cli(ctx, fe, ['status', '--data-dir', dataDir(ctx, fe), '--json'])).stdout) as { bytesSent?: number }).bytesSent } catch {}
-    const methods = pulls.map(p => { try { return (JSON.parse(p.stdout.trim().split('\n').pop() ?? '') as { method?: string }).method } catch { return undefined } })
+    const pullJson = pulls.map(p => { try { return JSON.parse(p.stdout.trim().split('\n').pop() ?? '') as { method?: string, bytesDownloaded?: number } } catch { return {} } })
+    const methods = pullJson.map(j => j.method)
+    const dl = pullJson.map(j => j.bytesDownloaded).filter((x): x is number => typeof x === 'number')
     const pullCpu = after.map((u, i) => u.cpuSeconds - before[i])
 
     const failed = codes.map((code, i) => code === 0 ? undefined : `${hosts[i].name}: exit ${code} ${pulls[i].stderr.trim().slice(-500)}`).filter(x => x !== undefined)
@@ -150,19 +156,24 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     }
     const perHost = pulls.map(p => ((p.endedAt ?? t1) - p.startedAt) / 1000)
     const makespanS = (t1 - tp) / 1000
+    saveTimeline(ctx, 'imgp2p', timeline)
     return {
+      linkUse: utilisation(timeline, ctx.topo.opts.hostMbit, ctx.topo.opts.frontMbit, Object.fromEntries(hosts.map((h, i) => [h.name, perHost[i]])), makespanS),
       ok: failed.length === 0 && shaOk === hosts.length,
       error: failed.length > 0 ? failed.join('; ') : (shaOk < hosts.length ? `sha256 mismatch on ${hosts.length - shaOk} hosts` : undefined),
       ...stats(perHost, makespanS),
       ratio: makespanS / ctx.tMinS,
       feBytesPerImage: c.feSent / ctx.imageBytes,
       islBytesPerImage: c.isl / ctx.imageBytes,
+    switchDrops: c.switchDrops,
       shaOk,
       cpuBusy: busyFraction(cpu0, cpu1),
       cid,
       chunkCount: Number.isFinite(chunks) ? chunks : undefined,
       feAppBytesPerImage: feAppSent === undefined ? undefined : feAppSent / ctx.imageBytes,
       pullMethods: [...new Set(methods.map(m => m ?? '?'))].join(','),
+      downloadedPerImage: dl.length === 0 ? undefined : { mean: dl.reduce((a, b) => a + b, 0) / dl.length / ctx.imageBytes, max: Math.max(...dl) / ctx.imageBytes },
+      hostRxPerImage: rxPerImage(timeline, hosts.map(h => h.name), ctx.imageBytes),
       addS,
       daemonStartS,
       idleCpuFraction: usageOf(idleCpu[0], idleCpu.slice(1)),

@@ -10,7 +10,8 @@
  */
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { writeCharts } from './charts.js'
+import { readResults, writeCharts } from './charts.js'
+import { markdownTable } from './report.js'
 import { repoRoot } from './context.js'
 import type { ImageKind } from './image.js'
 import { type RunOptions, cleanupLeftovers, defaults, runOnce } from './run.js'
@@ -41,6 +42,7 @@ const { values: v } = parseArgs({
     quick: { type: 'boolean' },
     only: { type: 'string' },
     charts: { type: 'boolean' },
+    report: { type: 'boolean' },
     cleanup: { type: 'boolean' },
     force: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' }
@@ -53,7 +55,7 @@ const log = (l: string): void => { process.stdout.write(l + '\n') }
 const num = (s: string | undefined, d: number): number => s === undefined ? d : Number(s)
 
 if (v.help === true) {
-  log(`usage: main.js [--sweep [--quick] [--only large,small,chunk,switches,vm] | --charts | --cleanup [--force]]
+  log(`usage: main.js [--sweep [--quick] [--only large,small,chunk,switches,vm] | --charts | --report | --cleanup [--force]]
   -n/--hosts N (3)  --switches 1|2  --image-mib MiB (64)  --image-kind random|vm  --chunk-kib KiB
   --host-mbit B (50)  --front-mbit F (10 x B)  --isl-mbit R (0 = unshaped)
   --no-http  --no-imgp2p  --require-imgp2p  --shape-check-mib MiB (4; 0 = skip)
@@ -71,6 +73,11 @@ if (process.getuid?.() !== 0) {
 if (v.cleanup === true) {
   const n = cleanupLeftovers(v.force === true, log)
   log(`cleanup: ${n} namespaces removed`)
+  process.exit(0)
+}
+
+if (v.report === true) {
+  log(markdownTable(readResults(resultsFile).filter(r => v.label === undefined || r.label === v.label)))
   process.exit(0)
 }
 

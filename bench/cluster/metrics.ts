@@ -35,10 +35,16 @@ export interface PhaseResult extends Partial<Stats> {
   feBytesPerImage?: number
   /** Bytes over the inter-switch link (both directions) / image size. */
   islBytesPerImage?: number
+  /** Packets dropped by the switches' shaping queues during the phase (TCP losses). */
+  switchDrops?: number
   /** Hosts whose output's sha256 matched. */
   shaOk?: number
   /** Fraction of all cores busy during the phase (whole machine). */
   cpuBusy?: number
+  /** Link utilisation (sampled port counters): hosts' download vs B over their own time, front-end upload vs F over the makespan. */
+  linkUse?: { hostDownMean: number, hostDownMin: number, frontUp: number }
+  /** Wire bytes received per host / image size (TCP/IP headers make ~1.05 the floor). */
+  hostRxPerImage?: { mean: number, max: number }
 }
 
 export interface Usage { mean: number, max: number, fe: number }
@@ -51,6 +57,8 @@ export interface Imgp2pResult extends PhaseResult {
   feAppBytesPerImage?: number
   /** The `method` values the pulls reported (download, copy, ...). */
   pullMethods?: string
+  /** The pulls' own bytesDownloaded / image size (duplicates included). */
+  downloadedPerImage?: { mean: number, max: number }
   addS?: number
   /** Daemon CPU while idle and connected, in cores (CPU seconds per second). */
   idleCpuFraction?: Usage
@@ -91,7 +99,10 @@ export function summary (r: RunRecord): string {
   const phase = (name: string, p: PhaseResult): string => p.ok
     ? `${name}: makespan ${f2(p.makespanS)} s (mean ${f2(p.meanS)}, max ${f2(p.maxS)}) = ${f2(p.ratio)} x T_min; ` +
       `front-end ${f2(p.feBytesPerImage)} x image${r.switches === 2 ? `; inter-switch ${f2(p.islBytesPerImage)} x image` : ''}; ` +
-      `sha256 ok ${p.shaOk}/${r.hosts}; CPU busy ${Math.round((p.cpuBusy ?? 0) * 100)}%`
+      `sha256 ok ${p.shaOk}/${r.hosts}; CPU busy ${Math.round((p.cpuBusy ?? 0) * 100)}%` +
+      (p.linkUse !== undefined ? `; link use: hosts ${Math.round(p.linkUse.hostDownMean * 100)}% (min ${Math.round(p.linkUse.hostDownMin * 100)}%), front-end ${Math.round(p.linkUse.frontUp * 100)}%` : '') +
+      (p.hostRxPerImage !== undefined ? `; host rx ${f2(p.hostRxPerImage.mean)} (max ${f2(p.hostRxPerImage.max)}) x image` : '') +
+      (p.switchDrops !== undefined ? `; queue drops ${p.switchDrops}` : '')
     : `${name}: FAILED (${p.error ?? 'skipped'})`
   const lines = [
     `N=${r.hosts} switches=${r.switches} image=${r.imageMiB} MiB ${r.imageKind} chunk=${r.chunkBytes ?? 'default'} ` +
@@ -102,7 +113,8 @@ export function summary (r: RunRecord): string {
   const i = r.imgp2p
   if (i.ok && i.pullCpuS !== undefined && i.maxRssMiB !== undefined) {
     lines.push(`  imgp2p daemons: pull-phase CPU mean ${f2(i.pullCpuS.mean)} s max ${f2(i.pullCpuS.max)} s (front-end ${f2(i.pullCpuS.fe)} s); ` +
-      `idle ${((i.idleCpuFraction?.mean ?? 0) * 100).toFixed(1)}% of a core; peak RSS mean ${Math.round(i.maxRssMiB.mean)} MiB max ${Math.round(i.maxRssMiB.max)} MiB (front-end ${Math.round(i.maxRssMiB.fe)} MiB); add ${f2(i.addS)} s`)
+      `idle ${((i.idleCpuFraction?.mean ?? 0) * 100).toFixed(1)}% of a core; peak RSS mean ${Math.round(i.maxRssMiB.mean)} MiB max ${Math.round(i.maxRssMiB.max)} MiB (front-end ${Math.round(i.maxRssMiB.fe)} MiB); add ${f2(i.addS)} s` +
+      (i.downloadedPerImage !== undefined ? `; pulls report ${f2(i.downloadedPerImage.mean)} (max ${f2(i.downloadedPerImage.max)}) x image downloaded` : ''))
   }
   return lines.join('\n')
 }

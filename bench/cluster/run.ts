@@ -129,6 +129,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       imageSha: await sha256File(imagePath),
       tMinS: tMin(imageBytes, o.hosts, o.hostMbit, o.frontMbit),
       deadline: started + o.timeoutS * 1000 - 5000,
+      variant: `${o.chunkBytes !== undefined ? `-c${o.chunkBytes / 1024}k` : ''}${o.imageKind !== 'random' ? `-${o.imageKind}` : ''}`,
       log: o.log
     }
     o.log(`topology ${prefix}*: ${o.switches} switch(es), front-end + ${o.hosts} hosts, B=${o.hostMbit} F=${o.frontMbit} Mbit/s; T_min ${ctx.tMinS.toFixed(2)} s`)

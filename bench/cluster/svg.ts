@@ -2,7 +2,7 @@
 
 export interface Series { name: string, color: string, dashed?: boolean, points: Array<[number, number]> }
 
-export interface ChartSpec { title: string, xLabel: string, yLabel: string, series: Series[], xTicks?: number[] }
+export interface ChartSpec { title: string, xLabel: string, yLabel: string, series: Series[], xTicks?: number[], noMarkers?: boolean }
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
@@ -34,15 +34,19 @@ export function lineChart (c: ChartSpec): string {
     out.push(`<line x1="${L}" y1="${y(v)}" x2="${W - R}" y2="${y(v)}" stroke="#ddd"/>`,
       `<text x="${L - 6}" y="${y(v) + 4}" text-anchor="end">${+v.toFixed(3)}</text>`)
   }
-  const ticks = c.xTicks ?? [...new Set(all.map(p => p[0]))].sort((a, b) => a - b)
+  const xStep = niceStep(xMax)
+  const ticks = c.xTicks ?? (c.noMarkers === true
+    ? Array.from({ length: Math.floor(xMax / xStep) + 1 }, (_, i) => +(i * xStep).toFixed(3))
+    : [...new Set(all.map(p => p[0]))].sort((a, b) => a - b))
   for (const t of ticks) out.push(`<text x="${x(t)}" y="${H - B + 16}" text-anchor="middle">${t}</text>`)
   c.series.forEach((s, i) => {
     const pts = [...s.points].sort((a, b) => a[0] - b[0])
     if (pts.length > 0) {
       out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${s.dashed === true ? ' stroke-dasharray="6 4"' : ''} points="${pts.map(p => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ')}"/>`)
-      for (const p of pts) out.push(`<circle cx="${x(p[0]).toFixed(1)}" cy="${y(p[1]).toFixed(1)}" r="3" fill="${s.color}"/>`)
+      if (c.noMarkers !== true) for (const p of pts) out.push(`<circle cx="${x(p[0]).toFixed(1)}" cy="${y(p[1]).toFixed(1)}" r="3" fill="${s.color}"/>`)
     }
-    const ly = T + 10 + i * 20
+    if (s.name === '') return
+    const ly = T + 10 + c.series.slice(0, i).filter(x => x.name !== '').length * 20
     out.push(`<line x1="${W - R + 12}" y1="${ly}" x2="${W - R + 36}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed === true ? ' stroke-dasharray="6 4"' : ''}/>`,
       `<text x="${W - R + 42}" y="${ly + 4}">${esc(s.name)}</text>`)
   })

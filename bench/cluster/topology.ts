@@ -127,8 +127,18 @@ export function linkBytes (ns: string, dev: string): LinkBytes {
   return { tx: j[0].stats64.tx.bytes, rx: j[0].stats64.rx.bytes }
 }
 
-/** The counters the benchmark reports: front-end sent, and bytes over the inter-switch link (both ways). */
-export interface Counters { feSent: number, isl: number }
+/**
+ * The counters the benchmark reports: front-end sent, bytes over the
+ * inter-switch link (both ways), and packets dropped by the shaping queues
+ * in the switches (a host's download queue overflowing: TCP losses, whose
+ * retransmissions count as sent again).
+ */
+export interface Counters { feSent: number, isl: number, switchDrops: number }
+
+function qdiscDrops (ns: string): number {
+  const j = JSON.parse(sh('tc', ['-n', ns, '-s', '-j', 'qdisc', 'show'])) as Array<{ kind: string, drops?: number }>
+  return j.filter(q => q.kind === 'bfifo').reduce((a, q) => a + (q.drops ?? 0), 0)
+}
 
 export function readCounters (t: Topology): Counters {
   const fe = linkBytes(t.fe.ns, 'eth0')
@@ -137,11 +147,11 @@ export function readCounters (t: Topology): Counters {
     const l = linkBytes(t.switchNs[0], 'isl')
     isl = l.tx + l.rx
   }
-  return { feSent: fe.tx, isl }
+  return { feSent: fe.tx, isl, switchDrops: t.switchNs.reduce((a, ns) => a + qdiscDrops(ns), 0) }
 }
 
 export function diffCounters (a: Counters, b: Counters): Counters {
-  return { feSent: b.feSent - a.feSent, isl: b.isl - a.isl }
+  return { feSent: b.feSent - a.feSent, isl: b.isl - a.isl, switchDrops: b.switchDrops - a.switchDrops }
 }
 
 /** Pids of every process living in a namespace (all of them started by us). */
