@@ -106,7 +106,14 @@ export class Link {
     if (this.closed) handlers.onClose(this)
   }
 
-  sendHello (hello: Hello): void { this.writer.sendNow(encodeHello(hello)) }
+  /** The bitfield our HELLO carried: what the peer knows we hold, before any HAVE. */
+  helloHave: Uint8Array | null = null
+
+  sendHello (hello: Hello): void {
+    // A copy: the bitfield behind `hello.have` keeps changing as chunks arrive.
+    this.helloHave = hello.have?.slice() ?? null
+    this.writer.sendNow(encodeHello(hello))
+  }
   have (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Have, index)) }
   request (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Request, index)) }
   cancel (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Cancel, index)) }

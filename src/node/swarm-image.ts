@@ -81,6 +81,7 @@ export class SwarmImage {
   private origin?: OriginPolicy
   private download?: Download
   private readonly serving = new Map<Link, ServeQueue>()
+  private readonly remoteHave = new Map<string, Bitfield>()
   private lastRechoke = -Infinity
   private pumpScheduled = false
 
@@ -137,26 +138,49 @@ export class SwarmImage {
     const hello = link.remoteHello
     const meta = { zone: hello?.zone ?? undefined, rttMs: link.rttMs, origin: hello?.origin ?? false }
     this.origin?.addPeer(link.peer, meta)
+    const known = this.knownHave(link.peer)
+    if (hello?.have != null && hello.have.length === known.bytes.length) {
+      for (const i of new Bitfield(this.chunkCount, hello.have).indexes()) known.set(i)
+    }
     const dl = this.download
     if (dl != null && !dl.finished) {
       dl.policy.addPeer(link.peer, meta, now)
-      if (hello?.have != null && hello.have.length === Math.ceil(this.chunkCount / 8)) {
-        dl.policy.onBitfield(link.peer, new Bitfield(this.chunkCount, hello.have))
-      }
+      if (known.count > 0) dl.policy.onBitfield(link.peer, known)
     }
-    if (hello?.have != null && this.origin != null) {
-      const bf = new Bitfield(this.chunkCount, hello.have)
-      for (const i of bf.indexes()) this.origin.onPeerHave(link.peer, i)
-    }
+    if (this.origin != null) for (const i of known.indexes()) this.origin.onPeerHave(link.peer, i)
     link.attach({
       onMessage: (l, m) => { this.onMessage(l, m) },
       onClose: (l) => { this.detach(l, Date.now()) }
     })
+    this.catchUpHaves(link)
     this.updateInterest(link)
     this.revealTo(link, now)
     this.exchangePeers()
     this.schedulePump()
     return true
+  }
+
+  /**
+   * What a peer holds, as far as its HELLOs and HAVEs told us. Kept per peer,
+   * not per link: when two crossing streams are resolved, HAVEs that came on
+   * the closed one are not sent again on the survivor.
+   */
+  private knownHave (peer: string): Bitfield {
+    let bf = this.remoteHave.get(peer)
+    if (bf == null) { bf = new Bitfield(this.chunkCount); this.remoteHave.set(peer, bf) }
+    return bf
+  }
+
+  /**
+   * Chunks we gained between sending this link's HELLO and registering it
+   * were announced only on the links registered then; send them now, or the
+   * peer never learns we hold them.
+   */
+  private catchUpHaves (link: Link): void {
+    if (this.origin != null || link.helloHave == null) return
+    const told = new Bitfield(this.chunkCount, link.helloHave)
+    const held = this.held()
+    for (const i of held.indexes()) if (!told.has(i)) link.have(i)
   }
 
   /**
@@ -197,6 +221,7 @@ export class SwarmImage {
     switch (m.type) {
       case MsgType.Have:
         if (m.index >= this.chunkCount) { link.close(new Error(`HAVE for chunk ${m.index} of ${this.chunkCount}`)); return }
+        this.knownHave(link.peer).set(m.index)
         dl?.policy.onHave(link.peer, m.index)
         this.origin?.onPeerHave(link.peer, m.index)
         if (dl != null && !link.amInterested && dl.policy.isInterested(link.peer)) link.interested(true)
@@ -348,7 +373,8 @@ export class SwarmImage {
       for (const l of this.links.values()) {
         const hello = l.remoteHello
         policy.addPeer(l.peer, { zone: hello?.zone ?? undefined, rttMs: l.rttMs, origin: hello?.origin ?? false }, now)
-        if (hello?.have != null) policy.onBitfield(l.peer, new Bitfield(this.chunkCount, hello.have))
+        const known = this.knownHave(l.peer)
+        if (known.count > 0) policy.onBitfield(l.peer, known)
         if (!l.peerChoking) policy.onChoke(l.peer, false, now)
         this.updateInterest(l)
       }
