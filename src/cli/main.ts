@@ -8,8 +8,6 @@ import { Imgp2pError, UsageError } from '../errors.js'
 import type { NodeStatus, PullResult } from '../node/node.js'
 import { formatBytes, parseSize } from '../util/size.js'
 import { callDaemon } from './control-client.js'
-import { runDaemon } from './daemon.js'
-import { runDemo } from './demo.js'
 import { ProgressReporter } from './progress.js'
 
 const USAGE = `usage: imgp2p <command> [options]
@@ -99,6 +97,9 @@ async function daemonCmd (args: string[]): Promise<number> {
     verbose: { type: 'boolean', short: 'v', default: false },
     'enable-perf': { type: 'boolean', default: false }
   }, 0)
+  // Loaded here, not at the top: `pull` and friends only talk to the control
+  // socket, and a cloud manager may start dozens of them at once.
+  const { runDaemon } = await import('./daemon.js')
   return await runDaemon({
     dataDir: dataDir(values),
     listen: strs(values, 'listen'),
@@ -187,6 +188,7 @@ async function demoCmd (args: string[]): Promise<number> {
   const { values } = parse(args, { hosts: { type: 'string' }, size: { type: 'string' } }, 0)
   const hosts = str(values, 'hosts') != null ? Number(str(values, 'hosts')) : 5
   if (!Number.isInteger(hosts) || hosts < 1 || hosts > 32) throw new UsageError('--hosts wants an integer from 1 to 32')
+  const { runDemo } = await import('./demo.js')
   return await runDemo({ hosts, size: str(values, 'size') != null ? sizeArg(str(values, 'size') as string, '--size') : 128 * 1024 * 1024 })
 }
 
