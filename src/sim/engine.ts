@@ -39,16 +39,49 @@ const EV_CANCEL = 5
 const EV_REJECT = 6
 const EV_REVEAL = 7
 const EV_TICK = 8
+const EV_SAMPLE = 9
 
 export interface SimOptions {
   /** Give up at this simulated time (s); default 20 x T_min + 60 s. */
   maxSimSeconds?: number
   /** Keep per-host completion times in the result. */
   perHost?: boolean
+  /** Sample throughput and progress every this many simulated seconds into `trace`. */
+  traceSeconds?: number
+  /** Log every request, choke, receipt and expiry of this host into `log` (debugging a straggler). */
+  watch?: number
+}
+
+/** One sample of a traced run; rates in Gbit/s, progress as the fraction of chunks held. */
+export interface TraceRow {
+  t: number
+  hostUploadGbps: number
+  frontEndGbps: number
+  interZoneGbps: number
+  activeFlows: number
+  /** Per zone: mean fraction of the image held. */
+  zoneProgress: number[]
+  /** Per zone: hosts done. */
+  zoneDone: number[]
+  /** Hosts still downloading, and how many of them get less than 90% of their download capacity. */
+  downloading: number
+  underfed: number
+  /** Lowest and 10th-percentile download rate among hosts still downloading. */
+  minDownGbps: number
+  p10DownGbps: number
+  /** Mean number of peers unchoking a host that is still downloading. */
+  meanUnchokers: number
 }
 
 export function simulate (s: Scenario, kit: PolicyKit, opts: SimOptions = {}): SimResult {
   return new Engine(s, kit, opts).run()
+}
+
+/** Run and keep a throughput/progress trace (for finding out why a run is slow). */
+export function simulateTraced (s: Scenario, kit: PolicyKit, traceSeconds: number, watch?: number): { result: SimResult, trace: TraceRow[], log: string[] } {
+  const e = new Engine(s, kit, { traceSeconds, perHost: true, watch })
+  const result = e.run()
+  return { result, trace: e.trace, log: e.log }
 }
 
 class Engine {
@@ -82,6 +115,9 @@ class Engine {
   private pickList: number[] = []
   private readonly originSentTo: Int32Array
   private readonly scratch = new Int32Array(4)
+  readonly trace: TraceRow[] = []
+  readonly log: string[] = []
+  private readonly watch: number
 
   private remaining: number
   private frontEndBytes = 0
@@ -116,6 +152,7 @@ class Engine {
     this.pickFlag = new Uint8Array(this.N)
     this.originSentTo = new Int32Array(this.chunkCount).fill(-1)
     this.remaining = this.N
+    this.watch = opts.watch ?? -1
 
     for (let u = 0; u <= this.N; u++) {
       const m = new Map<string, number>()
@@ -213,6 +250,7 @@ class Engine {
     if (this.originPolicy != null) for (let v = 0; v < this.N; v++) this.reveal(v, t)
     const tick = this.s.tickMs / 1000
     for (let u = 0; u <= this.N; u++) this.q.push(t + rng() * tick, EV_TICK, u, 0)
+    if (this.opts.traceSeconds != null) this.q.push(t, EV_SAMPLE, 0, 0)
   }
 
   private dispatch (kind: number, a: number, b: number, t: number): void {
@@ -222,6 +260,7 @@ class Engine {
       case EV_CHOKE: case EV_UNCHOKE: {
         const v = this.topo.peer[a]
         if (this.doneAt[v] >= 0) return
+        if (v === this.watch) this.note(t, `${kind === EV_CHOKE ? 'choked' : 'unchoked'} by ${this.names[this.topo.owner[a]]}`)
         this.policies[v].onChoke(this.names[this.topo.owner[a]], kind === EV_CHOKE, this.ms(t))
         if (kind === EV_UNCHOKE) this.wantPick(v)
         return
@@ -250,12 +289,17 @@ class Engine {
         return
       }
       case EV_TICK: return this.onTick(a, t)
+      case EV_SAMPLE: return this.sample(t)
     }
   }
 
   private onRequest (c: number, chunk: number, t: number): void {
     const u = this.topo.owner[c]
-    if (this.choked[c] === 1) { this.droppedRequests++; return }
+    if (this.choked[c] === 1) {
+      this.droppedRequests++
+      if (this.topo.peer[c] === this.watch) this.note(t, `request ${chunk} dropped at ${this.names[u]} (choked)`)
+      return
+    }
     if (u !== this.origin && !this.policies[u].have.has(chunk)) {
       this.q.push(t + this.lat, EV_REJECT, c, chunk)
       return
@@ -301,6 +345,7 @@ class Engine {
     const pol = this.policies[v]
     const had = pol.have.has(chunk)
     const cancels = pol.onReceived(this.names[u], chunk, bytes, this.ms(t))
+    if (v === this.watch) this.note(t, `got ${chunk} from ${this.names[u]}${had ? ' (duplicate)' : ''}, have ${pol.have.count}, cancel ${cancels.map(r => r.peer).join(' ')}`)
     for (const r of cancels) {
       const c = this.connOf[v].get(r.peer)
       if (c !== undefined) this.q.push(t + this.lat, EV_CANCEL, this.topo.rev[c], r.chunk)
@@ -374,6 +419,7 @@ class Engine {
     if (u !== this.origin && this.doneAt[u] < 0) {
       const pol = this.policies[u]
       for (const r of pol.expire(this.ms(t))) {
+        if (u === this.watch) this.note(t, `expired ${r.chunk} at ${r.peer}`)
         const c = this.connOf[u].get(r.peer)
         if (c !== undefined) this.q.push(t + this.lat, EV_CANCEL, this.topo.rev[c], r.chunk)
       }
@@ -421,6 +467,52 @@ class Engine {
     }
   }
 
+  private note (t: number, what: string): void {
+    this.log.push(`${t.toFixed(4)} ${what}`)
+  }
+
+  private sample (t: number): void {
+    const M = this.topo.nodes
+    const Z = this.topo.zoneCount
+    let up = 0
+    for (let i = 0; i < this.N; i++) up += this.net.linkLoad(i)
+    let iz = 0
+    for (let z = 0; z < Z; z++) iz += this.net.linkLoad(2 * M + z)
+    const progress = new Array<number>(Z).fill(0)
+    const done = new Array<number>(Z).fill(0)
+    const size = new Array<number>(Z).fill(0)
+    for (let i = 0; i < this.N; i++) {
+      const z = this.s.zoneOf[i]
+      size[z]++
+      progress[z] += this.policies[i].have.count / this.chunkCount
+      if (this.doneAt[i] >= 0) done[z]++
+    }
+    const g = (x: number): number => Math.round(x * 8e-9 * 1000) / 1000
+    const downs: number[] = []
+    let unchokers = 0
+    for (let i = 0; i < this.N; i++) {
+      if (this.doneAt[i] >= 0) continue
+      downs.push(this.net.linkLoad(M + i))
+      for (let c = this.topo.connStart[i]; c < this.topo.connStart[i + 1]; c++) if (this.choked[this.topo.rev[c]] === 0) unchokers++
+    }
+    downs.sort((a, b) => a - b)
+    this.trace.push({
+      downloading: downs.length,
+      underfed: downs.filter(d => d < 0.9 * this.s.hostDownload).length,
+      minDownGbps: g(downs[0] ?? 0),
+      p10DownGbps: g(downs[Math.floor(downs.length * 0.1)] ?? 0),
+      meanUnchokers: Math.round(unchokers / Math.max(1, downs.length) * 100) / 100,
+      t: Math.round(t * 1000) / 1000,
+      hostUploadGbps: g(up),
+      frontEndGbps: g(this.net.linkLoad(this.origin)),
+      interZoneGbps: g(iz),
+      activeFlows: this.net.activeFlows,
+      zoneProgress: progress.map((p, z) => Math.round(p / Math.max(1, size[z]) * 1000) / 1000),
+      zoneDone: done
+    })
+    this.q.push(t + this.opts.traceSeconds!, EV_SAMPLE, 0, 0)
+  }
+
   private wantPick (v: number): void {
     if (this.pickFlag[v] === 0) { this.pickFlag[v] = 1; this.pickList.push(v) }
   }
@@ -433,6 +525,7 @@ class Engine {
       this.pickFlag[v] = 0
       if (this.doneAt[v] >= 0) continue
       const reqs = this.policies[v].pick(this.ms(t))
+      if (v === this.watch && reqs.length > 0) this.note(t, `request ${reqs.map(r => `${r.chunk}@${r.peer}`).join(' ')}`)
       for (const r of reqs) {
         const c = this.connOf[v].get(r.peer)
         if (c === undefined) continue

@@ -84,6 +84,8 @@ export class FlowNetwork {
   }
 
   get activeFlows (): number { return this.active.length }
+  /** Sum of the current rates of the flows on link l (bytes/s). */
+  linkLoad (l: number): number { return this.load[l] }
   isActive (f: number): boolean { return this.activePos[f] >= 0 }
   rate (f: number): number { return this.rateA[f] }
   /** Bytes the flow still has to move at time `now` for its current chunk. */

@@ -1,0 +1,55 @@
+/**
+ * Experimental wrappers around the real policy, to measure what a proposed
+ * rule change would buy before the policy engineer makes it. Nothing here is
+ * used by `imgp2p simulate`; results go to FINDINGS.md.
+ */
+import type { Choker, UploadPeerStats } from '../../src/policy/types.js'
+import type { PolicyKit } from '../../src/sim/kit.js'
+import type { Scenario } from '../../src/sim/scenario.js'
+import { swarmKit } from '../../src/sim/swarm-kit.js'
+
+export type Variant = 'none' | 'choker-zone-blind' | 'far-slot'
+
+export function variantKit (s: Scenario, v: Variant): PolicyKit {
+  const base = swarmKit(s)
+  if (v === 'none') return base
+  return {
+    ...base,
+    choker: (host, rng) => {
+      const inner = base.choker(host, rng)
+      if (v === 'choker-zone-blind') return zoneBlind(inner)
+      return farSlot(inner, host < 0 ? 'z' + String(s.frontEndZone) : 'z' + String(s.zoneOf[host]))
+    }
+  }
+}
+
+/** The choker sees no zones: its optimistic slot no longer prefers in-zone peers. */
+function zoneBlind (inner: Choker): Choker {
+  return {
+    config: inner.config,
+    rechoke: (peers, seeding, now) => inner.rechoke(peers.map(p => ({ ...p, zone: undefined })), seeding, now)
+  }
+}
+
+/**
+ * One extra slot held for an interested peer of another zone (the one that
+ * took most from us, else a random one), so far zones are fed across the
+ * boundary even when tit-for-tat and the in-zone optimistic never pick them.
+ */
+function farSlot (inner: Choker, zone: string): Choker {
+  let pickIdx = 0
+  return {
+    config: inner.config,
+    rechoke: (peers: UploadPeerStats[], seeding, now) => {
+      const d = inner.rechoke(peers, seeding, now)
+      const chosen = new Set(d.unchoked)
+      const far = peers.filter(p => p.interested && p.zone !== undefined && p.zone !== zone)
+      if (far.length > 0 && !far.some(p => chosen.has(p.peer))) {
+        far.sort((a, b) => b.uploadRate - a.uploadRate)
+        const best = far[0].uploadRate > 0 ? far[0] : far[(pickIdx++) % far.length]
+        return { ...d, unchoked: [...d.unchoked, best.peer] }
+      }
+      return d
+    }
+  }
+}
