@@ -128,7 +128,8 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
 
     // The deployment: every host pulls at the same moment.
     const outs = hosts.map(h => join(ctx.dir, h.name, 'out.img'))
-    const before = daemons.map(d => treeUsage(d.pid).cpuSeconds)
+    const beforeU = daemons.map(d => treeUsage(d.pid))
+    const before = beforeU.map(u => u.cpuSeconds)
     const c0 = readCounters(ctx.topo)
     const cpu0 = cpuCounters()
     const timeoutS = Math.max(5, Math.floor(remainingMs(ctx) / 1000) - 15)
@@ -148,6 +149,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     const methods = pullJson.map(j => j.method)
     const dl = pullJson.map(j => j.bytesDownloaded).filter((x): x is number => typeof x === 'number')
     const pullCpu = after.map((u, i) => u.cpuSeconds - before[i])
+    const pullSys = after.map((u, i) => u.sysSeconds - beforeU[i].sysSeconds)
 
     const failed = codes.map((code, i) => code === 0 ? undefined : `${hosts[i].name}: exit ${code} ${pulls[i].stderr.trim().slice(-500)}`).filter(x => x !== undefined)
     let shaOk = 0
@@ -178,6 +180,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       daemonStartS,
       idleCpuFraction: usageOf(idleCpu[0], idleCpu.slice(1)),
       pullCpuS: usageOf(pullCpu[0], pullCpu.slice(1)),
+      pullSysCpuS: usageOf(pullSys[0], pullSys.slice(1)),
       totalCpuS: usageOf(after[0].cpuSeconds, after.slice(1).map(u => u.cpuSeconds)),
       maxRssMiB: usageOf(after[0].maxRssMiB, after.slice(1).map(u => u.maxRssMiB))
     }

@@ -64,6 +64,8 @@ export interface Imgp2pResult extends PhaseResult {
   idleCpuFraction?: Usage
   /** Daemon CPU seconds spent during the pull phase, per host (and the front-end). */
   pullCpuS?: Usage
+  /** The kernel (system) part of pullCpuS. */
+  pullSysCpuS?: Usage
   /** Daemon CPU seconds over its whole life, per host. */
   totalCpuS?: Usage
   /** Daemon peak RSS (VmHWM), MiB. */
@@ -112,7 +114,7 @@ export function summary (r: RunRecord): string {
   ]
   const i = r.imgp2p
   if (i.ok && i.pullCpuS !== undefined && i.maxRssMiB !== undefined) {
-    lines.push(`  imgp2p daemons: pull-phase CPU mean ${f2(i.pullCpuS.mean)} s max ${f2(i.pullCpuS.max)} s (front-end ${f2(i.pullCpuS.fe)} s); ` +
+    lines.push(`  imgp2p daemons: pull-phase CPU mean ${f2(i.pullCpuS.mean)} s max ${f2(i.pullCpuS.max)} s (front-end ${f2(i.pullCpuS.fe)} s), of it system ${f2(i.pullSysCpuS?.mean)} s (front-end ${f2(i.pullSysCpuS?.fe)} s); ` +
       `idle ${((i.idleCpuFraction?.mean ?? 0) * 100).toFixed(1)}% of a core; peak RSS mean ${Math.round(i.maxRssMiB.mean)} MiB max ${Math.round(i.maxRssMiB.max)} MiB (front-end ${Math.round(i.maxRssMiB.fe)} MiB); add ${f2(i.addS)} s` +
       (i.downloadedPerImage !== undefined ? `; pulls report ${f2(i.downloadedPerImage.mean)} (max ${f2(i.downloadedPerImage.max)}) x image downloaded` : ''))
   }

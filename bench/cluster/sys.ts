@@ -36,14 +36,14 @@ export function alive (pid: number): boolean {
   } catch { return false }
 }
 
-interface ProcStat { pid: number, ppid: number, cpuTicks: number }
+interface ProcStat { pid: number, ppid: number, cpuTicks: number, sysTicks: number }
 
 function readStat (pid: number): ProcStat | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     // fields after ')': state(0) ppid(1) ... utime(11) stime(12)
-    return { pid, ppid: Number(f[1]), cpuTicks: Number(f[11]) + Number(f[12]) }
+    return { pid, ppid: Number(f[1]), cpuTicks: Number(f[11]) + Number(f[12]), sysTicks: Number(f[12]) }
   } catch { return undefined }
 }
 
@@ -70,21 +70,22 @@ export function processTree (root: number): number[] {
   return out
 }
 
-export interface TreeUsage { cpuSeconds: number, maxRssMiB: number }
+export interface TreeUsage { cpuSeconds: number, sysSeconds: number, maxRssMiB: number }
 
 /** CPU seconds (user+system) summed over a process tree, and the largest peak RSS (VmHWM) in it. */
 export function treeUsage (root: number): TreeUsage {
   let ticks = 0
+  let sys = 0
   let hwmKiB = 0
   for (const pid of processTree(root)) {
     const s = readStat(pid)
-    if (s !== undefined) ticks += s.cpuTicks
+    if (s !== undefined) { ticks += s.cpuTicks; sys += s.sysTicks }
     try {
       const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
       if (m !== null) hwmKiB = Math.max(hwmKiB, Number(m[1]))
     } catch {}
   }
-  return { cpuSeconds: ticks / CLK_TCK, maxRssMiB: hwmKiB / 1024 }
+  return { cpuSeconds: ticks / CLK_TCK, sysSeconds: sys / CLK_TCK, maxRssMiB: hwmKiB / 1024 }
 }
 
 /** Whole-machine CPU counters from /proc/stat (busy and total jiffies). */
