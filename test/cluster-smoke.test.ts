@@ -36,6 +36,7 @@ describe.skipIf(reason !== undefined)('cluster benchmark smoke run', () => {
         timeoutS: 100,
         label: 'smoke',
         resultsFile: undefined,
+        timelines: false,
         log: (l) => { lines.push(l) }
       })
     } finally {

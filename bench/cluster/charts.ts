@@ -54,7 +54,8 @@ export function writeCharts (resultsFile: string, outDir: string, label?: string
 }
 
 /** Writes a phase's timeline chart to bench/cluster/timelines/ (latest per configuration) and returns its path. */
-export function saveTimeline (ctx: RunContext, phase: string, tl: Timeline): string {
+export function saveTimeline (ctx: RunContext, phase: string, tl: Timeline): string | undefined {
+  if (!ctx.timelines) return undefined
   const o = ctx.topo.opts
   const dir = join(repoRoot(), 'bench', 'cluster', 'timelines')
   mkdirSync(dir, { recursive: true })

@@ -11,7 +11,7 @@ export function markdownTable (records: RunRecord[]): string {
     const i = r.imgp2p
     const img = `${r.imageMiB} MiB${r.imageKind !== 'random' ? ` ${r.imageKind}` : ''}`
     const chunk = r.chunkBytes === null ? 'default' : `${r.chunkBytes / 1024} KiB`
-    const http = h.ok ? `${f(h.makespanS)} (${f(h.ratio)})` : `failed`
+    const http = h.ok ? `${f(h.makespanS)} (${f(h.ratio)})` : (h.error === 'disabled' ? 'not run' : 'failed')
     const p2p = i.ok ? `${f(i.makespanS)} (${f(i.ratio)})` : `failed: ${(i.error ?? '').slice(0, 40).replace(/\|/g, '/').replace(/\n/g, ' ')}`
     return `| ${r.hosts} | ${r.switches} | ${img} | ${chunk} | ${f(r.tMinS)} | ${http} | ${p2p} | ${f(i.meanS)} / ${f(i.maxS)} | ` +
       `${f(h.feBytesPerImage)} / ${f(i.feBytesPerImage)} | ${r.switches === 2 ? `${f(h.islBytesPerImage)} / ${f(i.islBytesPerImage)}` : '-'} | ` +

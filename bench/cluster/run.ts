@@ -36,6 +36,8 @@ export interface RunOptions {
   resultsFile?: string
   addArgs: string[]
   daemonArgs: string[]
+  /** Write timeline charts and data to bench/cluster/timelines/. */
+  timelines: boolean
   /** Daemons to run under --cpu-prof ('fe', 'h1', ...). */
   profile: string[]
   log: (line: string) => void
@@ -57,6 +59,7 @@ export const defaults: RunOptions = {
   addArgs: [],
   daemonArgs: [],
   profile: [],
+  timelines: true,
   log: (l) => { process.stdout.write(l + '\n') }
 }
 
@@ -129,6 +132,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       imageSha: await sha256File(imagePath),
       tMinS: tMin(imageBytes, o.hosts, o.hostMbit, o.frontMbit),
       deadline: started + o.timeoutS * 1000 - 5000,
+      timelines: o.timelines,
       variant: `${o.chunkBytes !== undefined ? `-c${o.chunkBytes / 1024}k` : ''}${o.imageKind !== 'random' ? `-${o.imageKind}` : ''}`,
       log: o.log
     }
