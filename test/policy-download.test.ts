@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createDownloadPolicy, pipelineDepth, seededRng, DEFAULT_DOWNLOAD_CONFIG } from '../src/policy/index.js'
+import { createDownloadPolicy, endGameThreshold, pipelineDepth, seededRng, DEFAULT_DOWNLOAD_CONFIG } from '../src/policy/index.js'
 import { Bitfield } from '../src/util/bitfield.js'
 import { MiB, bits, chunks, only, setupPicker } from './policy-fixtures.js'
 
@@ -83,20 +83,27 @@ describe('released chunks first', () => {
 })
 
 describe('end game', () => {
-  it('duplicates outstanding chunks once all are requested, and cancels the losers', () => {
-    const f = setupPicker('2222', '', { config: { initialPipeline: 3, minPipeline: 3, maxPipeline: 3 } })
+  it('duplicates outstanding chunks to idle links once all are requested, and cancels the losers', () => {
+    const f = setupPicker('2222', '', { config: { initialPipeline: 1, minPipeline: 1, maxPipeline: 1, endGameThreshold: 4, endGameFraction: 1 } })
     const first = f.dp.pick(0)
-    const byPeer = (p: string) => first.filter(r => r.peer === p).map(r => r.chunk)
-    expect(first).toHaveLength(6)
-    expect(new Set(chunks(first)).size).toBe(4)
-    // Every chunk asked of at most two peers; each peer asked for distinct chunks.
-    expect(new Set(byPeer('p0')).size).toBe(byPeer('p0').length)
-    const dup = byPeer('p0').find(c => byPeer('p1').includes(c)) as number
-    expect(dup).toBeGreaterThanOrEqual(0)
-    const cancels = f.dp.onReceived('p1', dup, MiB, 5)
-    expect(cancels).toEqual([{ peer: 'p0', chunk: dup }])
-    expect(f.dp.outstanding().some(r => r.chunk === dup)).toBe(false)
-    expect(f.dp.onReceived('p0', dup, MiB, 6)).toEqual([]) // a late duplicate is harmless
+    expect(first).toHaveLength(2) // one each: nothing duplicated while chunks are unrequested
+    expect(new Set(chunks(first)).size).toBe(2)
+    const [a, b] = first
+    f.dp.onReceived(a.peer, a.chunk, MiB, 5)
+    f.dp.onReceived(b.peer, b.chunk, MiB, 5)
+    const second = f.dp.pick(5) // two chunks left, one per peer, none duplicated yet
+    expect(second).toHaveLength(2)
+    const [c] = second
+    f.dp.onReceived(c.peer, c.chunk, MiB, 9)
+    // One chunk outstanding at the other peer: c.peer is idle and duplicates it.
+    const dup = f.dp.pick(9)
+    const left = second[1]
+    expect(dup).toEqual([{ peer: c.peer, chunk: left.chunk }])
+    const cancels = f.dp.onReceived(c.peer, left.chunk, MiB, 12)
+    expect(cancels).toEqual([{ peer: left.peer, chunk: left.chunk }])
+    expect(f.dp.outstanding()).toEqual([])
+    expect(f.dp.done).toBe(true)
+    expect(f.dp.onReceived(left.peer, left.chunk, MiB, 13)).toEqual([]) // a late duplicate is harmless
   })
 
   it('does not start while an unrequested chunk is left', () => {
@@ -107,8 +114,52 @@ describe('end game', () => {
   })
 
   it('does not start above endGameThreshold outstanding', () => {
-    const f = setupPicker('2222', '', { config: { initialPipeline: 3, minPipeline: 3, maxPipeline: 3, endGameThreshold: 3 } })
+    const f = setupPicker('2222', '', { config: { initialPipeline: 3, minPipeline: 3, maxPipeline: 3, endGameThreshold: 3, endGameFraction: 1 } })
     expect(f.dp.pick(0)).toHaveLength(4)
+  })
+
+  it('a 64-chunk image is not in end game while most of it is outstanding (FINDINGS 1)', () => {
+    // Default config: 64 chunks, four peers with deep pipelines request them all at once.
+    const f = setupPicker('4'.repeat(64), '', { config: { initialPipeline: 32, maxPipeline: 32 } })
+    const reqs = f.dp.pick(0)
+    expect(new Set(chunks(reqs)).size).toBe(64)
+    expect(reqs).toHaveLength(64) // no chunk asked twice
+    // Half of them arrive: still 32 outstanding, far from the end.
+    for (const r of reqs.slice(0, 32)) f.dp.onReceived(r.peer, r.chunk, MiB, 10)
+    expect(f.dp.pick(10)).toEqual([])
+  })
+
+  it('starts at 2% of the image, at least two chunks, at most endGameThreshold', () => {
+    const cfg = DEFAULT_DOWNLOAD_CONFIG
+    expect(endGameThreshold(8, cfg)).toBe(2)
+    expect(endGameThreshold(64, cfg)).toBe(2)
+    expect(endGameThreshold(858, cfg)).toBe(18) // 899 MB at 1 MiB
+    expect(endGameThreshold(9317, cfg)).toBe(64) // 9.77 GB
+  })
+
+  it('sends a duplicate only to an idle link, at most endGameMaxRequests per chunk', () => {
+    // Chunks 0 and 1 outstanding at p0 (busy with both), p1 and p2 idle.
+    const f = setupPicker('3333', '**', { config: { initialPipeline: 4, maxPipeline: 4, endGameThreshold: 4, endGameFraction: 1, endGameMaxRequests: 2 } })
+    only(f, 'p0')
+    expect(chunks(f.dp.pick(0)).sort()).toEqual([2, 3])
+    f.dp.onChoke('p1', false, 1)
+    f.dp.onChoke('p2', false, 1)
+    const dups = f.dp.pick(1)
+    // One duplicate per idle link (not two or four), each chunk asked twice at most.
+    expect(dups).toHaveLength(2)
+    expect(new Set(dups.map(r => r.peer))).toEqual(new Set(['p1', 'p2']))
+    expect(chunks(dups).sort()).toEqual([2, 3])
+    expect(f.dp.pick(2)).toEqual([])
+  })
+
+  it('never duplicates a request to the origin while another peer holds the chunk', () => {
+    const dp = createDownloadPolicy({ chunkCount: 2, chunkBytes: MiB, have: bits('* '), rng: seededRng(1), config: { randomFirstPicks: 0 } })
+    dp.addPeer('origin', { origin: true }, 0)
+    dp.addPeer('p', {}, 0)
+    dp.onBitfield('origin', bits('**'))
+    dp.onBitfield('p', bits('**'))
+    expect(dp.pick(0)).toEqual([{ peer: 'p', chunk: 1 }])
+    expect(dp.pick(100)).toEqual([]) // the origin is idle, but p holds the chunk
   })
 })
 

@@ -19,7 +19,7 @@
  */
 import { Bitfield } from '../util/bitfield.js'
 import { ChunkBuckets } from './chunk-buckets.js'
-import { CROSS_ZONE_STEPS, DEFAULT_DOWNLOAD_CONFIG } from './constants.js'
+import { CROSS_ZONE_STEPS, DEFAULT_DOWNLOAD_CONFIG, END_GAME_MIN } from './constants.js'
 import { RateMeter, pipelineDepth, requestDeadline } from './pipeline.js'
 import { type Budget, EXHAUSTED, NONE, hasBit, scanBitfield, scanBuckets } from './scan.js'
 import { TimeHeap } from './time-heap.js'
@@ -74,6 +74,8 @@ class Download implements DownloadPolicy {
   readonly have: Bitfield
   private readonly chunkBytes: number
   private readonly cfg: Required<DownloadConfig>
+  /** Outstanding chunks at or below which end game starts (see endGameThreshold()). */
+  private readonly endGameThreshold: number
   private readonly rng: Rng
   private readonly zone?: string
   private readonly partition: ZonePartition
@@ -114,6 +116,7 @@ class Download implements DownloadPolicy {
     this.chunkBytes = opts.chunkBytes
     this.have = opts.have.clone()
     this.cfg = { ...DEFAULT_DOWNLOAD_CONFIG, ...stripUndefined(opts.config ?? {}) }
+    this.endGameThreshold = endGameThreshold(n, this.cfg)
     this.rng = opts.rng
     this.zone = opts.zone
     this.partition = new ZonePartition(opts.zone !== undefined ? opts.self : undefined)
@@ -308,7 +311,16 @@ class Download implements DownloadPolicy {
     for (const p of this.order) {
       if (p.choked || p.queue.size >= p.depth) continue
       while (p.queue.size < p.depth) {
-        const c = this.inEndGame() ? this.pickEndGame(p) : this.pickFor(p, now)
+        let c: number
+        if (this.inEndGame()) {
+          // A duplicate goes only to a link with nothing else to do: a busy
+          // link would serve it after its own queue, and take a chunk slot
+          // from another host's download while the original is on its way.
+          if (p.queue.size > 0) break
+          c = this.pickEndGame(p)
+        } else {
+          c = this.pickFor(p, now)
+        }
         if (c < 0) break
         this.book(p, c, now)
         out.push({ peer: p.key, chunk: c })
@@ -378,7 +390,7 @@ class Download implements DownloadPolicy {
 
   private inEndGame (): boolean {
     return this.main.size + this.prio.size === 0 && this.inflight.size > 0 &&
-      this.inflight.size <= this.cfg.endGameThreshold
+      this.inflight.size <= this.endGameThreshold
   }
 
   private pickFor (p: PeerState, now: number): number {
@@ -580,6 +592,15 @@ class Download implements DownloadPolicy {
     }
     if (expired) this.epoch++
   }
+}
+
+/**
+ * End game starts at the real end of the image: at most endGameThreshold
+ * chunks outstanding, and no more than endGameFraction of the image (at least
+ * END_GAME_MIN). A fixed 64 would make a 64-chunk image duplicate every request.
+ */
+export function endGameThreshold (chunkCount: number, cfg: Pick<Required<DownloadConfig>, 'endGameThreshold' | 'endGameFraction'>): number {
+  return Math.min(cfg.endGameThreshold, Math.max(END_GAME_MIN, Math.ceil(cfg.endGameFraction * chunkCount)))
 }
 
 function comparePeers (a: PeerState, b: PeerState): number {

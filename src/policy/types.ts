@@ -55,8 +55,13 @@ export interface DownloadConfig {
   maxPipeline: number
   /** A request unanswered for this long (ms), scaled by the measured rate, is re-issued elsewhere. */
   requestTimeoutMs: number
-  /** Enter end game when no unrequested chunk is left and at most this many remain outstanding. */
+  /**
+   * Enter end game when no unrequested chunk is left and at most
+   * min(endGameThreshold, max(2, ceil(endGameFraction x chunkCount))) remain outstanding.
+   */
   endGameThreshold: number
+  /** The end-game threshold as a fraction of the image's chunks (see endGameThreshold). */
+  endGameFraction?: number
   /** Corrupt chunks from one peer before it is dropped. */
   maxCorruptPerPeer: number
   /** Pipeline depth before a rate has been measured. */
