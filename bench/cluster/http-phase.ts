@@ -13,7 +13,7 @@ import type { Proc } from './procs.js'
 import { busyFraction, cpuCounters, sh } from './sys.js'
 import { type Node, diffCounters, readCounters } from './topology.js'
 import { saveTimeline } from './charts.js'
-import { rxPerImage, startSampler, utilisation } from './sampler.js'
+import { firstBytes, rxPerImage, startSampler, utilisation } from './sampler.js'
 
 const PORT = 8080
 
@@ -96,6 +96,7 @@ export async function httpBaseline (ctx: RunContext, imageFile: string): Promise
   saveTimeline(ctx, 'http', timeline)
   return {
     hostRxPerImage: rxPerImage(timeline, hosts.map(h => h.name), ctx.imageBytes),
+      firstBytes: firstBytes(timeline, hosts.map(h => h.name)),
     linkUse: utilisation(timeline, ctx.topo.opts.hostMbit, ctx.topo.opts.frontMbit, Object.fromEntries(hosts.map((h, i) => [h.name, perHost[i]])), makespanS),
     ok: failed.length === 0 && shaOk === hosts.length,
     error: failed.length > 0 ? failed.join('; ') : (shaOk < hosts.length ? `sha256 mismatch on ${hosts.length - shaOk} hosts` : undefined),

@@ -12,7 +12,7 @@ import type { Proc } from './procs.js'
 import { busyFraction, cpuCounters, sh, sleep, treeUsage } from './sys.js'
 import { type Node, diffCounters, readCounters } from './topology.js'
 import { saveTimeline } from './charts.js'
-import { rxPerImage, startSampler, utilisation } from './sampler.js'
+import { firstBytes, rxPerImage, startSampler, utilisation } from './sampler.js'
 
 const P2P_PORT = 4001
 
@@ -100,10 +100,14 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     // Wait until every host sees at least one peer (bounded), then let start-up CPU settle.
     const waitUntil = performance.now() + 30_000
     let pending = hosts
+    let statusBurstS: number | undefined
     while (pending.length > 0 && performance.now() < waitUntil) {
+      const tb = performance.now()
       const counts = await Promise.all(pending.map(async h => {
         try { return peerCount(JSON.parse((await cli(ctx, h, ['status', '--data-dir', dataDir(ctx, h), '--json'])).stdout)) } catch { return 0 }
       }))
+      // The first round starts N `imgp2p status` at once: what N simultaneous CLI starts cost.
+      statusBurstS ??= (performance.now() - tb) / 1000
       pending = pending.filter((_, i) => counts[i] < 1)
       if (pending.length > 0) await sleep(500)
     }
@@ -176,8 +180,10 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       pullMethods: [...new Set(methods.map(m => m ?? '?'))].join(','),
       downloadedPerImage: dl.length === 0 ? undefined : { mean: dl.reduce((a, b) => a + b, 0) / dl.length / ctx.imageBytes, max: Math.max(...dl) / ctx.imageBytes },
       hostRxPerImage: rxPerImage(timeline, hosts.map(h => h.name), ctx.imageBytes),
+      firstBytes: firstBytes(timeline, hosts.map(h => h.name)),
       addS,
       daemonStartS,
+      statusBurstS,
       idleCpuFraction: usageOf(idleCpu[0], idleCpu.slice(1)),
       pullCpuS: usageOf(pullCpu[0], pullCpu.slice(1)),
       pullSysCpuS: usageOf(pullSys[0], pullSys.slice(1)),

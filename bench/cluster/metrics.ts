@@ -43,6 +43,8 @@ export interface PhaseResult extends Partial<Stats> {
   cpuBusy?: number
   /** Link utilisation (sampled port counters): hosts' download vs B over their own time, front-end upload vs F over the makespan. */
   linkUse?: { hostDownMean: number, hostDownMin: number, frontUp: number }
+  /** Seconds until a host had received its first 256 KiB (median and last host): start-up cost. */
+  firstBytes?: { medianS: number, maxS: number }
   /** Wire bytes received per host / image size (TCP/IP headers make ~1.05 the floor). */
   hostRxPerImage?: { mean: number, max: number }
 }
@@ -70,6 +72,8 @@ export interface Imgp2pResult extends PhaseResult {
   totalCpuS?: Usage
   /** Daemon peak RSS (VmHWM), MiB. */
   maxRssMiB?: Usage
+  /** Wall time of N simultaneous `imgp2p status --json` (one per host): the CLI's own start-up at this N. */
+  statusBurstS?: number
   /** Seconds until every daemon printed its listening line. */
   daemonStartS?: number
 }
@@ -104,7 +108,8 @@ export function summary (r: RunRecord): string {
       `sha256 ok ${p.shaOk}/${r.hosts}; CPU busy ${Math.round((p.cpuBusy ?? 0) * 100)}%` +
       (p.linkUse !== undefined ? `; link use: hosts ${Math.round(p.linkUse.hostDownMean * 100)}% (min ${Math.round(p.linkUse.hostDownMin * 100)}%), front-end ${Math.round(p.linkUse.frontUp * 100)}%` : '') +
       (p.hostRxPerImage !== undefined ? `; host rx ${f2(p.hostRxPerImage.mean)} (max ${f2(p.hostRxPerImage.max)}) x image` : '') +
-      (p.switchDrops !== undefined ? `; queue drops ${p.switchDrops}` : '')
+      (p.switchDrops !== undefined ? `; queue drops ${p.switchDrops}` : '') +
+      (p.firstBytes !== undefined ? `; first 256 KiB after ${f2(p.firstBytes.medianS)} s (last host ${f2(p.firstBytes.maxS)} s)` : '')
     : `${name}: FAILED (${p.error ?? 'skipped'})`
   const lines = [
     `N=${r.hosts} switches=${r.switches} image=${r.imageMiB} MiB ${r.imageKind} chunk=${r.chunkBytes ?? 'default'} ` +
@@ -115,7 +120,7 @@ export function summary (r: RunRecord): string {
   const i = r.imgp2p
   if (i.ok && i.pullCpuS !== undefined && i.maxRssMiB !== undefined) {
     lines.push(`  imgp2p daemons: pull-phase CPU mean ${f2(i.pullCpuS.mean)} s max ${f2(i.pullCpuS.max)} s (front-end ${f2(i.pullCpuS.fe)} s), of it system ${f2(i.pullSysCpuS?.mean)} s (front-end ${f2(i.pullSysCpuS?.fe)} s); ` +
-      `idle ${((i.idleCpuFraction?.mean ?? 0) * 100).toFixed(1)}% of a core; peak RSS mean ${Math.round(i.maxRssMiB.mean)} MiB max ${Math.round(i.maxRssMiB.max)} MiB (front-end ${Math.round(i.maxRssMiB.fe)} MiB); add ${f2(i.addS)} s` +
+      `idle ${((i.idleCpuFraction?.mean ?? 0) * 100).toFixed(1)}% of a core; peak RSS mean ${Math.round(i.maxRssMiB.mean)} MiB max ${Math.round(i.maxRssMiB.max)} MiB (front-end ${Math.round(i.maxRssMiB.fe)} MiB); add ${f2(i.addS)} s; ${r.hosts} simultaneous \`imgp2p status\` took ${f2(i.statusBurstS)} s` +
       (i.downloadedPerImage !== undefined ? `; pulls report ${f2(i.downloadedPerImage.mean)} (max ${f2(i.downloadedPerImage.max)}) x image downloaded` : ''))
   }
   return lines.join('\n')

@@ -89,3 +89,9 @@ export function rxPerImage (tl: Timeline, hosts: string[], imageBytes: number): 
   const v = hosts.map(h => (last?.down[h] ?? 0) / imageBytes)
   return { mean: v.reduce((a, b) => a + b, 0) / Math.max(1, v.length), max: Math.max(0, ...v) }
 }
+
+/** Seconds from the start until each host had received 256 KiB (its first chunk's worth): median and last. */
+export function firstBytes (tl: Timeline, hosts: string[]): { medianS: number, maxS: number } {
+  const t = hosts.map(h => tl.samples.find(s => (s.down[h] ?? 0) > 256 * 1024)?.t ?? Infinity).sort((a, b) => a - b)
+  return { medianS: t[Math.floor(t.length / 2)] ?? NaN, maxS: t[t.length - 1] ?? NaN }
+}
