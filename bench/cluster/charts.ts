@@ -53,14 +53,14 @@ export function writeCharts (resultsFile: string, outDir: string, label?: string
   return files
 }
 
-/** Writes a phase's timeline chart to bench/cluster/timelines/ (latest per configuration) and returns its path. */
+/** Writes a phase's timeline chart and data to bench/cluster/timelines/ (latest per label and configuration). */
 export function saveTimeline (ctx: RunContext, phase: string, tl: Timeline): string | undefined {
   if (!ctx.timelines) return undefined
   const o = ctx.topo.opts
   const dir = join(repoRoot(), 'bench', 'cluster', 'timelines')
   mkdirSync(dir, { recursive: true })
   const mib = +(ctx.imageBytes / 2 ** 20).toFixed(1)
-  const file = join(dir, `${phase}-N${o.hosts}-${mib}MiB-sw${o.switches}-B${o.hostMbit}${ctx.variant}.svg`)
+  const file = join(dir, `${ctx.label}-${phase}-N${o.hosts}-${mib}MiB-sw${o.switches}-B${o.hostMbit}${ctx.variant}.svg`)
   writeFileSync(file, lineChart({
     title: `${phase}: N=${o.hosts}, ${mib} MiB, B=${o.hostMbit} F=${o.frontMbit} Mbit/s, T_min ${ctx.tMinS.toFixed(1)} s`,
     xLabel: 'seconds since start', yLabel: 'MiB on the wire', series: timelineSeries(tl), noMarkers: true

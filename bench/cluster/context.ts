@@ -16,6 +16,8 @@ export interface RunContext {
   tMinS: number
   /** performance.now() after which the run must give up. */
   deadline: number
+  /** The run's label (sweep name), prefixed to timeline file names. */
+  label: string
   /** Write per-phase timeline charts to bench/cluster/timelines/. */
   timelines: boolean
   /** Suffix naming non-default settings (chunk size, image kind) in file names. */

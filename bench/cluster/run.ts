@@ -133,6 +133,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       tMinS: tMin(imageBytes, o.hosts, o.hostMbit, o.frontMbit),
       deadline: started + o.timeoutS * 1000 - 5000,
       timelines: o.timelines,
+      label: o.label,
       variant: `${o.chunkBytes !== undefined ? `-c${o.chunkBytes / 1024}k` : ''}${o.imageKind !== 'random' ? `-${o.imageKind}` : ''}`,
       log: o.log
     }
