@@ -91,6 +91,8 @@ class Download implements DownloadPolicy {
   private readonly originAvail: Int32Array
   private readonly reqCount: Int32Array
   private readonly prioFlag: Uint8Array
+  /** When the chunk's outstanding requests are expected to have delivered it (ms); end game duplicates only overdue chunks. */
+  private readonly dueAt: Float64Array
   // Wanted, unrequested chunks: `main` + `prio` hold all of them (by near availability);
   // `far` and `fromOrigin` the subsets eligible from far peers and from the origin.
   private readonly main: ChunkBuckets
@@ -125,6 +127,7 @@ class Download implements DownloadPolicy {
     this.originAvail = new Int32Array(n)
     this.reqCount = new Int32Array(n)
     this.prioFlag = new Uint8Array(n)
+    this.dueAt = new Float64Array(n)
     this.farSeen = new Uint8Array(n)
     this.graceOk = new Uint8Array(n)
     this.main = new ChunkBuckets(n)
@@ -317,7 +320,7 @@ class Download implements DownloadPolicy {
           // link would serve it after its own queue, and take a chunk slot
           // from another host's download while the original is on its way.
           if (p.queue.size > 0) break
-          c = this.pickEndGame(p)
+          c = this.pickEndGame(p, now)
         } else {
           c = this.pickFor(p, now)
         }
@@ -436,14 +439,19 @@ class Download implements DownloadPolicy {
     return this.fromOrigin.has(c) ? 0 : -1
   }
 
-  /** End game: an outstanding chunk this peer has, asked of the fewest peers so far. */
-  private pickEndGame (p: PeerState): number {
+  /**
+   * End game: an outstanding chunk this peer has, asked of the fewest peers
+   * so far, and only once its requests are overdue (past the time their
+   * peers' measured rates predict): a duplicate of a chunk that is arriving
+   * on time only wastes a link, since a transfer under way cannot be cancelled.
+   */
+  private pickEndGame (p: PeerState, now: number): number {
     let best = NONE
     let bestCount = this.cfg.endGameMaxRequests
     let ties = 0
     for (const c of this.inflight) {
       const n = this.reqCount[c]
-      if (n > bestCount || !hasBit(p.bits, c) || p.queue.has(c) || p.rejected?.has(c) === true) continue
+      if (n > bestCount || now < this.dueAt[c] || !hasBit(p.bits, c) || p.queue.has(c) || p.rejected?.has(c) === true) continue
       if (p.cls !== NEAR && this.nearAvail[c] > 0) continue
       if (p.cls === ORIGIN && this.farAvail[c] > 0) continue
       if (n < bestCount) {
@@ -458,8 +466,12 @@ class Download implements DownloadPolicy {
   }
 
   private book (p: PeerState, c: number, now: number): void {
-    p.queue.set(c, { sentAt: now, ahead: p.queue.size })
+    const ahead = p.queue.size
+    p.queue.set(c, { sentAt: now, ahead })
     p.meter.busy(now)
+    const rate = p.meter.rate
+    const due = rate > 0 ? now + (ahead + 1) * this.chunkBytes * 1000 / rate : now
+    if (this.reqCount[c] === 0 || due > this.dueAt[c]) this.dueAt[c] = due
     if (this.reqCount[c]++ === 0) {
       this.inflight.add(c)
       this.prioFlag[c] = 0
