@@ -345,6 +345,22 @@ describe('nearest peers', () => {
     expect(reqs).toHaveLength(2)
   })
 
+  it('withdraws a request at the origin once another peer announces the chunk (FINDINGS 2)', () => {
+    const dp = createDownloadPolicy({ chunkCount: 3, chunkBytes: MiB, have: new Bitfield(3), rng: seededRng(1), config: { randomFirstPicks: 0, initialPipeline: 3 } })
+    dp.addPeer('origin', { origin: true }, 0)
+    dp.addPeer('p', {}, 0)
+    dp.onBitfield('origin', bits('***'))
+    expect(chunks(dp.pick(0)).sort()).toEqual([0, 1, 2]) // all from the origin: nobody else has them
+    dp.onHave('p', 1)
+    expect(dp.expire(1)).toEqual([{ peer: 'origin', chunk: 1 }]) // cancel it at the origin
+    expect(dp.pick(1)).toEqual([{ peer: 'p', chunk: 1 }])
+    expect(dp.expire(2)).toEqual([])
+    // A chunk also requested elsewhere is withdrawn from the origin only.
+    dp.onHave('p', 2)
+    expect(dp.expire(3)).toEqual([{ peer: 'origin', chunk: 2 }])
+    expect(dp.outstanding()).toContainEqual({ peer: 'origin', chunk: 0 })
+  })
+
   it('splits cross-zone fetches among zone members: each chunk owned by exactly one', () => {
     const n = 60
     const members = ['h1', 'h2', 'h3']

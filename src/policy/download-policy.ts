@@ -100,6 +100,13 @@ class Download implements DownloadPolicy {
   private readonly far: ChunkBuckets
   private readonly fromOrigin: ChunkBuckets
   private readonly inflight = new Set<number>()
+  /**
+   * Chunks requested from the origin that another peer has announced since:
+   * the next expire() withdraws them, so the origin's upload goes to chunks
+   * only it holds and it sends about one image (FINDINGS 2).
+   */
+  private readonly withdraw = new Set<number>()
+  private originPeers: PeerState[] = []
   // Cross-zone grace: when each chunk, first seen in another zone, becomes ours to fetch too.
   private readonly farSeen: Uint8Array
   private readonly graceOk: Uint8Array
@@ -229,6 +236,9 @@ class Download implements DownloadPolicy {
     p.rejected?.delete(chunk)
     p.interesting++
     this.bump(p.cls, chunk, +1)
+    if (p.cls !== ORIGIN && this.reqCount[chunk] > 0 && this.originPeers.length > 0) {
+      for (const o of this.originPeers) if (o.queue.has(chunk)) this.withdraw.add(chunk)
+    }
   }
 
   onChoke (peer: PeerKey, choked: boolean, now: number): void {
@@ -335,6 +345,17 @@ class Download implements DownloadPolicy {
   expire (now: number): ChunkRequest[] {
     this.lastNow = now
     const out: ChunkRequest[] = []
+    if (this.withdraw.size > 0) {
+      for (const c of this.withdraw) {
+        for (const o of this.originPeers) {
+          if (!o.queue.has(c)) continue
+          this.unbook(o, c)
+          if (o.queue.size === 0) o.meter.idle() // not the origin's fault
+          out.push({ peer: o.key, chunk: c })
+        }
+      }
+      this.withdraw.clear()
+    }
     for (const p of this.peers.values()) {
       if (p.queue.size === 0) continue
       const rate = p.meter.rate
@@ -588,6 +609,7 @@ class Download implements DownloadPolicy {
   private maintain (now: number): void {
     if (this.orderDirty) {
       this.order = [...this.peers.values()].sort(comparePeers)
+      this.originPeers = this.order.filter(q => q.cls === ORIGIN)
       this.orderDirty = false
     }
     if (this.ownershipDirty) {
