@@ -133,6 +133,23 @@ describe('swarm on loopback', () => {
     expect(r.bytesDownloaded).toBeLessThanOrEqual(16 * MiB - 20 * 256 * 1024)
   })
 
+  it('pulls an image again after rm, from the same peer', async () => {
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    await writeImage(image, 6 * MiB)
+    const want = await sha256File(image)
+    const origin = track(await startNode(join(dir, 'origin')))
+    const { cid } = await origin.add(image, { chunkSize: 256 * 1024 })
+    const host = track(await startNode(join(dir, 'host'), { peers: [addrOf(origin)] }))
+    await waitFor(() => host.host.getPeers().length > 0, 10_000, 'host to connect')
+    await host.pull(cid, { out: join(dir, 'a.raw'), timeoutMs: 20_000 })
+    expect(await host.remove(cid)).toBe(true)
+    expect(await host.list()).toEqual([])
+    const r = await host.pull(cid, { out: join(dir, 'b.raw'), timeoutMs: 20_000 })
+    expect(r.method).toBe('download')
+    expect(await sha256File(r.path)).toBe(want)
+  })
+
   it('fails with NoProvidersError when nobody has the image', async () => {
     const dir = await setup()
     const a = track(await startNode(join(dir, 'a')))

@@ -68,6 +68,9 @@ export class Link {
       }
     })
     stream.addEventListener('close', (evt) => { this.closed = true; this.abort.abort(); this.handlers?.onClose(this, evt.error) })
+    // The peer is done with this image (it removed it, or stopped): a
+    // half-open link would block a fresh one from the same peer.
+    stream.addEventListener('remoteCloseWrite', () => { this.close() })
   }
 
   get signal (): AbortSignal { return this.abort.signal }
@@ -141,7 +144,9 @@ export class Link {
   close (err?: Error): void {
     if (this.closed) return
     this.closed = true
+    this.abort.abort()
     if (err != null) this.stream.abort(err)
     else this.stream.close().catch(() => { this.stream.abort(new Error('close failed')) })
+    this.handlers?.onClose(this, err)
   }
 }

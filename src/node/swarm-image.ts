@@ -128,9 +128,14 @@ export class SwarmImage {
     const existing = this.links.get(link.peer)
     if (existing != null && !existing.closed) {
       const opener = (l: Link): string => l.initiator === 'local' ? this.opts.selfId : l.peer
-      const keepNew = opener(link) < opener(existing)
+      // Two streams crossed: both sides keep the one the lower peer id opened.
+      // Opened by the same side: the new one replaces a stale one.
+      const keepNew = opener(link) <= opener(existing)
       if (!keepNew) { link.close(); return false }
-      this.detach(existing, now)
+      // Only crossing streams carry the same peer's live state; a stale link's
+      // HAVEs may describe an image the peer has since removed.
+      const crossing = opener(link) !== opener(existing)
+      this.detach(existing, now, crossing)
       existing.close()
     }
     this.links.set(link.peer, link)
@@ -206,9 +211,10 @@ export class SwarmImage {
     }
   }
 
-  private detach (link: Link, now: number): void {
+  private detach (link: Link, now: number, keepKnown = false): void {
     if (this.links.get(link.peer) !== link) return
     this.links.delete(link.peer)
+    if (!keepKnown) this.remoteHave.delete(link.peer)
     this.serving.delete(link)
     this.origin?.removePeer(link.peer)
     this.download?.policy.removePeer(link.peer, now)
