@@ -285,16 +285,24 @@ export class SwarmImage {
   /** Serve one link's requests in order; the bounded writer paces us to the link. */
   private async serve (link: Link, q: ServeQueue): Promise<void> {
     q.running = true
+    // The next chunk is read from disk while the current one is on the wire,
+    // so the link never waits on the disk.
+    let ahead: { index: number, data: Promise<Uint8Array | undefined> } | undefined
+    const readNext = (): typeof ahead => {
+      const index = q.queue.shift()
+      return index == null ? undefined : { index, data: this.readForServing(index) }
+    }
     try {
-      while (q.queue.length > 0 && !link.closed) {
-        const index = q.queue.shift() as number
-        if (link.amChoking) { link.reject(index); continue }
-        const data = await this.readForServing(index)
-        if (data == null) { link.reject(index); continue }
-        await link.piece(index, data)
+      while (!link.closed) {
+        const cur = ahead ?? readNext()
+        if (cur == null) break
+        ahead = readNext()
+        const data = await cur.data
+        if (link.amChoking || data == null) { link.reject(cur.index); continue }
+        await link.piece(cur.index, data)
         this.uploadedBytes += data.length
         if (this.origin != null) {
-          this.origin.onSent(link.peer, index)
+          this.origin.onSent(link.peer, cur.index)
           // Refill the peer's window now, not at the next tick: a lone host must never wait on us.
           this.revealTo(link, Date.now())
         }
