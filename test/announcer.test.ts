@@ -1,0 +1,44 @@
+/** Image-level gossip: announcements reach other hosts, and malformed or oversized ones are rejected. */
+import * as dagCbor from '@ipld/dag-cbor'
+import type { Message } from '@libp2p/gossipsub'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { decodeAnnouncement } from '../src/node/announcer.js'
+import type { Imgp2pNode } from '../src/node/node.js'
+import { addrOf, startNode, tempDir, waitFor, writeImage } from './helpers.js'
+
+const from = peerIdFromString('12D3KooWSuXECghDE7u3oWEWHXsg14Em7Zk3JhfhvgfXrCprSq5n')
+function signed (data: Uint8Array): Message {
+  return { type: 'signed', from, topic: '/imgp2p/announce/1', data, sequenceNumber: 1n, signature: new Uint8Array(), key: from.publicKey as never }
+}
+
+describe('announcements', () => {
+  const cleanups: Array<() => Promise<void>> = []
+  afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
+
+  it('tell other hosts which images a host holds', async () => {
+    const t = await tempDir()
+    cleanups.push(t.cleanup)
+    const a: Imgp2pNode = await startNode(join(t.path, 'a'))
+    cleanups.push(async () => { await a.stop() })
+    const b: Imgp2pNode = await startNode(join(t.path, 'b'), { peers: [addrOf(a)] })
+    cleanups.push(async () => { await b.stop() })
+    await writeImage(join(t.path, 'img'), 3 * 1024 * 1024)
+    const { cid } = await a.add(join(t.path, 'img'))
+    await waitFor(() => b.announcer.holdersOf(cid).some(h => h.peer === a.peerId && h.complete), 15_000, 'the announcement')
+    const h = b.announcer.holdersOf(cid)[0]
+    expect(h.addrs.map(x => x.toString())).toContain(addrOf(a).replace(/\/p2p\/.*$/, ''))
+  })
+
+  it('reject malformed and oversized announcements', () => {
+    const ok = dagCbor.encode({ v: 1, zone: null, addrs: [], images: [] })
+    expect(decodeAnnouncement(signed(ok))).toEqual({ zone: undefined, addrs: [], images: [] })
+    expect(decodeAnnouncement(signed(new Uint8Array([1, 2, 3])))).toBeUndefined()
+    expect(decodeAnnouncement(signed(dagCbor.encode({ v: 2, addrs: [], images: [] })))).toBeUndefined()
+    expect(decodeAnnouncement(signed(dagCbor.encode({ v: 1, addrs: [], images: [{ cid: 'x', c: true, n: 1 }] })))).toBeUndefined()
+    const big = dagCbor.encode({ v: 1, addrs: [], images: [], pad: new Uint8Array(70 * 1024) })
+    expect(decodeAnnouncement(signed(big))).toBeUndefined()
+    expect(decodeAnnouncement({ type: 'unsigned', topic: '/imgp2p/announce/1', data: ok })).toBeUndefined()
+  })
+})

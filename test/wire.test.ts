@@ -1,0 +1,62 @@
+/** The swarm wire format: frames survive arbitrary splitting, and hostile frames are refused. */
+import { describe, expect, it } from 'vitest'
+import { Uint8ArrayList } from 'uint8arraylist'
+import {
+  FrameDecoder, MsgType, encodeHello, encodeIndexed, encodePeers, encodePieceHeader, encodeSignal, type WireMessage
+} from '../src/node/wire.js'
+
+function stream (): Uint8Array {
+  const piece = new Uint8Array(1000).map((_, i) => i & 0xff)
+  const parts = [
+    encodeHello({ cid: new Uint8Array([1, 2, 3]), chunkCount: 12, have: new Uint8Array([0b10100000, 0b00010000]), zone: 'rack1', origin: false }),
+    encodeIndexed(MsgType.Have, 7),
+    encodeSignal(MsgType.Unchoke),
+    encodeIndexed(MsgType.Request, 0xfffffffe),
+    encodePieceHeader(5, piece.length), piece,
+    encodePeers([{ id: '12D3KooWabc', addrs: [new Uint8Array([4, 127, 0, 0, 1])] }]),
+    encodeIndexed(MsgType.Cancel, 3)
+  ]
+  return new Uint8ArrayList(...parts).subarray()
+}
+
+function decodeInSlices (bytes: Uint8Array, slice: number): WireMessage[] {
+  const d = new FrameDecoder(4096)
+  const out: WireMessage[] = []
+  for (let i = 0; i < bytes.length; i += slice) out.push(...d.push(bytes.subarray(i, i + slice)))
+  return out
+}
+
+describe('wire frames', () => {
+  it('decode the same whatever the slicing', () => {
+    const bytes = stream()
+    const whole = decodeInSlices(bytes, bytes.length)
+    expect(whole.map(m => m.type)).toEqual([MsgType.Hello, MsgType.Have, MsgType.Unchoke, MsgType.Request, MsgType.Piece, MsgType.Peers, MsgType.Cancel])
+    for (const slice of [1, 3, 7, 64, 999]) expect(decodeInSlices(bytes, slice)).toEqual(whole)
+    const hello = whole[0] as Extract<WireMessage, { type: 0 }>
+    expect(hello.hello).toMatchObject({ chunkCount: 12, zone: 'rack1', origin: false })
+    const req = whole[3] as Extract<WireMessage, { type: 6 }>
+    expect(req.index).toBe(0xfffffffe)
+    const piece = whole[4] as Extract<WireMessage, { type: 8 }>
+    expect(piece.index).toBe(5)
+    expect(piece.data[999]).toBe(999 & 0xff)
+  })
+
+  it('refuses a PIECE larger than the image chunk size', () => {
+    const d = new FrameDecoder(1024)
+    expect(() => d.push(encodePieceHeader(0, 4096))).toThrow(/over the limit/)
+  })
+
+  it('refuses an oversized control frame before buffering it', () => {
+    const header = new Uint8Array(5)
+    new DataView(header.buffer).setUint32(0, 64 * 1024 * 1024)
+    header[4] = MsgType.Have
+    expect(() => new FrameDecoder(1024).push(header)).toThrow(/over the limit/)
+  })
+
+  it('refuses unknown types and malformed bodies', () => {
+    const bad = new Uint8Array([0, 0, 0, 1, 42])
+    expect(() => new FrameDecoder(1024).push(bad)).toThrow(/unknown message type 42/)
+    const shortHave = new Uint8Array([0, 0, 0, 3, MsgType.Have, 0, 1])
+    expect(() => new FrameDecoder(1024).push(shortHave)).toThrow(/expected 4/)
+  })
+})
