@@ -21,12 +21,16 @@ const { values } = parseArgs({
   options: {
     size: { type: 'string', default: '1GiB' },
     'chunk-size': { type: 'string', default: '1MiB' },
-    rounds: { type: 'string', default: '2' }
+    rounds: { type: 'string', default: '2' },
+    // Profiling aid: leave out the raw runs so a --cpu-prof shows the pull alone.
+    'no-raw': { type: 'boolean', default: false },
+    'daemon-arg': { type: 'string', multiple: true }
   }
 })
 const size = parseSize(values.size as string)
 const chunkSize = parseSize(values['chunk-size'] as string)
 const rounds = Number(values.rounds)
+const daemonArgs = (values['daemon-arg'] as string[] | undefined) ?? []
 
 async function peakRssMiB (pid: number | undefined): Promise<number> {
   const s = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
@@ -49,8 +53,8 @@ async function main (): Promise<void> {
     const image = join(root, 'image.raw')
     // No zero chunks: every byte must cross the wire, as in the raw stream.
     await writeVmLikeImage(image, size, 1, false)
-    const seeder = await startDaemonProcess({ dataDir: join(root, 'seeder'), extraArgs: ['--enable-perf'] })
-    const puller = await startDaemonProcess({ dataDir: join(root, 'puller'), peers: [seeder.addrs[0]], extraArgs: ['--enable-perf'] })
+    const seeder = await startDaemonProcess({ dataDir: join(root, 'seeder'), extraArgs: ['--enable-perf', ...daemonArgs] })
+    const puller = await startDaemonProcess({ dataDir: join(root, 'puller'), peers: [seeder.addrs[0]], extraArgs: ['--enable-perf', ...daemonArgs] })
     daemons.push(seeder, puller)
     const { cid } = await callDaemon<{ cid: string }>(join(root, 'seeder'), 'add', { file: image, chunkSize })
     const want = await sha256File(image)
@@ -58,10 +62,17 @@ async function main (): Promise<void> {
 
     const raw: number[] = []
     const pulls: number[] = []
+    const rawCpu: number[] = []
+    const pullCpu: number[] = []
+    const cpuBoth = async (): Promise<number> => await cpuSeconds(seeder.proc.pid) + await cpuSeconds(puller.proc.pid)
     const rawRun = async (): Promise<void> => {
+      if (values['no-raw'] === true) return
+      const c0 = await cpuBoth()
       const r = await callDaemon<{ bytes: number, seconds: number }>(join(root, 'puller'), 'perf', { peer: seeder.peerId, bytes: size })
+      const cpu = await cpuBoth() - c0
       raw.push(r.bytes / r.seconds / 1e6)
-      console.log(`raw libp2p stream: ${(r.bytes / r.seconds / 1e6).toFixed(0)} MB/s`)
+      rawCpu.push(cpu / (size / 1e9))
+      console.log(`raw libp2p stream: ${(r.bytes / r.seconds / 1e6).toFixed(0)} MB/s (CPU both ends ${(cpu / (size / 1e9)).toFixed(2)} core-s/GB)`)
     }
     await rawRun()
     for (let i = 0; i < rounds; i++) {
@@ -72,17 +83,21 @@ async function main (): Promise<void> {
       const secs = (performance.now() - t0) / 1000
       const cpu1 = [await cpuSeconds(seeder.proc.pid), await cpuSeconds(puller.proc.pid)]
       pulls.push(size / secs / 1e6)
-      console.log(`imgp2p pull:       ${(size / secs / 1e6).toFixed(0)} MB/s (${secs.toFixed(2)} s; CPU seeder ${(cpu1[0] - cpu0[0]).toFixed(1)} s, puller ${(cpu1[1] - cpu0[1]).toFixed(1)} s)`)
+      const perGB = (cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1]) / (size / 1e9)
+      pullCpu.push(perGB)
+      console.log(`imgp2p pull:       ${(size / secs / 1e6).toFixed(0)} MB/s (${secs.toFixed(2)} s; CPU seeder ${(cpu1[0] - cpu0[0]).toFixed(1)} s, puller ${(cpu1[1] - cpu0[1]).toFixed(1)} s = ${perGB.toFixed(2)} core-s/GB)`)
       if (await sha256File(r.path) !== want) throw new Error('pulled image differs from the original')
       await callDaemon(join(root, 'puller'), 'rm', { cid })
       await rm(out)
       await rawRun()
     }
+    if (raw.length === 0) return
     const ratio = median(pulls) / median(raw)
     console.log(`\nimage ${values.size} at ${values['chunk-size']} chunks, ${rounds} pulls, ${raw.length} raw runs`)
     console.log(`median raw ${median(raw).toFixed(0)} MB/s, median pull ${median(pulls).toFixed(0)} MB/s, pull/raw = ${(ratio * 100).toFixed(0)}%`)
+    console.log(`CPU per GB, both processes: raw ${median(rawCpu).toFixed(2)} core-s, pull ${median(pullCpu).toFixed(2)} core-s (${(median(pullCpu) / median(rawCpu)).toFixed(2)} x)`)
     console.log(`peak RSS: seeder ${(await peakRssMiB(seeder.proc.pid)).toFixed(0)} MiB, puller ${(await peakRssMiB(puller.proc.pid)).toFixed(0)} MiB`)
-    console.log(JSON.stringify({ bench: 'pull', size, chunkSize, rawMBps: raw, pullMBps: pulls, ratio }))
+    console.log(JSON.stringify({ bench: 'pull', size, chunkSize, rawMBps: raw, pullMBps: pulls, ratio, rawCpuPerGB: rawCpu, pullCpuPerGB: pullCpu }))
   } finally {
     await Promise.all(daemons.map(async d => { await d.stop() }))
     await rm(root, { recursive: true, force: true })

@@ -33,7 +33,8 @@ export async function writeAll (fh: ChunkFile, bytes: Uint8Array, position: numb
 
 /** Read exactly `length` bytes at `position`; a short file is an error here, not EOF. */
 export async function readExactly (fh: ChunkFile, length: number, position: number, into?: Uint8Array): Promise<Uint8Array> {
-  const buf = into != null ? into.subarray(0, length) : new Uint8Array(length)
+  // Not zero-filled: every byte is overwritten by the read or we throw.
+  const buf = into != null ? into.subarray(0, length) : Buffer.allocUnsafeSlow(length)
   let done = 0
   while (done < length) {
     const { bytesRead } = await fh.read(buf, done, length - done, position + done)

@@ -12,6 +12,7 @@ export interface DaemonArgs {
   mdns: boolean
   verbose: boolean
   enablePerf?: boolean
+  hashWorkers?: number
 }
 
 export async function runDaemon (args: DaemonArgs): Promise<number> {
@@ -25,6 +26,7 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     origin: args.origin,
     mdns: args.mdns,
     enablePerf: args.enablePerf,
+    hashWorkers: args.hashWorkers,
     log
   })
   let server

@@ -95,7 +95,8 @@ async function daemonCmd (args: string[]): Promise<number> {
     origin: { type: 'boolean', default: false },
     mdns: { type: 'boolean', default: false },
     verbose: { type: 'boolean', short: 'v', default: false },
-    'enable-perf': { type: 'boolean', default: false }
+    'enable-perf': { type: 'boolean', default: false },
+    'hash-workers': { type: 'string' }
   }, 0)
   // Loaded here, not at the top: `pull` and friends only talk to the control
   // socket, and a cloud manager may start dozens of them at once.
@@ -108,7 +109,8 @@ async function daemonCmd (args: string[]): Promise<number> {
     origin: values.origin === true,
     mdns: values.mdns === true,
     verbose: values.verbose === true,
-    enablePerf: values['enable-perf'] === true
+    enablePerf: values['enable-perf'] === true,
+    hashWorkers: str(values, 'hash-workers') != null ? Number(str(values, 'hash-workers')) : undefined
   })
 }
 

@@ -145,6 +145,7 @@ export class Link {
     if (this.closed) return
     this.closed = true
     this.abort.abort()
+    if (err == null) this.writer.flush()
     if (err != null) this.stream.abort(err)
     else this.stream.close().catch(() => { this.stream.abort(new Error('close failed')) })
     this.handlers?.onClose(this, err)

@@ -13,6 +13,7 @@ import { dirname, resolve as resolvePath } from 'node:path'
 import { FsImageStore } from '../cache/image-store.js'
 import type { ImageInfo, ImageStore, ImageExporter } from '../cache/types.js'
 import { parseCid } from '../chunking/cid.js'
+import { HashPool, setDefaultHashPool } from '../chunking/verify.js'
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE } from '../chunking/constants.js'
 import type { Manifest } from '../chunking/manifest.js'
 import { NoProvidersError, NotFoundError, OutputNotWritableError } from '../errors.js'
@@ -46,6 +47,8 @@ export interface NodeOptions {
   seed?: number
   /** Serve /imgp2p/perf/1.0.0 (benchmarks only: it lets peers make us send data). */
   enablePerf?: boolean
+  /** Threads that verify chunk hashes; 0 hashes on the network thread. */
+  hashWorkers?: number
   log?: (msg: string) => void
 }
 
@@ -128,6 +131,7 @@ export class Imgp2pNode {
   }
 
   static async create (opts: NodeOptions): Promise<Imgp2pNode> {
+    if (opts.hashWorkers != null) setDefaultHashPool(new HashPool({ size: opts.hashWorkers }))
     const store = opts.store ?? await FsImageStore.open(opts.dataDir)
     const host = await createHost({
       privateKey: await loadOrCreateKey(opts.dataDir),

@@ -29,10 +29,33 @@ export class BoundedWriter {
     return next
   }
 
-  /** Send small control frames at once: they must not queue behind megabytes of PIECE data. */
+  private pendingControl: Uint8Array[] = []
+  private pendingBytes = 0
+
+  /**
+   * Send a small control frame without waiting for room: it must not queue
+   * behind megabytes of PIECE data. Frames of one turn of the event loop go
+   * out as one write; every write is a muxer frame, an encrypted record and
+   * a syscall, and a chunk's arrival fans out into a HAVE per peer.
+   */
   sendNow (frame: Uint8Array): void {
-    if (this.stream.writeStatus !== 'writable') return
-    this.stream.send(frame)
+    if (this.pendingControl.length === 0) queueMicrotask(() => { this.flush() })
+    this.pendingControl.push(frame)
+    this.pendingBytes += frame.length
+  }
+
+  /** Send queued control frames now (before closing the stream, say). */
+  flush (): void {
+    const frames = this.pendingControl
+    const total = this.pendingBytes
+    this.pendingControl = []
+    this.pendingBytes = 0
+    if (this.stream.writeStatus !== 'writable' || frames.length === 0) return
+    if (frames.length === 1) { this.stream.send(frames[0]); return }
+    const out = new Uint8Array(total)
+    let off = 0
+    for (const f of frames) { out.set(f, off); off += f.length }
+    this.stream.send(out)
   }
 
   private async room (signal?: AbortSignal): Promise<void> {

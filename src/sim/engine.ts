@@ -448,14 +448,20 @@ class Engine {
         uploadRate: (this.sent[c] - this.sentMark[c]) / dt,
         unchoked: this.choked[c] === 0,
         zone: zoneName(zoneOfNode[v]),
-        rttMs: 2 * this.s.latencyMs
-      })
+        rttMs: 2 * this.s.latencyMs,
+        // Not in the contract: what the peer holds, for experimental chokers (bench/sim/variants.ts).
+        haveCount: this.policies[v].have.count
+      } as UploadPeerStats)
       this.recvMark[c] = this.sent[rev[c]]
       this.sentMark[c] = this.sent[c]
     }
     this.lastRechoke[u] = t
     const seeding = u === this.origin || this.doneAt[u] >= 0
     const decision = this.chokers[u].rechoke(stats, seeding, this.ms(t))
+    if (u === this.watch) {
+      const mb = (x: number): string => (x / 1e6).toFixed(0)
+      this.note(t, `rechoke (${seeding ? 'seeding' : 'leeching'}): interested ${stats.filter(p => p.interested).map(p => `${p.peer}[dl ${mb(p.downloadRate)} ul ${mb(p.uploadRate)}${p.unchoked ? ' U' : ''}]`).join(' ')} -> unchoke ${decision.unchoked.join(' ')} opt ${decision.optimistic ?? '-'}`)
+    }
     const keep = new Set(decision.unchoked)
     if (decision.optimistic !== undefined) keep.add(decision.optimistic)
     for (let c = connStart[u]; c < connStart[u + 1]; c++) {

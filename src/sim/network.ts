@@ -17,6 +17,7 @@
 import { IndexedHeap } from './heap.js'
 
 const MAX_LINKS_PER_FLOW = 4
+/** A re-solved rate that moved by less than this fraction does not spread the solve further. */
 const REL_EPS = 1e-9
 
 export interface NetworkStats {
