@@ -39,15 +39,15 @@ export function writeCharts (resultsFile: string, outDir: string, label?: string
       { name: 'HTTP unicast', color: '#d62728', points: pts(rs, r => r.http.ok ? r.http.makespanS : undefined) },
       { name: 'T_min', color: '#555', dashed: true, points: pts(rs, r => r.tMinS) }
     ]
-    const f1 = join(outDir, `makespan-${mib}MiB.svg`)
-    writeFileSync(f1, lineChart({ title: `Makespan, ${mib} MiB image (${rate})`, xLabel: 'hosts N', yLabel: 'seconds', series: makespan }))
+    const f1 = join(outDir, `${label ?? 'all'}-makespan-${mib}MiB.svg`)
+    writeFileSync(f1, lineChart({ title: `Makespan, ${mib} MiB image (${rate})${label !== undefined ? `, ${label}` : ''}`, xLabel: 'hosts N', yLabel: 'seconds', series: makespan }))
     const traffic: Series[] = [
       { name: 'imgp2p', color: '#1f77b4', points: pts(rs, r => r.imgp2p.ok ? r.imgp2p.feBytesPerImage : undefined) },
       { name: 'HTTP unicast', color: '#d62728', points: pts(rs, r => r.http.ok ? r.http.feBytesPerImage : undefined) },
       { name: 'one image', color: '#555', dashed: true, points: rs.map(r => [r.hosts, 1] as [number, number]) }
     ]
-    const f2 = join(outDir, `frontend-traffic-${mib}MiB.svg`)
-    writeFileSync(f2, lineChart({ title: `Front-end bytes sent / image, ${mib} MiB (${rate})`, xLabel: 'hosts N', yLabel: 'x image size', series: traffic }))
+    const f2 = join(outDir, `${label ?? 'all'}-frontend-traffic-${mib}MiB.svg`)
+    writeFileSync(f2, lineChart({ title: `Front-end bytes / image, ${mib} MiB (${rate})${label !== undefined ? `, ${label}` : ''}`, xLabel: 'hosts N', yLabel: 'x image size', series: traffic }))
     files.push(f1, f2)
   }
   return files

@@ -105,6 +105,7 @@ export async function httpBaseline (ctx: RunContext, imageFile: string): Promise
     feBytesPerImage: c.feSent / ctx.imageBytes,
     islBytesPerImage: c.isl / ctx.imageBytes,
     switchDrops: c.switchDrops,
+      feRetransPerImage: c.feRetransSegs * 1448 / ctx.imageBytes,
     shaOk,
     cpuBusy: busyFraction(cpu0, cpu1)
   }

@@ -172,6 +172,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       feBytesPerImage: c.feSent / ctx.imageBytes,
       islBytesPerImage: c.isl / ctx.imageBytes,
     switchDrops: c.switchDrops,
+      feRetransPerImage: c.feRetransSegs * 1448 / ctx.imageBytes,
       shaOk,
       cpuBusy: busyFraction(cpu0, cpu1),
       cid,

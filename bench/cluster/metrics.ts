@@ -37,6 +37,8 @@ export interface PhaseResult extends Partial<Stats> {
   islBytesPerImage?: number
   /** Packets dropped by the switches' shaping queues during the phase (TCP losses). */
   switchDrops?: number
+  /** TCP retransmissions by the front-end (segments x 1448 B) / image size: part of feBytesPerImage. */
+  feRetransPerImage?: number
   /** Hosts whose output's sha256 matched. */
   shaOk?: number
   /** Fraction of all cores busy during the phase (whole machine). */
@@ -109,6 +111,7 @@ export function summary (r: RunRecord): string {
       (p.linkUse !== undefined ? `; link use: hosts ${Math.round(p.linkUse.hostDownMean * 100)}% (min ${Math.round(p.linkUse.hostDownMin * 100)}%), front-end ${Math.round(p.linkUse.frontUp * 100)}%` : '') +
       (p.hostRxPerImage !== undefined ? `; host rx ${f2(p.hostRxPerImage.mean)} (max ${f2(p.hostRxPerImage.max)}) x image` : '') +
       (p.switchDrops !== undefined ? `; queue drops ${p.switchDrops}` : '') +
+      (p.feRetransPerImage !== undefined ? `; front-end TCP retransmits ${f2(p.feRetransPerImage)} x image` : '') +
       (p.firstBytes !== undefined ? `; first 256 KiB after ${f2(p.firstBytes.medianS)} s (last host ${f2(p.firstBytes.maxS)} s)` : '')
     : `${name}: FAILED (${p.error ?? 'skipped'})`
   const lines = [

@@ -133,11 +133,20 @@ export function linkBytes (ns: string, dev: string): LinkBytes {
  * in the switches (a host's download queue overflowing: TCP losses, whose
  * retransmissions count as sent again).
  */
-export interface Counters { feSent: number, isl: number, switchDrops: number }
+export interface Counters { feSent: number, isl: number, switchDrops: number, feRetransSegs: number }
 
 function qdiscDrops (ns: string): number {
   const j = JSON.parse(sh('tc', ['-n', ns, '-s', '-j', 'qdisc', 'show'])) as Array<{ kind: string, drops?: number }>
   return j.filter(q => q.kind === 'bfifo').reduce((a, q) => a + (q.drops ?? 0), 0)
+}
+
+/** TCP segments the namespace's stack has retransmitted (/proc/net/snmp is per network namespace). */
+function retransSegs (ns: string): number {
+  const lines = sh('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp']).split('\n').filter(l => l.startsWith('Tcp:'))
+  if (lines.length < 2) return 0
+  const keys = lines[0].split(/\s+/)
+  const vals = lines[1].split(/\s+/)
+  return Number(vals[keys.indexOf('RetransSegs')] ?? 0)
 }
 
 export function readCounters (t: Topology): Counters {
@@ -147,11 +156,11 @@ export function readCounters (t: Topology): Counters {
     const l = linkBytes(t.switchNs[0], 'isl')
     isl = l.tx + l.rx
   }
-  return { feSent: fe.tx, isl, switchDrops: t.switchNs.reduce((a, ns) => a + qdiscDrops(ns), 0) }
+  return { feSent: fe.tx, isl, switchDrops: t.switchNs.reduce((a, ns) => a + qdiscDrops(ns), 0), feRetransSegs: retransSegs(t.fe.ns) }
 }
 
 export function diffCounters (a: Counters, b: Counters): Counters {
-  return { feSent: b.feSent - a.feSent, isl: b.isl - a.isl, switchDrops: b.switchDrops - a.switchDrops }
+  return { feSent: b.feSent - a.feSent, isl: b.isl - a.isl, switchDrops: b.switchDrops - a.switchDrops, feRetransSegs: b.feRetransSegs - a.feRetransSegs }
 }
 
 /** Pids of every process living in a namespace (all of them started by us). */
