@@ -50,6 +50,7 @@ export function lineChart (spec: ChartSpec): string {
   if (x0 === x1) { x0 -= 1; x1 += 1 }
   const yTop = Math.max(...all.map(p => p[1]))
   const yTicks = niceTicks(spec.yMin ?? 0, yTop * 1.05)
+  if (yTicks.length > 1 && yTicks[yTicks.length - 1] < yTop) yTicks.push(yTicks[yTicks.length - 1] + (yTicks[1] - yTicks[0]))
   const y0 = spec.yMin ?? 0
   const y1 = yTicks[yTicks.length - 1]
   const X = (x: number): number => m.l + (fx(x) - x0) / (x1 - x0) * pw

@@ -8,7 +8,7 @@ import type { PolicyKit } from '../../src/sim/kit.js'
 import type { Scenario } from '../../src/sim/scenario.js'
 import { swarmKit } from '../../src/sim/swarm-kit.js'
 
-export type Variant = 'none' | 'choker-zone-blind' | 'far-slot'
+export type Variant = 'none' | 'choker-zone-blind' | 'far-slot' | 'starved-optimistic'
 
 export function variantKit (s: Scenario, v: Variant): PolicyKit {
   const base = swarmKit(s)
@@ -18,6 +18,7 @@ export function variantKit (s: Scenario, v: Variant): PolicyKit {
     choker: (host, rng) => {
       const inner = base.choker(host, rng)
       if (v === 'choker-zone-blind') return zoneBlind(inner)
+      if (v === 'starved-optimistic') return starvedOptimistic(inner)
       return farSlot(inner, host < 0 ? 'z' + String(s.frontEndZone) : 'z' + String(s.zoneOf[host]))
     }
   }
@@ -50,6 +51,27 @@ function farSlot (inner: Choker, zone: string): Choker {
         return { ...d, unchoked: [...d.unchoked, best.peer] }
       }
       return d
+    }
+  }
+}
+
+/**
+ * The optimistic slot goes to the interested peer that holds the fewest
+ * chunks (the engine adds `haveCount` to each snapshot), instead of a random
+ * one: a host that starts late or was passed over gets fed first.
+ */
+function starvedOptimistic (inner: Choker): Choker {
+  return {
+    config: inner.config,
+    rechoke: (peers, seeding, now) => {
+      const d = inner.rechoke(peers, seeding, now)
+      if (d.optimistic === undefined) return d
+      const regular = new Set(d.unchoked.filter(p => p !== d.optimistic))
+      const count = (p: UploadPeerStats): number => (p as UploadPeerStats & { haveCount?: number }).haveCount ?? 0
+      let best: UploadPeerStats | undefined
+      for (const p of peers) if (p.interested && !regular.has(p.peer) && (best === undefined || count(p) < count(best))) best = p
+      if (best === undefined) return d
+      return { unchoked: [...regular, best.peer], optimistic: best.peer }
     }
   }
 }
