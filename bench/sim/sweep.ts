@@ -5,7 +5,7 @@
  * - chunk size 256 KiB..16 MiB at N = 60 (the paper's piece-size experiment).
  * Each point runs in its own process (bench/sim/point.js), --jobs at a time.
  *
- * node dist/bench/sim/sweep.js [--only n|chunk] [--jobs 2] [--out DIR] [--hosts-list 1,2,4]
+ * node dist/bench/sim/sweep.js [--only n|chunk|scale] [--jobs 2] [--out DIR] [--hosts-list 1,2,4]
  *   [--variant V] [--set path=value]...
  */
 import { execFile } from 'node:child_process'
@@ -137,6 +137,18 @@ async function chunkSweep (): Promise<void> {
   process.stderr.write(`chunk sweep: ${JSON.stringify(summary)}\n`)
 }
 
+/** Simulator cost against hosts at a fixed chunk count (rack topology, 2 GB in 4 MiB chunks). */
+async function scaleSweep (): Promise<void> {
+  const hosts = [100, 250, 500, 1000]
+  const rows: Row[] = []
+  for (const n of hosts) rows.push({ ...await point(['--scenario=hosts-1000', `--hosts=${n}`, '--image-size=2GB']), image: '2GB' })
+  writeFileSync(join(values.out, 'scale.csv'), csv(rows))
+  const per = rows.map(r => `${r.hosts} hosts: ${(Number(r.cpuSeconds) / Number(r.deliveries) * 1e6).toFixed(1)} us cpu per chunk delivery`)
+  process.stderr.write(per.join('\n') + '\n')
+}
+
 mkdirSync(values.out, { recursive: true })
-if (values.only !== 'chunk') await nSweep()
-if (values.only !== 'n') await chunkSweep()
+const only = values.only
+if (only == null || only === 'n') await nSweep()
+if (only == null || only === 'chunk') await chunkSweep()
+if (only === 'scale') await scaleSweep()
