@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { callDaemon } from '../src/cli/control-client.js'
 import { startDaemonProcess, type DaemonProcess } from '../src/cli/daemon-process.js'
-import { sha256File, writeVmLikeImage } from '../src/cli/demo.js'
+import { sha256File, writeSampleImage } from '../src/util/sample-image.js'
 import type { PullResult } from '../src/node/node.js'
 import { parseSize } from '../src/util/size.js'
 
@@ -52,7 +52,7 @@ async function main (): Promise<void> {
   try {
     const image = join(root, 'image.raw')
     // No zero chunks: every byte must cross the wire, as in the raw stream.
-    await writeVmLikeImage(image, size, 1, false)
+    await writeSampleImage(image, size, { seed: 1 })
     const seeder = await startDaemonProcess({ dataDir: join(root, 'seeder'), extraArgs: ['--enable-perf', ...daemonArgs] })
     const puller = await startDaemonProcess({ dataDir: join(root, 'puller'), peers: [seeder.addrs[0]], extraArgs: ['--enable-perf', ...daemonArgs] })
     daemons.push(seeder, puller)

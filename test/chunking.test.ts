@@ -137,7 +137,7 @@ describe('decodeManifest rejects', () => {
     ['a chunk that is not a CID', { ...good, chunks: [c[0], new Uint8Array(36)] }],
     ['a dag-cbor chunk CID', { ...good, chunks: [c[0], CID.createV1(0x71, c[1].multihash)] }],
     ['an identity-hash chunk CID', { ...good, chunks: [c[0], CID.createV1(0x55, identity.digest(new Uint8Array(32)))] }],
-    ['a CIDv0 chunk', { ...good, chunks: [c[0], CID.createV0(c[1].multihash)] }],
+    ['a CIDv0 chunk', { ...good, chunks: [c[0], CID.createV0(c[1].multihash as Parameters<typeof CID.createV0>[0])] }],
     ['an extra key', { ...good, extra: 1 }],
     ['a missing key', { version: 1, size: 1500, chunkSize: 1000 }],
     ['a list', [1, 2]]

@@ -1,7 +1,5 @@
 /** Shared fixtures for the swarm and CLI tests: temp dirs, images, nodes, fault-injecting stores. */
-import { createHash, randomFillSync } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import { mkdtemp, open, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
@@ -15,27 +13,7 @@ export async function tempDir (prefix = 'imgp2p-test-'): Promise<{ path: string,
   return { path, cleanup: async () => { await rm(path, { recursive: true, force: true }) } }
 }
 
-/** Deterministic pseudo-random bytes with every `zeroEvery`-th MiB all zeros (VM disks are mostly holes). */
-export async function writeImage (path: string, size: number, opts: { zeroEvery?: number, seed?: number } = {}): Promise<void> {
-  const fh = await open(path, 'w')
-  const block = Buffer.alloc(1024 * 1024)
-  try {
-    for (let off = 0, i = 0; off < size; off += block.length, i++) {
-      const n = Math.min(block.length, size - off)
-      if (opts.zeroEvery != null && i % opts.zeroEvery === opts.zeroEvery - 1) block.fill(0)
-      else { randomFillSync(block); block.writeUInt32BE(i, 0); block[4] = opts.seed ?? 0 }
-      await fh.write(block, 0, n, off)
-    }
-  } finally {
-    await fh.close()
-  }
-}
-
-export async function sha256File (path: string): Promise<string> {
-  const h = createHash('sha256')
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer)
-  return h.digest('hex')
-}
+export { sha256File, writeSampleImage as writeImage } from '../src/util/sample-image.js'
 
 /** Start an in-process node on 127.0.0.1 with quick timers for tests. */
 export async function startNode (dataDir: string, opts: Partial<NodeOptions> = {}): Promise<Imgp2pNode> {

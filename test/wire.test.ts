@@ -32,11 +32,11 @@ describe('wire frames', () => {
     const whole = decodeInSlices(bytes, bytes.length)
     expect(whole.map(m => m.type)).toEqual([MsgType.Hello, MsgType.Have, MsgType.Unchoke, MsgType.Request, MsgType.Piece, MsgType.Peers, MsgType.Cancel])
     for (const slice of [1, 3, 7, 64, 999]) expect(decodeInSlices(bytes, slice)).toEqual(whole)
-    const hello = whole[0] as Extract<WireMessage, { type: 0 }>
+    const hello = whole[0] as Extract<WireMessage, { hello: unknown }>
     expect(hello.hello).toMatchObject({ chunkCount: 12, zone: 'rack1', origin: false })
-    const req = whole[3] as Extract<WireMessage, { type: 6 }>
+    const req = whole[3] as { index: number }
     expect(req.index).toBe(0xfffffffe)
-    const piece = whole[4] as Extract<WireMessage, { type: 8 }>
+    const piece = whole[4] as { index: number, data: Uint8Array }
     expect(piece.index).toBe(5)
     expect(piece.data[999]).toBe(999 & 0xff)
   })

@@ -4,12 +4,11 @@
  * origin adds a generated VM-like image and every host pulls it at once, as
  * a cloud manager deploying N VMs would.
  */
-import { createHash, randomFillSync } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import { mkdtemp, open, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { NodeStatus, PullResult } from '../node/node.js'
+import { sha256File, writeSampleImage } from '../util/sample-image.js'
 import { formatBytes } from '../util/size.js'
 import { callDaemon } from './control-client.js'
 import { startDaemonProcess, type DaemonProcess } from './daemon-process.js'
@@ -25,7 +24,7 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
   const say = (s: string): void => { process.stdout.write(s + '\n') }
   try {
     const image = join(root, 'image.raw')
-    await writeVmLikeImage(image, opts.size)
+    await writeSampleImage(image, opts.size, { zeroEvery: 4 })
     const want = await sha256File(image)
     say(`demo: ${opts.hosts} hosts + 1 origin on 127.0.0.1, image ${formatBytes(opts.size)} (a quarter of it zeros, like a fresh VM disk)`)
 
@@ -65,26 +64,4 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
     await Promise.all(daemons.map(async d => { await d.stop() }))
     await rm(root, { recursive: true, force: true })
   }
-}
-
-/** Random data with a zero MiB in every four (unless `zeros` is false), written in 1 MiB blocks (never the whole image in memory). */
-export async function writeVmLikeImage (path: string, size: number, seedByte = 0, zeros = true): Promise<void> {
-  const fh = await open(path, 'w')
-  try {
-    const block = Buffer.alloc(1024 * 1024)
-    for (let off = 0, i = 0; off < size; off += block.length, i++) {
-      const n = Math.min(block.length, size - off)
-      if (zeros && i % 4 === 3) block.fill(0)
-      else { randomFillSync(block); block[0] = seedByte }
-      await fh.write(block, 0, n, off)
-    }
-  } finally {
-    await fh.close()
-  }
-}
-
-export async function sha256File (path: string): Promise<string> {
-  const h = createHash('sha256')
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer)
-  return h.digest('hex')
 }
