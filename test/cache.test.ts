@@ -194,6 +194,25 @@ describe('PartialImage', () => {
     expect(existsSync(out + '.imgp2p-part')).toBe(false) // an abandoned pull leaves nothing beside the output
   })
 
+  it('takes a chunk in the parts it arrived in, verified and written without gathering them', async () => {
+    const { cid, manifest, data } = await seed('DD', cs)
+    const s = await store('t')
+    const p = await s.openPartial(cid, manifest)
+    const out = join(root, 'parts.img')
+    await p.attachOutput(out)
+    const c0 = chunkOf(manifest, data, 0)
+    const bad = [c0.subarray(0, 1000), Buffer.from(c0.subarray(1000))]
+    bad[1][5] ^= 1
+    await expectName(p.writeChunk(0, bad), 'ChunkHashMismatchError')
+    expect(p.have.count).toBe(0)
+    // Uneven parts, an empty one among them, as a muxer may deliver them.
+    expect(await p.writeChunk(0, [c0.subarray(0, 1), new Uint8Array(0), c0.subarray(1, 30_001), c0.subarray(30_001)])).toBe(true)
+    await feed(p, data, [1])
+    await p.finish()
+    expect((await readFile(out)).equals(data)).toBe(true)
+    expect((await readFile((await s.completePath(cid))!)).equals(data)).toBe(true)
+  })
+
   it('appears in images/ and at the output path only when finished', async () => {
     const { cid, manifest, data } = await seed('DZDD', cs, 5)
     const s = await store('t')

@@ -11,6 +11,8 @@ import { fsError } from '../errors.js'
 /** The parts of a FileHandle the cache uses; a test can wrap one to inject faults. */
 export interface ChunkFile {
   write (buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>
+  /** Optional gather write; without it, parts are written one by one. */
+  writev? (buffers: Uint8Array[], position: number): Promise<{ bytesWritten: number }>
   read (buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>
   truncate (len?: number): Promise<void>
   datasync (): Promise<void>
@@ -22,12 +24,50 @@ export type OpenFile = (path: string, flags: string | number, mode?: number) => 
 
 export const openFile: OpenFile = async (path, flags, mode) => await open(path, flags, mode)
 
+/**
+ * Bytes as one buffer or as the parts they arrived in from the network:
+ * a chunk is hashed and written from its parts, never gathered into a copy.
+ */
+export type Bytes = Uint8Array | readonly Uint8Array[]
+
+export function byteLength (b: Bytes): number {
+  if (b instanceof Uint8Array) return b.length
+  let n = 0
+  for (const p of b) n += p.length
+  return n
+}
+
 /** Write all of `bytes` at `position` (a positioned write may be short). */
-export async function writeAll (fh: ChunkFile, bytes: Uint8Array, position: number): Promise<void> {
+export async function writeAll (fh: ChunkFile, bytes: Bytes, position: number): Promise<void> {
+  if (!(bytes instanceof Uint8Array)) {
+    await writeParts(fh, bytes, position)
+    return
+  }
   let done = 0
   while (done < bytes.length) {
     const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position + done)
     done += bytesWritten
+  }
+}
+
+async function writeParts (fh: ChunkFile, parts: readonly Uint8Array[], position: number): Promise<void> {
+  let rest = parts.filter(p => p.length > 0)
+  let pos = position
+  while (rest.length > 0) {
+    if (fh.writev == null || rest.length === 1) {
+      for (const p of rest) { await writeAll(fh, p, pos); pos += p.length }
+      return
+    }
+    let { bytesWritten } = await fh.writev(rest.slice(), pos)
+    pos += bytesWritten
+    // A short gather write: drop what went out and go on with the rest.
+    const left: Uint8Array[] = []
+    for (const p of rest) {
+      if (bytesWritten >= p.length) { bytesWritten -= p.length; continue }
+      left.push(bytesWritten > 0 ? p.subarray(bytesWritten) : p)
+      bytesWritten = 0
+    }
+    rest = left
   }
 }
 

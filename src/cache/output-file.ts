@@ -5,7 +5,7 @@
  */
 import { rename, rm } from 'node:fs/promises'
 import { OutputNotWritableError, fsError } from '../errors.js'
-import { writeAll } from './files.js'
+import { writeAll, type Bytes } from './files.js'
 import type { ChunkFile, OpenFile } from './files.js'
 
 export const OUTPUT_SUFFIX = '.imgp2p-part'
@@ -47,7 +47,7 @@ export class OutputFile {
     return out
   }
 
-  async write (bytes: Uint8Array, position: number): Promise<void> {
+  async write (bytes: Bytes, position: number): Promise<void> {
     try {
       await writeAll(this.fh, bytes, position)
     } catch (err) {

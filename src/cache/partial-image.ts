@@ -16,7 +16,7 @@ import { verifyChunk } from '../chunking/verify.js'
 import type { HashPool } from '../chunking/verify.js'
 import { ChunkHashMismatchError, Imgp2pError, fsError } from '../errors.js'
 import { Bitfield } from '../util/bitfield.js'
-import { readExactly, syncDir, writeAll, writeFileAtomic } from './files.js'
+import { readExactly, syncDir, writeAll, writeFileAtomic, byteLength, type Bytes } from './files.js'
 import type { ChunkFile, OpenFile } from './files.js'
 import { encodeHave } from './have-record.js'
 import { OutputFile } from './output-file.js'
@@ -74,12 +74,13 @@ export class FsPartialImage implements PartialImage {
 
   get complete (): boolean { return this.have.complete }
 
-  async writeChunk (index: number, bytes: Uint8Array): Promise<boolean> {
+  async writeChunk (index: number, bytes: Bytes): Promise<boolean> {
     this.assertOpen()
     if (this.backgroundError != null) { const e = this.backgroundError; this.backgroundError = undefined; throw e }
     const len = chunkLength(this.manifest, index) // throws RangeError outside the image
     if (this.have.has(index)) return false
-    if (bytes.length !== len) throw new ChunkHashMismatchError(`chunk ${index} of ${this.cid} is ${bytes.length} bytes, expected ${len}`)
+    const got = byteLength(bytes)
+    if (got !== len) throw new ChunkHashMismatchError(`chunk ${index} of ${this.cid} is ${got} bytes, expected ${len}`)
     if (!await verifyChunk(this.manifest.chunks[index], bytes, this.options.hashPool)) {
       throw new ChunkHashMismatchError(`chunk ${index} of ${this.cid} does not match its CID ${this.manifest.chunks[index]}`)
     }
@@ -99,7 +100,7 @@ export class FsPartialImage implements PartialImage {
     return true
   }
 
-  private async store (index: number, bytes: Uint8Array): Promise<void> {
+  private async store (index: number, bytes: Bytes): Promise<void> {
     const offset = chunkOffset(this.manifest, index)
     const written = new Set(this.outputs)
     await Promise.all([

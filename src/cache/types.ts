@@ -71,7 +71,7 @@ export interface PartialImage {
    * offset (and to the attached output, if any). Throws ChunkHashMismatchError
    * and writes nothing when they do not match. Returns false if the chunk was held already.
    */
-  writeChunk (index: number, bytes: Uint8Array): Promise<boolean>
+  writeChunk (index: number, bytes: Uint8Array | readonly Uint8Array[]): Promise<boolean>
 
   /**
    * Also materialise the image at `path` as chunks arrive (no copy after the

@@ -26,7 +26,7 @@ export interface HashPoolOptions {
 
 interface Job {
   id: number
-  bytes: Uint8Array
+  bytes: ChunkBytes
   sab?: SharedArrayBuffer
   resolve: (digest: Uint8Array) => void
 }
@@ -49,8 +49,21 @@ parentPort.on('message', (m) => {
 })
 `
 
-export function sha256Sync (bytes: Uint8Array): Uint8Array {
-  const d = createHash('sha256').update(bytes).digest()
+/** One buffer, or the parts a chunk arrived in (hashed in order, never gathered). */
+export type ChunkBytes = Uint8Array | readonly Uint8Array[]
+
+function totalLength (b: ChunkBytes): number {
+  if (b instanceof Uint8Array) return b.length
+  let n = 0
+  for (const p of b) n += p.length
+  return n
+}
+
+export function sha256Sync (bytes: ChunkBytes): Uint8Array {
+  const h = createHash('sha256')
+  if (bytes instanceof Uint8Array) h.update(bytes)
+  else for (const p of bytes) h.update(p)
+  const d = h.digest()
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
 }
 
@@ -73,8 +86,9 @@ export class HashPool {
   get size (): number { return this.slots.length }
 
   /** sha2-256 digest of `bytes`. `bytes` must not change until the promise settles. */
-  async digest (bytes: Uint8Array): Promise<Uint8Array> {
-    if (this.slots.length === 0 || bytes.length < this.minOffload) return sha256Sync(bytes)
+  async digest (bytes: ChunkBytes): Promise<Uint8Array> {
+    const length = totalLength(bytes)
+    if (this.slots.length === 0 || length < this.minOffload) return sha256Sync(bytes)
     let slot = this.slots[0]
     for (const s of this.slots) if (s.jobs.size < slot.jobs.size) slot = s
     return await new Promise<Uint8Array>(resolve => {
@@ -82,13 +96,20 @@ export class HashPool {
       if (slot.jobs.size === 0) slot.worker.ref() // keep the process alive only while work is pending
       slot.jobs.set(job.id, job)
       if (this.mode === 'shared') {
-        job.sab = this.takeSab(bytes.length)
-        new Uint8Array(job.sab, 0, bytes.length).set(bytes)
-        slot.worker.postMessage({ id: job.id, sab: job.sab, length: bytes.length })
-      } else {
+        job.sab = this.takeSab(length)
+        const view = new Uint8Array(job.sab, 0, length)
+        if (bytes instanceof Uint8Array) view.set(bytes)
+        else { let off = 0; for (const p of bytes) { view.set(p, off); off += p.length } }
+        slot.worker.postMessage({ id: job.id, sab: job.sab, length })
+      } else if (bytes instanceof Uint8Array) {
         // Structured clone copies a view's whole ArrayBuffer; send just these bytes.
         const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
         slot.worker.postMessage({ id: job.id, bytes: whole ? bytes : bytes.slice() })
+      } else {
+        const joined = new Uint8Array(length)
+        let off = 0
+        for (const p of bytes) { joined.set(p, off); off += p.length }
+        slot.worker.postMessage({ id: job.id, bytes: joined })
       }
     })
   }
@@ -168,7 +189,7 @@ export function setDefaultHashPool (pool: HashPool): void {
  * peer goes through here before it is written, announced or served.
  * `bytes` must not change until the promise settles.
  */
-export async function verifyChunk (cid: CID, bytes: Uint8Array, pool: HashPool = defaultHashPool()): Promise<boolean> {
+export async function verifyChunk (cid: CID, bytes: ChunkBytes, pool: HashPool = defaultHashPool()): Promise<boolean> {
   if (!isChunkCid(cid)) return false
   const digest = await pool.digest(bytes)
   const want = cid.multihash.digest

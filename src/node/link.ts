@@ -62,7 +62,7 @@ export class Link {
         return
       }
       for (const m of msgs) {
-        if (m.type === MsgType.Piece) this.downloaded.add(m.data.length)
+        if (m.type === MsgType.Piece) this.downloaded.add(m.length)
         if (this.handlers == null) this.backlog.push(m)
         else this.handlers.onMessage(this, m)
       }

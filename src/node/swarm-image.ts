@@ -259,7 +259,7 @@ export class SwarmImage {
         dl?.policy.onRejected(link.peer, m.index, now)
         break
       case MsgType.Piece:
-        this.onPiece(link, m.index, m.data)
+        this.onPiece(link, m.index, m.data, m.length)
         return
       case MsgType.Hello:
         link.close(new Error('second HELLO on one stream'))
@@ -422,9 +422,9 @@ export class SwarmImage {
     return this.download == null ? 0 : now - this.download.lastProgressAt
   }
 
-  private onPiece (link: Link, index: number, data: Uint8Array): void {
+  private onPiece (link: Link, index: number, data: Uint8Array[], length: number): void {
     const dl = this.download
-    this.downloadedBytes += data.length
+    this.downloadedBytes += length
     if (dl == null || dl.finished || index >= this.chunkCount) return
     if (dl.partial.have.has(index) || dl.writing.has(index)) return // an end-game duplicate
     dl.writing.add(index)
@@ -432,9 +432,9 @@ export class SwarmImage {
       dl.writing.delete(index)
       if (dl.finished) return
       const now = Date.now()
-      dl.bytes += data.length
+      dl.bytes += length
       dl.lastProgressAt = now
-      for (const c of dl.policy.onReceived(link.peer, index, data.length, now)) this.links.get(c.peer)?.cancel(c.chunk)
+      for (const c of dl.policy.onReceived(link.peer, index, length, now)) this.links.get(c.peer)?.cancel(c.chunk)
       for (const l of this.links.values()) l.have(index)
       dl.onChunk?.(index)
       if (dl.partial.have.count === 1 || dl.partial.have.count === this.chunkCount) this.opts.onHeldChanged()

@@ -43,7 +43,8 @@ export type WireMessage =
   | { type: typeof MsgType.Hello, hello: Hello }
   | { type: typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested }
   | { type: typeof MsgType.Have | typeof MsgType.Request | typeof MsgType.Cancel | typeof MsgType.Reject, index: number }
-  | { type: typeof MsgType.Piece, index: number, data: Uint8Array }
+  /** `data`: the chunk's bytes in the slices they arrived in (no copy); `length` their total. */
+  | { type: typeof MsgType.Piece, index: number, data: Uint8Array[], length: number }
   | { type: typeof MsgType.Peers, peers: PexEntry[] }
 
 export interface PexEntry {
@@ -156,6 +157,14 @@ export class FrameDecoder {
       const limit = type === MsgType.Piece ? this.maxPiece + 5 : MAX_CONTROL_FRAME
       if (len < 1 || len > limit) throw new ProtocolError(`peer sent a frame of ${len} bytes (type ${type}), over the limit of ${limit}`)
       if (this.buf.byteLength < 4 + len) break
+      if (type === MsgType.Piece) {
+        if (len < 5) throw new ProtocolError('peer sent a truncated PIECE')
+        const index = this.buf.getUint32(5)
+        const data = [...this.buf.sublist(9, 4 + len)]
+        this.buf.consume(4 + len)
+        out.push({ type, index, data, length: len - 5 })
+        continue
+      }
       const body = this.buf.subarray(5, 4 + len)
       this.buf.consume(4 + len)
       out.push(decodeBody(type, body))
@@ -176,9 +185,6 @@ function decodeBody (type: number, body: Uint8Array): WireMessage {
       return { type, index: readU32(body, 0) }
     case MsgType.Peers:
       return { type, peers: decodePeers(body) }
-    case MsgType.Piece:
-      if (body.length < 4) throw new ProtocolError('peer sent a truncated PIECE')
-      return { type, index: readU32(body, 0), data: body.subarray(4) }
     default:
       throw new ProtocolError(`peer sent unknown message type ${type}`)
   }
