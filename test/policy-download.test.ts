@@ -78,7 +78,8 @@ describe('released chunks first', () => {
     expect(chunks(f.dp.pick(0))).toEqual([0]) // p1 holds only chunk 0
     f.dp.onChoke('p1', true, 10)
     f.dp.onChoke('p0', false, 10)
-    expect(chunks(f.dp.pick(10))).toEqual([0]) // chunks 1..3 are rarer, but 0 was in flight
+    expect(chunks(f.dp.expire(5_000))).toEqual([0]) // kept past the choke, then given up
+    expect(chunks(f.dp.pick(5_000))).toEqual([0]) // chunks 1..3 are rarer, but 0 was in flight
   })
 })
 
@@ -236,14 +237,46 @@ describe('peers leaving and choking', () => {
     expect(chunks(f.dp.pick(1)).sort()).toEqual([0, 1])
   })
 
-  it('choking drops our requests and stops picks from that peer until unchoke', () => {
+  it('choking drops our queued requests and stops picks from that peer until unchoke', () => {
     const f = setupPicker('11', '', { config: { initialPipeline: 2 } })
-    expect(f.dp.pick(0)).toHaveLength(2)
+    const [head] = f.dp.pick(0)
+    expect(f.dp.pick(0)).toEqual([])
     f.dp.onChoke('p0', true, 1)
-    expect(f.dp.outstanding()).toEqual([])
+    expect(f.dp.outstanding()).toEqual([head]) // the one on the wire is kept
     expect(f.dp.pick(1)).toEqual([])
     f.dp.onChoke('p0', false, 2)
-    expect(f.dp.pick(2)).toHaveLength(2)
+    expect(f.dp.pick(2)).toHaveLength(1)
+  })
+
+  it('a choke keeps the request being served, so its chunk arriving after the choke is not fetched twice', () => {
+    const f = setupPicker('2222', '', { config: { initialPipeline: 2, endGameThreshold: 0 } })
+    only(f, 'p0')
+    const first = f.dp.pick(0)
+    expect(first.map(r => r.peer)).toEqual(['p0', 'p0'])
+    f.dp.onReceived('p0', first[0].chunk, MiB, 100) // measures ~10 MB/s: a chunk takes ~100 ms
+    const refill = f.dp.pick(100) // the head is now first[1]
+    expect(refill).toHaveLength(1)
+    f.dp.onChoke('p0', true, 150)
+    f.dp.onChoke('p1', false, 150)
+    // first[1] is on the wire at p0: only the queued request and the rest go elsewhere.
+    const again = chunks(f.dp.pick(150))
+    expect(again).toContain(refill[0].chunk)
+    expect(again).not.toContain(first[1].chunk)
+    expect(f.dp.onReceived('p0', first[1].chunk, MiB, 200)).toEqual([])
+    expect(f.dp.outstanding().some(r => r.chunk === first[1].chunk)).toBe(false)
+  })
+
+  it('a request kept at a choke is given up after about two chunk times when nothing arrives', () => {
+    const f = setupPicker('222', '', { config: { initialPipeline: 1, minPipeline: 1, maxPipeline: 1, endGameThreshold: 0 } })
+    only(f, 'p0')
+    const [a] = f.dp.pick(0)
+    f.dp.onReceived('p0', a.chunk, MiB, 100) // ~100 ms per chunk
+    const [b] = f.dp.pick(100)
+    f.dp.onChoke('p0', true, 110)
+    expect(f.dp.expire(200)).toEqual([])
+    expect(f.dp.expire(400)).toEqual([{ peer: 'p0', chunk: b.chunk }])
+    f.dp.onChoke('p1', false, 400)
+    expect(f.dp.pick(400)).toEqual([{ peer: 'p1', chunk: b.chunk }])
   })
 
   it('a rejected chunk is not asked of that peer again until it unchokes us', () => {
