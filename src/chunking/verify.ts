@@ -173,9 +173,16 @@ export class HashPool {
 
 let defaultPool: HashPool | undefined
 
-/** The pool verifyChunk uses unless given one: created on first use with one worker. */
+/**
+ * The pool verifyChunk uses unless given one. No workers by default: a chunk
+ * arrives in slices that are hashed in place, while a worker needs them
+ * copied to it first. Measured with bench:pull (512 MiB, 1 MiB chunks, two
+ * daemons on this 2-core machine): 7-13 core-s/GB for both ends with inline
+ * hashing, 15-16 with one worker. A host with idle cores can pass
+ * `imgp2p daemon --hash-workers N`.
+ */
 export function defaultHashPool (): HashPool {
-  defaultPool ??= new HashPool()
+  defaultPool ??= new HashPool({ size: 0 })
   return defaultPool
 }
 
