@@ -159,6 +159,9 @@ export class SwarmImage {
     })
     this.catchUpHaves(link)
     this.updateInterest(link)
+    // A free upload slot goes to a new partner at once rather than after its
+    // INTERESTED arrives: one round trip less before the first chunk.
+    this.unchokeIfFree(link)
     this.revealTo(link, now)
     this.exchangePeers()
     this.schedulePump()
