@@ -438,7 +438,12 @@ export class SwarmImage {
       dl.bytes += length
       dl.lastProgressAt = now
       for (const c of dl.policy.onReceived(link.peer, index, length, now)) this.links.get(c.peer)?.cancel(c.chunk)
-      for (const l of this.links.values()) l.have(index)
+      for (const l of this.links.values()) {
+        // A peer that holds the chunk gains nothing from the HAVE; with every
+        // host trading with every other, these messages grow with N squared.
+        // The origin is always told: its reveals follow where chunks are.
+        if (l.remoteHello?.origin === true || !this.knownHave(l.peer).has(index)) l.have(index)
+      }
       dl.onChunk?.(index)
       if (dl.partial.have.count === 1 || dl.partial.have.count === this.chunkCount) this.opts.onHeldChanged()
       this.maybeFinish()
