@@ -35,8 +35,9 @@ describe('origin policy', () => {
     const peers = ['a', 'b', 'c', 'd']
     for (const p of peers) o.addPeer(p, {})
     const shown: number[] = []
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 4 && !o.allSent; round++) {
       for (const p of peers) {
+        if (o.allSent) break
         const r = o.reveal(p, round)
         shown.push(...r)
         for (const c of r) { o.onSent(p, c); o.onPeerHave(p, c) }
@@ -50,8 +51,8 @@ describe('origin policy', () => {
   it('shows a chunk to a second peer only when the first sat on it for staleRevealMs', () => {
     const o = createOriginPolicy({ chunkCount: 4, rng: seededRng(1), config: { revealWindow: 4, staleRevealMs: 3000 } })
     o.addPeer('a', {})
+    expect(o.reveal('a', 0)).toHaveLength(4) // alone: the whole window
     o.addPeer('b', {})
-    expect(o.reveal('a', 0)).toHaveLength(4)
     expect(o.reveal('b', 2999)).toEqual([]) // nothing fresh left; a is not stuck yet
     const b = o.reveal('b', 3000)
     expect(b).toHaveLength(1) // one, to keep b from idling
@@ -59,6 +60,32 @@ describe('origin policy', () => {
     o.onSent('a', b[0]) // a finally asked: the shared chunk leaves b's window
     o.onSent('b', b[0])
     expect(o.reveal('b', 3001)).toHaveLength(1)
+  })
+
+  it('shares the fresh chunks out among the peers still missing chunks', () => {
+    // 64 chunks, 24 hosts, window 8: a full window each would seed 8 hosts and
+    // leave 16 with nothing from us (and nothing to trade) until the pass ends.
+    const o = origin(64, 8)
+    const peers = Array.from({ length: 24 }, (_, i) => `h${i}`)
+    for (const p of peers) o.addPeer(p, {})
+    const shown = peers.map(p => o.reveal(p, 0))
+    expect(shown.every(r => r.length >= 1)).toBe(true)
+    expect(Math.max(...shown.map(r => r.length))).toBeLessThanOrEqual(3)
+    expect(new Set(shown.flat()).size).toBe(shown.flat().length)
+  })
+
+  it('shows a stale chunk to one idle peer at a time, not to every idle peer', () => {
+    const o = createOriginPolicy({ chunkCount: 2, rng: seededRng(1), config: { revealWindow: 2, staleRevealMs: 3000 } })
+    o.addPeer('a', {})
+    expect(o.reveal('a', 0)).toHaveLength(2)
+    for (const p of ['b', 'c', 'd']) o.addPeer(p, {})
+    const b = o.reveal('b', 3000)
+    const c = o.reveal('c', 3000)
+    expect(b).toHaveLength(1)
+    expect(c).toHaveLength(1)
+    expect(c[0]).not.toBe(b[0])
+    expect(o.reveal('d', 3000)).toEqual([]) // both were just re-shown
+    expect(o.reveal('d', 6000)).toHaveLength(1) // still nobody asked: once more
   })
 
   it('forgets the reveals of a peer that left', () => {
@@ -74,8 +101,8 @@ describe('origin policy', () => {
     const o = origin(6, 3)
     o.addPeer('a', {})
     o.addPeer('b', {})
+    while (!o.allSent) for (const p of ['a', 'b']) for (const c of o.reveal(p, 0)) { o.onSent(p, c); o.onPeerHave(p, c) }
     o.addPeer('c', {})
-    for (const p of ['a', 'b']) for (const c of o.reveal(p, 0)) { o.onSent(p, c); o.onPeerHave(p, c) }
     expect(o.allSent).toBe(true)
     // c holds nothing; a and b each hold three; make chunk 0 common.
     const held0 = ['a', 'b'].filter(p => p !== 'x')

@@ -55,6 +55,8 @@ class Origin implements OriginPolicy {
   /** Unsent chunks no peer holds, by how many peers they are open at. */
   private readonly pool: ChunkBuckets
   private nearMissing = 0
+  /** Connected peers still missing chunks. */
+  private missing = 0
   /**
    * Chunks safe to show everyone after fallback, in the order they became so:
    * held by a peer (others take it from there), or lost (no holder, not in flight).
@@ -86,6 +88,7 @@ class Origin implements OriginPolicy {
       key: peer, near, has: new Bitfield(this.n), revealed: new Bitfield(this.n), open: new Set(), cursor: 0
     })
     if (near && this.n > 0) this.nearMissing++
+    if (this.n > 0) this.missing++
   }
 
   removePeer (peer: PeerKey): void {
@@ -101,12 +104,16 @@ class Origin implements OriginPolicy {
       if (this.sentTo[c] === peer && this.holders[c] === 0) this.lost(c)
     }
     if (p.near && !p.has.complete) this.nearMissing--
+    if (!p.has.complete) this.missing--
   }
 
   onPeerHave (peer: PeerKey, chunk: number): void {
     const p = this.peers.get(peer)
     if (p === undefined || chunk < 0 || chunk >= this.n || !p.has.set(chunk)) return
-    if (p.near && p.has.complete) this.nearMissing--
+    if (p.has.complete) {
+      this.missing--
+      if (p.near) this.nearMissing--
+    }
     if (this.holders[chunk]++ === 0) this.append(chunk)
     // A chunk some peer already holds (an all-zero chunk, or one from an earlier
     // pull) is out in the swarm: it need not leave us before the fallback.
@@ -138,7 +145,13 @@ class Origin implements OriginPolicy {
     const p = this.peers.get(peer)
     if (p === undefined) return []
     if (this.allSent) return this.revealLogged(p)
-    const window = p.near || this.nearMissing === 0 ? this.cfg.revealWindow : this.cfg.farRevealWindow
+    const full = p.near || this.nearMissing === 0 ? this.cfg.revealWindow : this.cfg.farRevealWindow
+    // Fresh chunks are shared out among the peers still missing chunks, so the
+    // first pass seeds as many hosts as possible: with 24 hosts and 64 chunks a
+    // window of 8 gave all of them to 8 hosts and the other 16 waited seconds
+    // for their first chunk, uploading nothing meanwhile.
+    const share = Math.ceil(this.pool.bucket(0).length / Math.max(1, this.missing))
+    const window = Math.min(full, Math.max(1, share, p.open.size === 0 ? 1 : 0))
     const out: number[] = []
     while (p.open.size < window) {
       // Fresh chunks (shown to nobody) fill the window. A chunk already shown
@@ -146,7 +159,11 @@ class Origin implements OriginPolicy {
       // staleRevealMs without asking (it is stuck), and only to an idle peer.
       const c = this.choose(p, p.open.size === 0 ? now - this.cfg.staleRevealMs : -Infinity)
       if (c < 0) break
-      if (this.openCount[c] === 0) this.shownAt[c] = now
+      // A stale chunk re-shown counts as shown now: the next idle peer gets
+      // another one (or waits), not this one too. Without this every peer
+      // that went idle got the same stale chunk, asked us for it at once, and
+      // the front-end sent it up to 11 times (64 MiB, 24 hosts).
+      this.shownAt[c] = now
       p.revealed.set(c)
       p.open.add(c)
       this.openCount[c]++
