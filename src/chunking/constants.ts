@@ -3,15 +3,18 @@
  */
 
 /**
- * Default chunk size for new images: 1 MiB.
+ * Default chunk size for new images: 512 KiB, chosen by two measurements.
  *
- * Provisional. The transport is indifferent between 64 KiB and 1 MiB (yamux
- * frames are <= 64 KiB, STACK-FACTS), so the choice trades manifest size and
- * per-chunk overhead (one hash, one request, one bit) against how finely a
- * swarm can share a partly downloaded image. The simulation in src/sim is to
- * justify or replace this number.
+ * - The simulator's chunk sweep (the paper's piece-size experiment: 60 hosts,
+ *   9.77 GB, bench/sim/results/chunk-sweep.csv): mean time per host is best
+ *   at 512 KiB (82.1 s; 256 KiB 83.3 s, 1 MiB 82.9 s), makespan 1.12 x T_min
+ *   (256 KiB 1.11 x, 1 MiB 1.20 x); 16 MiB is clearly worse (1.29 x).
+ * - The daemon (`npm run bench:pull -- --chunk-size ...`, two processes):
+ *   12.3-12.7 core-s per GB moved at 512 KiB against 15-16 at 256 KiB and
+ *   18 at 1 MiB, interleaved runs on the same machine.
+ * A 9.77 GB image then has 18,635 chunks: a 0.8 MB manifest.
  */
-export const DEFAULT_CHUNK_SIZE = 1024 * 1024
+export const DEFAULT_CHUNK_SIZE = 512 * 1024
 
 /**
  * Largest chunk a manifest may declare. Readers allocate a chunk-sized buffer
