@@ -159,11 +159,7 @@ class Origin implements OriginPolicy {
       // staleRevealMs without asking (it is stuck), and only to an idle peer.
       const c = this.choose(p, p.open.size === 0 ? now - this.cfg.staleRevealMs : -Infinity)
       if (c < 0) break
-      // A stale chunk re-shown counts as shown now: the next idle peer gets
-      // another one (or waits), not this one too. Without this every peer
-      // that went idle got the same stale chunk, asked us for it at once, and
-      // the front-end sent it up to 11 times (64 MiB, 24 hosts).
-      this.shownAt[c] = now
+      if (this.openCount[c] === 0) this.shownAt[c] = now
       p.revealed.set(c)
       p.open.add(c)
       this.openCount[c]++
@@ -187,9 +183,14 @@ class Origin implements OriginPolicy {
       }
     }
     if (staleBefore === -Infinity) return -1
+    // A chunk open at `lvl` peers goes to one more only after lvl stale
+    // periods: each stuck chunk gets a second peer at once, but idle peers no
+    // longer all get the same one (the front-end sent one chunk up to 11
+    // times in a 64 MiB, 24-host swarm).
     for (let lvl = 1; lvl < this.pool.levels; lvl++) {
+      const before = staleBefore - (lvl - 1) * this.cfg.staleRevealMs
       for (const c of this.pool.bucket(lvl)) {
-        if (this.shownAt[c] <= staleBefore && !p.revealed.has(c)) return c
+        if (this.shownAt[c] <= before && !p.revealed.has(c)) return c
       }
     }
     return -1
