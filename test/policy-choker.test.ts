@@ -27,6 +27,19 @@ describe('choker', () => {
     expect(['p1', 'p3', 'p5']).not.toContain(d.optimistic)
   })
 
+  it('a peer that held a slot for a whole interval and took nothing goes behind the peers waiting', () => {
+    // Tail of a download: every rate is 0. p0 and p1 are unchoked but asked us
+    // for nothing; p2 and p3 wait. With one regular slot the slot must move.
+    for (let seed = 1; seed <= 10; seed++) {
+      const c = createChoker({ uploadSlots: 2, optimisticEvery: 1 }, { rng: seededRng(seed) })
+      const ps = peers('0000')
+      ps[0].unchoked = true
+      ps[1].unchoked = true
+      const d = c.rechoke(ps, false, 0)
+      expect(d.unchoked.slice(0, 2).sort()).toEqual(['p2', 'p3'])
+    }
+  })
+
   it('seeding: ranks by the rate peers take from us', () => {
     const c = createChoker({ uploadSlots: 2 }, { rng: seededRng(1) })
     const list = peers('1937', { seeding: true })
@@ -87,6 +100,8 @@ describe('choker', () => {
     const list = peers('00000')
     list[3].unchoked = true
     list[4].unchoked = true
+    list[3].uploadRate = 1e6 // they use their slots
+    list[4].uploadRate = 1e6
     const d = c.rechoke(list, false, 0)
     expect(d.unchoked.slice(0, 2).sort()).toEqual(['p3', 'p4'])
   })
