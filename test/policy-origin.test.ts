@@ -113,6 +113,21 @@ describe('origin policy', () => {
     expect(ordered).toEqual([]) // revealed once is enough
   })
 
+  it('after the first pass, still reveals nothing to other zones until its own zone is complete', () => {
+    const o = origin(4, 4, { zone: 'a', farRevealWindow: 0 })
+    o.addPeer('near', { zone: 'a' })
+    o.addPeer('far', { zone: 'b' })
+    while (!o.allSent) for (const c of o.reveal('near', 0)) o.onSent('near', c)
+    o.onPeerHave('near', 0)
+    o.onPeerHave('near', 1)
+    expect(o.allSent).toBe(true)
+    expect(o.reveal('far', 1)).toEqual([]) // near holds 0 and 1, but still lacks 2 and 3
+    o.onPeerHave('near', 2)
+    o.removePeer('near') // chunks 0-2 now held by nobody: lost
+    o.addPeer('near2', { zone: 'a' })
+    expect(o.reveal('far', 2).sort()).toEqual([0, 1, 2, 3]) // lost chunks are shown to anyone
+  })
+
   it('reveals to other zones only a trickle while its own zone still needs chunks', () => {
     const o = origin(20, 4, { zone: 'a', farRevealWindow: 1 })
     o.addPeer('near', { zone: 'a' })

@@ -144,7 +144,17 @@ class Origin implements OriginPolicy {
   reveal (peer: PeerKey, now: number): number[] {
     const p = this.peers.get(peer)
     if (p === undefined) return []
-    if (this.allSent) return this.revealLogged(p)
+    if (this.allSent) {
+      // Far peers still get nothing from us while our zone needs chunks, even
+      // after the first pass: a far host sees only its few neighbours in our
+      // zone, so it asked us for most chunks our zone already held (front-end
+      // 2.1 images, 962 repeats to far hosts, 899 MB N=72 with every host
+      // unchoked as the daemon does). They cross once, through our zone.
+      // Chunks no peer holds are still shown to them, so a stalled zone of
+      // ours cannot keep a chunk from them.
+      if (!p.near && this.nearMissing > 0 && this.cfg.farRevealWindow === 0) return this.revealOrphans(p)
+      return this.revealLogged(p)
+    }
     const full = p.near || this.nearMissing === 0 ? this.cfg.revealWindow : this.cfg.farRevealWindow
     // Fresh chunks are shared out among the peers still missing chunks, so the
     // first pass seeds as many hosts as possible: with 24 hosts and 64 chunks a
@@ -216,6 +226,19 @@ class Origin implements OriginPolicy {
     shuffle(out, this.rng)
     const h = this.holders
     out.sort((a, b) => h[a] - h[b])
+    return out
+  }
+
+  /** Logged chunks no connected peer holds (lost, or never announced), without moving the cursor. */
+  private revealOrphans (p: OriginPeer): number[] {
+    const out: number[] = []
+    for (let i = p.cursor; i < this.log.length; i++) {
+      const c = this.log[i]
+      if (this.holders[c] === 0 && this.sent[c] === 0 && !p.revealed.has(c) && !p.has.has(c)) {
+        p.revealed.set(c)
+        out.push(c)
+      }
+    }
     return out
   }
 
