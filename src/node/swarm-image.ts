@@ -82,6 +82,7 @@ export class SwarmImage {
   private download?: Download
   private readonly serving = new Map<Link, ServeQueue>()
   private readonly remoteHave = new Map<string, Bitfield>()
+  private fullHeld?: Bitfield
   private lastRechoke = -Infinity
   private pumpScheduled = false
 
@@ -99,7 +100,11 @@ export class SwarmImage {
 
   /** Local holdings as a bitfield. */
   held (): Bitfield {
-    if (this.complete) return Bitfield.full(this.chunkCount)
+    if (this.complete) {
+      // Asked on every REQUEST served: build the full bitfield once.
+      this.fullHeld ??= Bitfield.full(this.chunkCount)
+      return this.fullHeld
+    }
     return this.download?.partial.have ?? new Bitfield(this.chunkCount)
   }
 
