@@ -357,6 +357,27 @@ describe('nearest peers', () => {
     expect(reqs.every(r => r.peer === 'near')).toBe(true)
   })
 
+  it('starved (every in-zone holder chokes us, nothing outstanding): asks an unchoked peer of another zone', () => {
+    const dp = zoned()
+    dp.onChoke('near', true, 0)
+    dp.onReceived('far', 1, MiB, 0) // we hold chunk 1; chunk 0 is held by near (choking us) and far
+    const first = dp.pick(10)
+    expect(first).toEqual([]) // not yet: a choke may be turned over at once
+    expect(dp.pick(10)).toEqual([{ peer: 'far', chunk: 0 }])
+  })
+
+  it('waits starveMs before treating a choke-out as starvation', () => {
+    const dp = createDownloadPolicy({ chunkCount: 2, chunkBytes: MiB, have: new Bitfield(2), zone: 'a', rng: seededRng(3), config: { randomFirstPicks: 0, starveMs: 500 } })
+    dp.addPeer('near', { zone: 'a' }, 0)
+    dp.addPeer('far', { zone: 'b' }, 0)
+    dp.onBitfield('near', bits('**'))
+    dp.onBitfield('far', bits('**'))
+    dp.onChoke('near', true, 0)
+    expect(dp.pick(0)).toEqual([])
+    expect(dp.pick(499)).toEqual([])
+    expect(dp.pick(500)).toHaveLength(2)
+  })
+
   it('prefers the lower round trip among candidates', () => {
     const dp = createDownloadPolicy({ chunkCount: 1, chunkBytes: MiB, have: new Bitfield(1), rng: seededRng(1), config: { endGameThreshold: 0 } })
     dp.addPeer('slow', { rttMs: 30 }, 0)

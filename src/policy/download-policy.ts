@@ -118,6 +118,8 @@ class Download implements DownloadPolicy {
   private readonly graceOk: Uint8Array
   private readonly graceTimers = new TimeHeap()
 
+  /** Since when we have had nothing outstanding and nothing to ask (-1: not starved). */
+  private starvedSince = -1
   private epoch = 0
   private lastNow = 0
   private readonly budget: Budget = { left: 0 }
@@ -346,7 +348,36 @@ class Download implements DownloadPolicy {
         out.push({ peer: p.key, chunk: c })
       }
     }
+    if (out.length > 0 || this.inflight.size > 0) {
+      this.starvedSince = -1
+    } else if (this.starvedSince < 0) {
+      this.starvedSince = now
+    } else if (now - this.starvedSince >= this.cfg.starveMs) {
+      this.pickStarved(now, out)
+    }
     return out
+  }
+
+  /**
+   * Starved (see starveMs): the near peers holding what we lack all choke us.
+   * Ask unchoked far peers, then the origin, for a pipeline of whatever they
+   * hold, rarest first, whether or not a near peer holds it too; the next
+   * starvation is timed afresh once these are answered.
+   */
+  private pickStarved (now: number, out: ChunkRequest[]): void {
+    for (const p of this.order) {
+      if (p.cls === NEAR || p.choked) continue
+      while (p.queue.size < p.depth) {
+        const rejected = p.rejected
+        const c = scanBitfield(p.bits, this.have.bytes, this.chunkCount, (x) =>
+          this.reqCount[x] > 0 || rejected?.has(x) === true ? -1 : this.nearAvail[x] + this.farAvail[x], this.rng)
+        if (c < 0) break
+        this.book(p, c, now)
+        out.push({ peer: p.key, chunk: c })
+      }
+      if (out.length > 0) break
+    }
+    if (out.length > 0) this.starvedSince = -1
   }
 
   expire (now: number): ChunkRequest[] {

@@ -82,6 +82,13 @@ export interface DownloadConfig {
   peersStartChoked?: boolean
   /** Bucket entries examined per pick before falling back to a scan of the peer's bitfield. */
   scanBudget?: number
+  /**
+   * A host with nothing outstanding and nothing it may ask of anyone for this
+   * long (ms) is starved: every near holder of what it lacks chokes it. It
+   * then asks unchoked peers of other zones (and the origin) for a pipeline
+   * of anything they hold, instead of waiting for a rechoke.
+   */
+  starveMs?: number
 }
 
 /**
