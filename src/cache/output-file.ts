@@ -3,7 +3,9 @@
  * after the download. Written as `path + '.imgp2p-part'` and renamed to `path`
  * only when complete, so `path` never holds a partial image.
  */
-import { rename, rm } from 'node:fs/promises'
+import { constants as fsConstants } from 'node:fs'
+import { access, rename, rm, stat } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { OutputNotWritableError, fsError } from '../errors.js'
 import { writeAll, type Bytes } from './files.js'
 import type { ChunkFile, OpenFile } from './files.js'
@@ -70,5 +72,17 @@ export class OutputFile {
   async discard (): Promise<void> {
     await this.fh.close().catch(() => {})
     await rm(this.tmpPath, { force: true })
+  }
+}
+
+/** Fail before any transfer when `--out` cannot be created. */
+export async function checkOutputPath (out: string): Promise<void> {
+  try {
+    await access(dirname(out), fsConstants.W_OK)
+    const s = await stat(out).catch(() => undefined)
+    if (s?.isDirectory() === true) throw new OutputNotWritableError(`--out ${out} is a directory; give a file path`)
+  } catch (err) {
+    if (err instanceof OutputNotWritableError) throw err
+    throw new OutputNotWritableError(`cannot write --out ${out}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'directory does not exist' : 'permission denied'}`)
   }
 }

@@ -7,27 +7,28 @@ import type { PeerId, Stream, Connection } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
-import { constants as fsConstants } from 'node:fs'
-import { access, stat } from 'node:fs/promises'
-import { dirname, resolve as resolvePath } from 'node:path'
+import { resolve as resolvePath } from 'node:path'
 import { FsImageStore } from '../cache/image-store.js'
+import { checkOutputPath } from '../cache/output-file.js'
 import type { ImageInfo, ImageStore, ImageExporter } from '../cache/types.js'
 import { parseCid } from '../chunking/cid.js'
-import { HashPool, setDefaultHashPool } from '../chunking/verify.js'
+import type { Bitfield } from '../util/bitfield.js'
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE } from '../chunking/constants.js'
 import type { Manifest } from '../chunking/manifest.js'
-import { NoProvidersError, NotFoundError, OutputNotWritableError } from '../errors.js'
+import { HashPool, setDefaultHashPool } from '../chunking/verify.js'
+import { NoProvidersError } from '../errors.js'
 import { seededRng } from '../policy/index.js'
 import type { ChokerConfig, Rng } from '../policy/types.js'
 import { Announcer } from './announcer.js'
 import { createHost, type Imgp2pHost } from './host.js'
 import { loadOrCreateKey } from './identity.js'
+import { BootstrapDialer } from './bootstrap.js'
 import { Link } from './link.js'
-import { fetchManifest, serveManifest } from './manifest-protocol.js'
+import { findManifest } from './manifest-finder.js'
+import { serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
 import { SwarmImage, type DownloadProgress } from './swarm-image.js'
-import type { Bitfield } from '../util/bitfield.js'
 
 export interface NodeOptions {
   dataDir: string
@@ -109,7 +110,7 @@ export class Imgp2pNode {
   private readonly listenAddrs = new Map<string, Uint8Array[]>()
   private readonly rng: Rng
   private tickTimer?: NodeJS.Timeout
-  private bootstrapTimer?: NodeJS.Timeout
+  private readonly bootstrap: BootstrapDialer
   private stopped = false
   private manifestBytesSent = 0
   private readonly log: (msg: string) => void
@@ -120,6 +121,7 @@ export class Imgp2pNode {
     this.peerId = host.peerId.toString()
     this.log = opts.log ?? (() => {})
     this.rng = seededRng(opts.seed ?? Math.floor(Math.random() * 2 ** 31))
+    this.bootstrap = new BootstrapDialer(host, opts.peers ?? [], this.log)
     this.announcer = new Announcer({
       pubsub: host.services.pubsub,
       images: () => this.heldImages(),
@@ -169,26 +171,12 @@ export class Imgp2pNode {
       for (const img of this.images.values()) if (img.downloading) void this.openLink(img, evt.detail.toString())
     })
     this.tickTimer = setInterval(() => { this.tick() }, TICK_MS)
-    this.dialBootstrap()
-    this.bootstrapTimer = setInterval(() => { this.dialBootstrap() }, 5000)
+    this.bootstrap.start()
     if (this.completeImages.size > 0) this.announcer.changed()
   }
 
   addrs (): string[] {
     return this.host.getMultiaddrs().map(a => a.toString())
-  }
-
-  private dialBootstrap (): void {
-    for (const text of this.opts.peers ?? []) {
-      let ma: Multiaddr
-      try { ma = multiaddr(text) } catch { this.log(`ignoring bad --peer address ${text}`); continue }
-      const id = ma.getComponents().find(c => c.name === 'p2p')?.value
-      if (id != null && (id === this.peerId || this.host.getConnections(peerIdFromString(id)).length > 0)) continue
-      if (id == null && this.host.getConnections().some(c => c.remoteAddr.toString().startsWith(ma.toString()))) continue
-      this.host.dial(ma, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) }).catch((err: Error) => {
-        this.log(`cannot reach peer ${text} yet: ${err.message}`)
-      })
-    }
   }
 
   private heldImages (): Array<{ cid: string, complete: boolean, haveCount: number }> {
@@ -322,7 +310,7 @@ export class Imgp2pNode {
     const cid = parseCid(cidText)
     const key = cid.toString()
     const out = options.out != null ? resolvePath(options.out) : undefined
-    if (out != null) await checkWritable(out)
+    if (out != null) await checkOutputPath(out)
     const timeoutMs = options.timeoutMs ?? DEFAULT_PULL_TIMEOUT_MS
 
     const cached = await this.store.completePath(cid)
@@ -353,7 +341,11 @@ export class Imgp2pNode {
     run.catch(() => {})
     this.pulls.set(key, run)
     try {
-      const manifest = (await this.store.getManifest(cid)) ?? await this.findManifest(cid, timeoutMs, options)
+      const manifest = (await this.store.getManifest(cid)) ?? await findManifest({
+        host: this.host, announcer: this.announcer, store: this.store, selfId: this.peerId
+      }, cid, { timeoutMs, signal: options.signal, onSearch: () => {
+        options.onProgress?.({ cid: key, phase: 'manifest', have: 0, total: 0, bytes: 0, peers: 0, chunkSize: 0, size: 0 })
+      } })
       const partial = await this.store.openPartial(cid, manifest)
       if (out != null) await partial.attachOutput(out)
       const img = this.images.get(key) ?? this.createImage(cid, manifest, false)
@@ -400,42 +392,6 @@ export class Imgp2pNode {
       clearInterval(timer)
       options.signal?.removeEventListener('abort', onAbort)
     }
-  }
-
-  /** Fetch and verify the manifest from any peer that has it, retrying as peers appear. */
-  private async findManifest (cid: CID, timeoutMs: number, options: PullOptions): Promise<Manifest> {
-    const key = cid.toString()
-    const deadline = Date.now() + timeoutMs
-    const asked = new Map<string, number>()
-    options.onProgress?.({ cid: key, phase: 'manifest', have: 0, total: 0, bytes: 0, peers: 0, chunkSize: 0, size: 0 })
-    while (Date.now() < deadline) {
-      options.signal?.throwIfAborted()
-      const now = Date.now()
-      const candidates = [
-        ...this.announcer.holdersOf(key).map(h => ({ peer: h.peer, addrs: h.addrs })),
-        ...this.host.getPeers().map(p => ({ peer: p.toString(), addrs: [] as Multiaddr[] }))
-      ].filter(c => c.peer !== this.peerId && now - (asked.get(c.peer) ?? -Infinity) > 2000)
-      const tries = candidates.slice(0, 8).map(async c => {
-        asked.set(c.peer, now)
-        const pid = peerIdFromString(c.peer)
-        if (c.addrs.length > 0) await this.host.peerStore.merge(pid, { multiaddrs: c.addrs })
-        const signal = AbortSignal.any([AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
-        const stream = await this.host.dialProtocol(pid, MANIFEST_PROTOCOL, { signal })
-        const bytes = await fetchManifest(stream, cid, signal)
-        if (bytes == null) throw new NotFoundError('peer lacks it')
-        return bytes
-      })
-      if (tries.length > 0) {
-        try {
-          const bytes = await Promise.any(tries)
-          return await this.store.putManifest(cid, bytes)
-        } catch {
-          // Nobody had it (or answered wrongly); ask again as holders appear.
-        }
-      }
-      await new Promise(resolve => setTimeout(resolve, 200))
-    }
-    throw new NoProvidersError(`no peer has image ${key} (asked ${asked.size} peer${asked.size === 1 ? '' : 's'} within ${Math.round(timeoutMs / 1000)} s)`)
   }
 
   async list (): Promise<ImageInfo[]> {
@@ -502,7 +458,7 @@ export class Imgp2pNode {
     if (this.stopped) return
     this.stopped = true
     clearInterval(this.tickTimer)
-    clearInterval(this.bootstrapTimer)
+    this.bootstrap.stop()
     this.announcer.stop()
     for (const img of this.images.values()) img.close()
     await this.host.stop()
@@ -513,17 +469,4 @@ export class Imgp2pNode {
 function isWildcard (a: Multiaddr): boolean {
   const s = a.toString()
   return s.startsWith('/ip4/0.0.0.0/') || s.startsWith('/ip6/::/')
-}
-
-/** Fail before any transfer when the output cannot be created. */
-async function checkWritable (out: string): Promise<void> {
-  const dir = dirname(out)
-  try {
-    await access(dir, fsConstants.W_OK)
-    const s = await stat(out).catch(() => undefined)
-    if (s?.isDirectory() === true) throw new OutputNotWritableError(`--out ${out} is a directory; give a file path`)
-  } catch (err) {
-    if (err instanceof OutputNotWritableError) throw err
-    throw new OutputNotWritableError(`cannot write --out ${out}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'directory does not exist' : 'permission denied'}`)
-  }
 }

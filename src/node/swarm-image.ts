@@ -11,9 +11,10 @@ import type { PartialImage, ImageStore } from '../cache/types.js'
 import { type Manifest, chunkCount } from '../chunking/manifest.js'
 import { ChunkHashMismatchError } from '../errors.js'
 import { createChoker, createDownloadPolicy, createOriginPolicy } from '../policy/index.js'
-import type { Choker, ChokerConfig, DownloadPolicy, OriginPolicy, Rng, UploadPeerStats } from '../policy/types.js'
+import type { ChokerConfig, DownloadPolicy, OriginPolicy, Rng } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
 import type { Link } from './link.js'
+import { Uploader } from './uploader.js'
 import { MAX_PEX_PEERS, MsgType, type Hello, type PexEntry, type WireMessage } from './wire.js'
 
 export interface SwarmImageOptions {
@@ -57,11 +58,6 @@ interface Download {
   onChunk?: (index: number) => void
 }
 
-interface ServeQueue {
-  queue: number[]
-  running: boolean
-}
-
 export class SwarmImage {
   readonly cid: CID
   readonly key: string
@@ -69,7 +65,6 @@ export class SwarmImage {
   readonly chunkCount: number
   readonly links = new Map<string, Link>()
   complete: boolean
-  uploadedBytes = 0
   /** Chunks that failed verification, from any peer. */
   corruptChunks = 0
   /** PIECE payload received, duplicates and corrupt ones included. */
@@ -77,13 +72,10 @@ export class SwarmImage {
   /** Peers that sent corrupt data too often: never again, for this image. */
   readonly banned = new Set<string>()
 
-  private readonly choker: Choker
-  private origin?: OriginPolicy
+  private readonly uploader: Uploader
   private download?: Download
-  private readonly serving = new Map<Link, ServeQueue>()
   private readonly remoteHave = new Map<string, Bitfield>()
   private fullHeld?: Bitfield
-  private lastRechoke = -Infinity
   private pumpScheduled = false
 
   constructor (private readonly opts: SwarmImageOptions) {
@@ -92,9 +84,21 @@ export class SwarmImage {
     this.manifest = opts.manifest
     this.chunkCount = chunkCount(opts.manifest)
     this.complete = opts.complete
-    this.choker = createChoker(opts.choker, { zone: opts.zone, rng: opts.rng })
-    if (opts.origin && opts.complete) this.origin = createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng })
+    this.uploader = new Uploader({
+      cid: opts.cid,
+      store: opts.store,
+      choker: createChoker(opts.choker, { zone: opts.zone, rng: opts.rng }),
+      origin: opts.origin && opts.complete ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng }) : undefined,
+      held: () => this.held(),
+      seeding: () => this.complete,
+      links: this.links,
+      log: opts.log
+    })
   }
+
+  get uploadedBytes (): number { return this.uploader.uploadedBytes }
+
+  private get origin (): OriginPolicy | undefined { return this.uploader.origin }
 
   get downloading (): boolean { return this.download != null && !this.download.finished }
 
@@ -144,7 +148,6 @@ export class SwarmImage {
       existing.close()
     }
     this.links.set(link.peer, link)
-    this.serving.set(link, { queue: [], running: false })
     const hello = link.remoteHello
     const meta = { zone: hello?.zone ?? undefined, rttMs: link.rttMs, origin: hello?.origin ?? false }
     this.origin?.addPeer(link.peer, meta)
@@ -164,10 +167,7 @@ export class SwarmImage {
     })
     this.catchUpHaves(link)
     this.updateInterest(link)
-    // A free upload slot goes to a new partner at once rather than after its
-    // INTERESTED arrives: one round trip less before the first chunk.
-    this.unchokeIfFree(link)
-    this.revealTo(link, now)
+    this.uploader.addLink(link, now)
     this.exchangePeers()
     this.schedulePump()
     return true
@@ -223,8 +223,7 @@ export class SwarmImage {
     if (this.links.get(link.peer) !== link) return
     this.links.delete(link.peer)
     if (!keepKnown) this.remoteHave.delete(link.peer)
-    this.serving.delete(link)
-    this.origin?.removePeer(link.peer)
+    this.uploader.removeLink(link)
     this.download?.policy.removePeer(link.peer, now)
     this.schedulePump()
   }
@@ -250,19 +249,18 @@ export class SwarmImage {
         break
       case MsgType.Interested:
         link.peerInterested = true
-        this.unchokeIfFree(link)
+        this.uploader.onInterested(link)
         break
       case MsgType.NotInterested:
         link.peerInterested = false
         break
       case MsgType.Request:
-        this.onRequest(link, m.index)
+        if (m.index >= this.chunkCount) { link.close(new Error(`REQUEST for chunk ${m.index} of ${this.chunkCount}`)); return }
+        this.uploader.onRequest(link, m.index)
         return
-      case MsgType.Cancel: {
-        const q = this.serving.get(link)
-        if (q != null) q.queue = q.queue.filter(i => i !== m.index)
+      case MsgType.Cancel:
+        this.uploader.onCancel(link, m.index)
         return
-      }
       case MsgType.Reject:
         dl?.policy.onRejected(link.peer, m.index, now)
         break
@@ -277,101 +275,6 @@ export class SwarmImage {
         return
     }
     this.schedulePump()
-  }
-
-  // ---- uploading ----
-
-  private onRequest (link: Link, index: number): void {
-    if (index >= this.chunkCount) { link.close(new Error(`REQUEST for chunk ${index} of ${this.chunkCount}`)); return }
-    if (link.amChoking || !this.held().has(index)) { link.reject(index); return }
-    const q = this.serving.get(link)
-    if (q == null) return
-    q.queue.push(index)
-    if (!q.running) void this.serve(link, q)
-  }
-
-  /** Serve one link's requests in order; the bounded writer paces us to the link. */
-  private async serve (link: Link, q: ServeQueue): Promise<void> {
-    q.running = true
-    // The next chunk is read from disk while the current one is on the wire,
-    // so the link never waits on the disk.
-    let ahead: { index: number, data: Promise<Uint8Array | undefined> } | undefined
-    const readNext = (): typeof ahead => {
-      const index = q.queue.shift()
-      return index == null ? undefined : { index, data: this.readForServing(index) }
-    }
-    try {
-      while (!link.closed) {
-        const cur = ahead ?? readNext()
-        if (cur == null) break
-        ahead = readNext()
-        const data = await cur.data
-        if (link.amChoking || data == null) { link.reject(cur.index); continue }
-        await link.piece(cur.index, data)
-        this.uploadedBytes += data.length
-        if (this.origin != null) {
-          this.origin.onSent(link.peer, cur.index)
-          // Refill the peer's window now, not at the next tick: a lone host must never wait on us.
-          this.revealTo(link, Date.now())
-        }
-      }
-    } catch (err) {
-      if (!link.closed) this.opts.log(`serving ${link.peer} failed: ${(err as Error).message}`)
-    } finally {
-      q.running = false
-    }
-  }
-
-  /**
-   * Read a chunk we hold. A read can miss while a finishing pull moves its
-   * file into images/; a peer told REJECT for a chunk we hold would not ask
-   * us again, so retry briefly before giving up.
-   */
-  private async readForServing (index: number): Promise<Uint8Array | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      const data = await this.opts.store.readChunk(this.cid, index).catch((err: Error) => {
-        this.opts.log(`reading chunk ${index} of ${this.key} failed: ${err.message}`)
-        return undefined
-      })
-      if (data != null || attempt >= 5 || !this.held().has(index)) return data
-      await new Promise(resolve => setTimeout(resolve, 20 * (attempt + 1)))
-    }
-  }
-
-  private unchokeIfFree (link: Link): void {
-    if (!link.amChoking) return
-    // The front-end serves whoever asks: the origin policy already limits what they can ask for.
-    if (this.origin != null) { link.choke(false); return }
-    let unchoked = 0
-    for (const l of this.links.values()) if (!l.amChoking) unchoked++
-    if (unchoked < this.choker.config.uploadSlots + 1) link.choke(false)
-  }
-
-  private rechoke (now: number): void {
-    if (this.origin != null) {
-      for (const l of this.links.values()) if (l.peerInterested) l.choke(false)
-      return
-    }
-    const stats: UploadPeerStats[] = []
-    for (const l of this.links.values()) {
-      stats.push({
-        peer: l.peer,
-        interested: l.peerInterested,
-        downloadRate: l.downloaded.sample(now),
-        uploadRate: l.uploaded.sample(now),
-        unchoked: !l.amChoking,
-        zone: l.remoteHello?.zone ?? undefined,
-        rttMs: l.rttMs
-      })
-    }
-    const decision = this.choker.rechoke(stats, this.complete, now)
-    const keep = new Set(decision.unchoked)
-    for (const l of this.links.values()) l.choke(!keep.has(l.peer))
-  }
-
-  private revealTo (link: Link, now: number): void {
-    if (this.origin == null) return
-    for (const i of this.origin.reveal(link.peer, now)) link.have(i)
   }
 
   // ---- downloading ----
@@ -516,7 +419,7 @@ export class SwarmImage {
   }
 
   /** Timer work: expire slow requests, refresh interest, rechoke, reveal. */
-  tick (now: number, rechokeEveryMs = this.choker.config.rechokeIntervalMs): void {
+  tick (now: number, rechokeEveryMs?: number): void {
     const dl = this.download
     if (dl != null && !dl.finished) {
       for (const r of dl.policy.expire(now)) this.links.get(r.peer)?.cancel(r.chunk)
@@ -524,11 +427,7 @@ export class SwarmImage {
       this.pump(now)
     }
     for (const l of this.links.values()) { l.downloaded.sample(now); l.uploaded.sample(now) }
-    if (now - this.lastRechoke >= rechokeEveryMs) {
-      this.lastRechoke = now
-      this.rechoke(now)
-    }
-    for (const l of this.links.values()) this.revealTo(l, now)
+    this.uploader.tick(now, rechokeEveryMs)
   }
 
   close (): void {

@@ -1,0 +1,69 @@
+/**
+ * Finds an image's manifest: asks announced holders first, then every
+ * connected peer, a few at a time, again as new ones appear, until one
+ * answers with bytes that hash to the CID or the time is up.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
+import type { ImageStore } from '../cache/types.js'
+import type { Manifest } from '../chunking/manifest.js'
+import { NoProvidersError, NotFoundError } from '../errors.js'
+import type { Announcer } from './announcer.js'
+import type { Imgp2pHost } from './host.js'
+import { fetchManifest } from './manifest-protocol.js'
+import { MANIFEST_PROTOCOL } from './protocols.js'
+
+export interface FinderDeps {
+  host: Imgp2pHost
+  announcer: Announcer
+  store: ImageStore
+  selfId: string
+}
+
+export interface FindOptions {
+  timeoutMs: number
+  signal?: AbortSignal
+  /** Called once, when the search starts (for progress displays). */
+  onSearch?: () => void
+}
+
+const PARALLEL_ASKS = 8
+/** Ask one peer again only after this long: it may have got the image meanwhile. */
+const REASK_MS = 2000
+const ROUND_PAUSE_MS = 200
+const ASK_TIMEOUT_MS = 10_000
+
+export async function findManifest (deps: FinderDeps, cid: CID, opts: FindOptions): Promise<Manifest> {
+  const key = cid.toString()
+  const deadline = Date.now() + opts.timeoutMs
+  const asked = new Map<string, number>()
+  opts.onSearch?.()
+  while (Date.now() < deadline) {
+    opts.signal?.throwIfAborted()
+    const now = Date.now()
+    const candidates = [
+      ...deps.announcer.holdersOf(key).map(h => ({ peer: h.peer, addrs: h.addrs })),
+      ...deps.host.getPeers().map(p => ({ peer: p.toString(), addrs: [] as Multiaddr[] }))
+    ].filter(c => c.peer !== deps.selfId && now - (asked.get(c.peer) ?? -Infinity) > REASK_MS)
+    const tries = candidates.slice(0, PARALLEL_ASKS).map(async c => {
+      asked.set(c.peer, now)
+      const pid = peerIdFromString(c.peer)
+      if (c.addrs.length > 0) await deps.host.peerStore.merge(pid, { multiaddrs: c.addrs })
+      const signal = AbortSignal.any([AbortSignal.timeout(ASK_TIMEOUT_MS), ...(opts.signal != null ? [opts.signal] : [])])
+      const stream = await deps.host.dialProtocol(pid, MANIFEST_PROTOCOL, { signal })
+      const bytes = await fetchManifest(stream, cid, signal)
+      if (bytes == null) throw new NotFoundError('peer lacks it')
+      return bytes
+    })
+    if (tries.length > 0) {
+      try {
+        return await deps.store.putManifest(cid, await Promise.any(tries))
+      } catch {
+        // Nobody had it (or answered wrongly); ask again as holders appear.
+      }
+    }
+    await new Promise(resolve => setTimeout(resolve, ROUND_PAUSE_MS))
+  }
+  throw new NoProvidersError(`no peer has image ${key} (asked ${asked.size} peer${asked.size === 1 ? '' : 's'} within ${Math.round(opts.timeoutMs / 1000)} s)`)
+}

@@ -1,0 +1,165 @@
+/**
+ * The upload side of one image at one host: which partners we unchoke, the
+ * requests we serve and, at the front-end, which chunks we reveal to whom.
+ * Decisions come from the policy's Choker and OriginPolicy; this class only
+ * applies them to links and moves bytes from the store to the wire.
+ */
+import type { CID } from 'multiformats/cid'
+import type { ImageStore } from '../cache/types.js'
+import type { Choker, OriginPolicy, UploadPeerStats } from '../policy/types.js'
+import type { Bitfield } from '../util/bitfield.js'
+import type { Link } from './link.js'
+
+export interface UploaderOptions {
+  cid: CID
+  store: ImageStore
+  choker: Choker
+  /** Present in origin mode (the front-end). */
+  origin?: OriginPolicy
+  /** What we hold right now. */
+  held: () => Bitfield
+  /** We hold the whole image (the choker then ranks by upload rate). */
+  seeding: () => boolean
+  links: ReadonlyMap<string, Link>
+  log: (msg: string) => void
+}
+
+interface ServeQueue {
+  queue: number[]
+  running: boolean
+}
+
+const READ_RETRIES = 5
+
+export class Uploader {
+  uploadedBytes = 0
+  private readonly serving = new Map<Link, ServeQueue>()
+  private lastRechoke = -Infinity
+
+  constructor (private readonly opts: UploaderOptions) {}
+
+  get choker (): Choker { return this.opts.choker }
+  get origin (): OriginPolicy | undefined { return this.opts.origin }
+
+  addLink (link: Link, now: number): void {
+    this.serving.set(link, { queue: [], running: false })
+    // A free upload slot goes to a new partner at once rather than after its
+    // INTERESTED arrives: one round trip less before the first chunk.
+    this.unchokeIfFree(link)
+    this.revealTo(link, now)
+  }
+
+  removeLink (link: Link): void {
+    this.serving.delete(link)
+    this.opts.origin?.removePeer(link.peer)
+  }
+
+  onInterested (link: Link): void {
+    this.unchokeIfFree(link)
+  }
+
+  onRequest (link: Link, index: number): void {
+    if (link.amChoking || !this.opts.held().has(index)) { link.reject(index); return }
+    const q = this.serving.get(link)
+    if (q == null) return
+    q.queue.push(index)
+    if (!q.running) void this.serve(link, q)
+  }
+
+  onCancel (link: Link, index: number): void {
+    const q = this.serving.get(link)
+    if (q != null) q.queue = q.queue.filter(i => i !== index)
+  }
+
+  /** Timer work: rechoke on the choker's interval, refill origin reveals. */
+  tick (now: number, rechokeEveryMs = this.opts.choker.config.rechokeIntervalMs): void {
+    if (now - this.lastRechoke >= rechokeEveryMs) {
+      this.lastRechoke = now
+      this.rechoke(now)
+    }
+    for (const l of this.opts.links.values()) this.revealTo(l, now)
+  }
+
+  /** Serve one link's requests in order; the bounded writer paces us to the link. */
+  private async serve (link: Link, q: ServeQueue): Promise<void> {
+    q.running = true
+    // The next chunk is read from disk while the current one is on the wire,
+    // so the link never waits on the disk.
+    let ahead: { index: number, data: Promise<Uint8Array | undefined> } | undefined
+    const readNext = (): typeof ahead => {
+      const index = q.queue.shift()
+      return index == null ? undefined : { index, data: this.read(index) }
+    }
+    try {
+      while (!link.closed) {
+        const cur = ahead ?? readNext()
+        if (cur == null) break
+        ahead = readNext()
+        const data = await cur.data
+        if (link.amChoking || data == null) { link.reject(cur.index); continue }
+        await link.piece(cur.index, data)
+        this.uploadedBytes += data.length
+        if (this.opts.origin != null) {
+          this.opts.origin.onSent(link.peer, cur.index)
+          // Refill the peer's window now, not at the next tick: a lone host must never wait on us.
+          this.revealTo(link, Date.now())
+        }
+      }
+    } catch (err) {
+      if (!link.closed) this.opts.log(`serving ${link.peer} failed: ${(err as Error).message}`)
+    } finally {
+      q.running = false
+    }
+  }
+
+  /**
+   * Read a chunk we hold. A read can miss while a finishing pull moves its
+   * file into images/; a peer told REJECT for a chunk we hold would not ask
+   * us again, so retry briefly before giving up.
+   */
+  private async read (index: number): Promise<Uint8Array | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const data = await this.opts.store.readChunk(this.opts.cid, index).catch((err: Error) => {
+        this.opts.log(`reading chunk ${index} of ${this.opts.cid.toString()} failed: ${err.message}`)
+        return undefined
+      })
+      if (data != null || attempt >= READ_RETRIES || !this.opts.held().has(index)) return data
+      await new Promise(resolve => setTimeout(resolve, 20 * (attempt + 1)))
+    }
+  }
+
+  private unchokeIfFree (link: Link): void {
+    if (!link.amChoking) return
+    // The front-end serves whoever asks: the origin policy already limits what they can ask for.
+    if (this.opts.origin != null) { link.choke(false); return }
+    let unchoked = 0
+    for (const l of this.opts.links.values()) if (!l.amChoking) unchoked++
+    if (unchoked < this.opts.choker.config.uploadSlots + 1) link.choke(false)
+  }
+
+  private rechoke (now: number): void {
+    if (this.opts.origin != null) {
+      for (const l of this.opts.links.values()) if (l.peerInterested) l.choke(false)
+      return
+    }
+    const stats: UploadPeerStats[] = []
+    for (const l of this.opts.links.values()) {
+      stats.push({
+        peer: l.peer,
+        interested: l.peerInterested,
+        downloadRate: l.downloaded.sample(now),
+        uploadRate: l.uploaded.sample(now),
+        unchoked: !l.amChoking,
+        zone: l.remoteHello?.zone ?? undefined,
+        rttMs: l.rttMs
+      })
+    }
+    const keep = new Set(this.opts.choker.rechoke(stats, this.opts.seeding(), now).unchoked)
+    for (const l of this.opts.links.values()) l.choke(!keep.has(l.peer))
+  }
+
+  private revealTo (link: Link, now: number): void {
+    if (this.opts.origin == null) return
+    for (const i of this.opts.origin.reveal(link.peer, now)) link.have(i)
+  }
+}
