@@ -108,6 +108,17 @@ describe('choker', () => {
 
   it('has justified defaults', () => {
     const c = createChoker()
-    expect(c.config).toEqual({ uploadSlots: 4, rechokeIntervalMs: 2000, optimisticEvery: 3, farSlots: 1 })
+    expect(c.config).toEqual({ uploadSlots: 8, rechokeIntervalMs: 2000, optimisticEvery: 3, farSlots: 1 })
+  })
+
+  it('gives the optimistic slot to the interested peer holding least, whatever the seed', () => {
+    // Four choked interested peers that give us nothing; p2 holds fewest chunks.
+    for (let seed = 1; seed <= 20; seed++) {
+      const c = createChoker({ uploadSlots: 1, optimisticEvery: 1 }, { rng: seededRng(seed) })
+      const ps = peers('90000').map((p, i) => ({ ...p, haveCount: [50, 40, 3, 30, 20][i] }))
+      const d = c.rechoke(ps, false, 0)
+      expect(d.unchoked[0]).toBe('p0') // the regular slot: most given
+      expect(d.optimistic).toBe('p2')
+    }
   })
 })

@@ -91,6 +91,7 @@ export class SwarmImage {
       origin: opts.origin && opts.complete ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng }) : undefined,
       held: () => this.held(),
       seeding: () => this.complete,
+      haveCountOf: (peer) => this.remoteHave.get(peer)?.count ?? 0,
       links: this.links,
       log: opts.log
     })

@@ -20,6 +20,8 @@ export interface UploaderOptions {
   held: () => Bitfield
   /** We hold the whole image (the choker then ranks by upload rate). */
   seeding: () => boolean
+  /** Chunks a peer holds, as far as its HELLO and HAVEs told us. */
+  haveCountOf: (peer: string) => number
   links: ReadonlyMap<string, Link>
   log: (msg: string) => void
 }
@@ -151,7 +153,8 @@ export class Uploader {
         uploadRate: l.uploaded.sample(now),
         unchoked: !l.amChoking,
         zone: l.remoteHello?.zone ?? undefined,
-        rttMs: l.rttMs
+        rttMs: l.rttMs,
+        haveCount: this.opts.haveCountOf(l.peer)
       })
     }
     const keep = new Set(this.opts.choker.rechoke(stats, this.opts.seeding(), now).unchoked)

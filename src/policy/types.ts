@@ -147,6 +147,8 @@ export interface UploadPeerStats {
   uploadRate: number
   /** Currently unchoked by us. */
   unchoked: boolean
+  /** Chunks the peer holds, if known: the optimistic unchoke favours those holding least. */
+  haveCount?: number
   zone?: string
   rttMs?: number
 }
