@@ -150,6 +150,25 @@ describe('swarm on loopback', () => {
     expect(await sha256File(r.path)).toBe(want)
   })
 
+  it('serves two pulls of one image on one host, each to its own --out, with one download', async () => {
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    await writeImage(image, 8 * MiB, { zeroEvery: 3 })
+    const want = await sha256File(image)
+    const origin = track(await startNode(join(dir, 'origin'), { store: await FaultyStore.open(join(dir, 'origin'), { readDelayMs: 5 }) }))
+    const { cid } = await origin.add(image, { chunkSize: 256 * 1024 })
+    const host = track(await startNode(join(dir, 'host'), { peers: [addrOf(origin)] }))
+    await waitFor(() => host.host.getPeers().length > 0, 10_000, 'host to connect')
+    const [a, b] = await Promise.all([
+      host.pull(cid, { out: join(dir, 'vm-a.raw'), timeoutMs: 20_000 }),
+      host.pull(cid, { out: join(dir, 'vm-b.raw'), timeoutMs: 20_000 })
+    ])
+    expect(await sha256File(a.path)).toBe(want)
+    expect(await sha256File(b.path)).toBe(want)
+    // The second pull joined the first: the non-zero chunks crossed the wire about once.
+    expect((await host.status()).bytesReceived).toBeLessThan(1.5 * 8 * MiB)
+  })
+
   it('fails with NoProvidersError when nobody has the image', async () => {
     const dir = await setup()
     const a = track(await startNode(join(dir, 'a')))

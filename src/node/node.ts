@@ -7,10 +7,11 @@ import type { PeerId, Stream, Connection } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
+import { existsSync } from 'node:fs'
 import { resolve as resolvePath } from 'node:path'
 import { FsImageStore } from '../cache/image-store.js'
 import { checkOutputPath } from '../cache/output-file.js'
-import type { ImageInfo, ImageStore, ImageExporter } from '../cache/types.js'
+import type { ImageInfo, ImageStore, ImageExporter, PartialImage } from '../cache/types.js'
 import { parseCid } from '../chunking/cid.js'
 import type { Bitfield } from '../util/bitfield.js'
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE } from '../chunking/constants.js'
@@ -101,7 +102,8 @@ export class Imgp2pNode {
   readonly announcer: Announcer
   readonly peerId: string
   private readonly images = new Map<string, SwarmImage>()
-  private readonly pulls = new Map<string, Promise<void>>()
+  /** Pulls under way: the download, and the partial image once it is open. */
+  private readonly pulls = new Map<string, { done: Promise<void>, partial: Promise<PartialImage> }>()
   private readonly opening = new Set<string>()
   /** Image keys whose completeness we announce, with the haveCount last announced. */
   private readonly completeImages = new Set<string>()
@@ -325,21 +327,26 @@ export class Imgp2pNode {
     // Another pull of the same image is running: share it and add our output.
     const running = this.pulls.get(key)
     if (running != null) {
-      const img = this.images.get(key)
-      const manifest = img?.manifest
-      if (out != null && img != null && manifest != null) {
-        const partial = await this.store.openPartial(cid, manifest)
-        await partial.attachOutput(out)
-      }
-      await this.watch(key, running, options, timeoutMs)
+      const partial = await running.partial
+      // The running pull may finish before our output is attached; then the
+      // image is in the cache and a local copy serves.
+      if (out != null) await partial.attachOutput(out).catch(() => {})
+      await this.watch(key, running.done, options, timeoutMs)
+      if (out != null && !existsSync(out)) await this.store.exportTo(cid, out, options.signal)
       return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: 0 }
     }
 
     let resolveRun!: () => void
     let rejectRun!: (err: Error) => void
     const run = new Promise<void>((resolve, reject) => { resolveRun = resolve; rejectRun = reject })
+    let resolvePartial!: (p: PartialImage) => void
+    const partialOpened = new Promise<PartialImage>((resolve, reject) => {
+      resolvePartial = resolve
+      run.catch(reject)
+    })
     run.catch(() => {})
-    this.pulls.set(key, run)
+    partialOpened.catch(() => {})
+    this.pulls.set(key, { done: run, partial: partialOpened })
     try {
       const manifest = (await this.store.getManifest(cid)) ?? await findManifest({
         host: this.host, announcer: this.announcer, store: this.store, selfId: this.peerId
@@ -351,6 +358,7 @@ export class Imgp2pNode {
       const img = this.images.get(key) ?? this.createImage(cid, manifest, false)
       const done = img.startDownload(partial, options.onChunk)
       this.connectCandidates(img)
+      resolvePartial(partial)
       done.then(() => {
         this.completeImages.add(key)
         resolveRun()
