@@ -22,7 +22,7 @@ export async function startNode (dataDir: string, opts: Partial<NodeOptions> = {
     listen: ['/ip4/127.0.0.1/tcp/0'],
     announceBatchMs: 100,
     announceSteadyMs: 2000,
-    rechokeMs: 1000,
+    choker: { rechokeIntervalMs: 1000 },
     seed: 1,
     ...opts
   })

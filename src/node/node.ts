@@ -43,7 +43,6 @@ export interface NodeOptions {
   store?: ImageStore & ImageExporter
   announceBatchMs?: number
   announceSteadyMs?: number
-  rechokeMs?: number
   choker?: Partial<ChokerConfig>
   /** Seed for the policy's randomness; random by default. */
   seed?: number
@@ -193,7 +192,7 @@ export class Imgp2pNode {
 
   private tick (): void {
     const now = Date.now()
-    for (const img of this.images.values()) img.tick(now, this.opts.rechokeMs)
+    for (const img of this.images.values()) img.tick(now)
   }
 
   /** The SwarmImage for an image we hold (complete, or being pulled), loading it on first use. */

@@ -420,7 +420,7 @@ export class SwarmImage {
   }
 
   /** Timer work: expire slow requests, refresh interest, rechoke, reveal. */
-  tick (now: number, rechokeEveryMs?: number): void {
+  tick (now: number): void {
     const dl = this.download
     if (dl != null && !dl.finished) {
       for (const r of dl.policy.expire(now)) this.links.get(r.peer)?.cancel(r.chunk)
@@ -428,7 +428,7 @@ export class SwarmImage {
       this.pump(now)
     }
     for (const l of this.links.values()) { l.downloaded.sample(now); l.uploaded.sample(now) }
-    this.uploader.tick(now, rechokeEveryMs)
+    this.uploader.tick(now)
   }
 
   close (): void {

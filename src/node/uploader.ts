@@ -74,8 +74,8 @@ export class Uploader {
   }
 
   /** Timer work: rechoke on the choker's interval, refill origin reveals. */
-  tick (now: number, rechokeEveryMs = this.opts.choker.config.rechokeIntervalMs): void {
-    if (now - this.lastRechoke >= rechokeEveryMs) {
+  tick (now: number): void {
+    if (now - this.lastRechoke >= this.opts.choker.config.rechokeIntervalMs) {
       this.lastRechoke = now
       this.rechoke(now)
     }
