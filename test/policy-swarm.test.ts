@@ -86,13 +86,6 @@ function tMin (n: number, chunks: number, originUp: number): number {
 }
 
 describe('swarm properties', () => {
-  it.skip('prints', () => {
-    for (const [n, up, z] of [[4, 2, 1], [16, 2, 1], [16, 4, 1], [16, 4, 2], [32, 4, 2]]) {
-      const r = swarm(n, 300, { originUp: up, zones: z === 2 ? (i => (i < n / 2 ? 'a' : 'b')) : undefined })
-      console.log(n, up, z, JSON.stringify(r), 'tmin', tMin(n, 300, up))
-    }
-  })
-
   it('a lone host gets the whole image at full speed from the origin', () => {
     const r = swarm(1, 200)
     expect(r.originSent).toBe(200)

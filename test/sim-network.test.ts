@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { FlowNetwork } from '../src/sim/network.js'
 import { IndexedHeap, EventQueue } from '../src/sim/heap.js'
 import { tMin } from '../src/sim/bound.js'
-import { parseRate, parseSize } from '../src/sim/units.js'
+import { parseRate } from '../src/sim/units.js'
+import { parseSize } from '../src/util/size.js'
 
 describe('max-min rates', () => {
   it('shares one link equally', () => {

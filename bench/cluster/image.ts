@@ -1,6 +1,6 @@
 /** Test images: random bytes, or a VM-like image that is mostly zeros. */
-import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, openSync, writeSync, closeSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { closeSync, openSync, writeSync } from 'node:fs'
 
 export type ImageKind = 'random' | 'vm'
 
@@ -31,8 +31,4 @@ export function generateImage (path: string, bytes: number, kind: ImageKind): vo
   } finally { closeSync(fd) }
 }
 
-export async function sha256File (path: string): Promise<string> {
-  const h = createHash('sha256')
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer)
-  return h.digest('hex')
-}
+export { sha256File } from '../../src/util/sample-image.js'

@@ -7,29 +7,18 @@
 import { parseArgs } from 'node:util'
 import { simulate } from '../../src/sim/engine.js'
 import { baselineKit } from '../../src/sim/baseline.js'
-import { loadScenarioFile, resolveScenario, type SimPolicyName } from '../../src/sim/scenario.js'
+import { SCENARIO_OPTIONS, scenarioFromOptions } from '../../src/sim/options.js'
 import { applySets } from './sets.js'
 import { variantKit, type Variant } from './variants.js'
 
 const { values } = parseArgs({
   options: {
-    scenario: { type: 'string', default: 'paper' },
-    hosts: { type: 'string' },
-    'image-size': { type: 'string' },
-    'chunk-size': { type: 'string' },
-    seed: { type: 'string' },
-    policy: { type: 'string' },
+    ...SCENARIO_OPTIONS,
     variant: { type: 'string', default: 'none' },
     set: { type: 'string', multiple: true, default: [] }
   }
 })
-const s = resolveScenario(applySets(loadScenarioFile(values.scenario), values.set), {
-  hosts: values.hosts == null ? undefined : Number(values.hosts),
-  imageSize: values['image-size'],
-  chunkSize: values['chunk-size'],
-  seed: values.seed == null ? undefined : Number(values.seed),
-  policy: values.policy as SimPolicyName | undefined
-})
+const s = scenarioFromOptions(values, {}, file => applySets(file, values.set))
 const kit = s.policy === 'swarm' ? variantKit(s, values.variant as Variant) : baselineKit(s.policy)
 const cpu0 = process.cpuUsage()
 const r = simulate(s, kit)

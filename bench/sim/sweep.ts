@@ -14,7 +14,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
 import { lineChart } from './svg.js'
-import { formatChunk, parseRate, parseSize } from '../../src/sim/units.js'
+import { formatChunk, parseRate } from '../../src/sim/units.js'
+import { parseSize } from '../../src/util/size.js'
 
 const run = promisify(execFile)
 const here = dirname(fileURLToPath(import.meta.url))

@@ -7,16 +7,12 @@
 import { parseArgs } from 'node:util'
 import { simulateTraced } from '../../src/sim/engine.js'
 import { variantKit, type Variant } from './variants.js'
-import { loadScenarioFile, resolveScenario } from '../../src/sim/scenario.js'
+import { SCENARIO_OPTIONS, scenarioFromOptions } from '../../src/sim/options.js'
 import { applySets } from './sets.js'
 
 const { values } = parseArgs({
   options: {
-    scenario: { type: 'string', default: 'paper' },
-    hosts: { type: 'string' },
-    'image-size': { type: 'string' },
-    'chunk-size': { type: 'string' },
-    seed: { type: 'string' },
+    ...SCENARIO_OPTIONS,
     every: { type: 'string', default: '5' },
     set: { type: 'string', multiple: true, default: [] },
     variant: { type: 'string', default: 'none' },
@@ -24,13 +20,7 @@ const { values } = parseArgs({
     'log-from': { type: 'string', default: '0' }
   }
 })
-const file = applySets(loadScenarioFile(values.scenario), values.set)
-const s = resolveScenario(file, {
-  hosts: values.hosts == null ? undefined : Number(values.hosts),
-  imageSize: values['image-size'],
-  chunkSize: values['chunk-size'],
-  seed: values.seed == null ? undefined : Number(values.seed)
-})
+const s = scenarioFromOptions(values, {}, file => applySets(file, values.set))
 const watch = values.watch == null ? undefined : Number(values.watch)
 const { result, trace, log } = simulateTraced(s, variantKit(s, values.variant as Variant), Number(values.every), watch)
 console.log('t\tupGbps\tfeGbps\tizGbps\tflows\tdl\tunderfed\tminDown\tp10Down\tunchokers\tprogress/zone\tdone/zone')

@@ -7,7 +7,7 @@ import { Imgp2pError, UsageError } from '../errors.js'
 import { simulate } from '../sim/engine.js'
 import { kitFor } from '../sim/kits.js'
 import type { SimResult } from '../sim/result.js'
-import { loadScenarioFile, resolveScenario, type SimPolicyName } from '../sim/scenario.js'
+import { SCENARIO_OPTIONS, intOption, scenarioFromOptions } from '../sim/options.js'
 import { formatBytes, formatChunk } from '../sim/units.js'
 
 const USAGE = `usage: imgp2p simulate [--scenario FILE|paper] [--hosts N] [--image-size SIZE] [--chunk-size SIZE]
@@ -19,12 +19,7 @@ export async function runSimulateCommand (argv: string[]): Promise<number> {
     const { values } = parseArgs({
       args: argv,
       options: {
-        scenario: { type: 'string', default: 'paper' },
-        hosts: { type: 'string' },
-        'image-size': { type: 'string' },
-        'chunk-size': { type: 'string' },
-        seed: { type: 'string' },
-        policy: { type: 'string' },
+        ...SCENARIO_OPTIONS,
         peers: { type: 'string' },
         'inter-zone': { type: 'string' },
         json: { type: 'boolean', default: false },
@@ -34,17 +29,7 @@ export async function runSimulateCommand (argv: string[]): Promise<number> {
       strict: true
     })
     if (values.help) { process.stdout.write(`${USAGE}\n`); return 0 }
-    const policy = values.policy
-    if (policy != null && !['swarm', 'unicast', 'chain'].includes(policy)) throw new UsageError(`--policy must be swarm, unicast or chain, got ${policy}`)
-    const s = resolveScenario(loadScenarioFile(values.scenario), {
-      hosts: intArg('--hosts', values.hosts),
-      imageSize: values['image-size'],
-      chunkSize: values['chunk-size'],
-      seed: intArg('--seed', values.seed),
-      peers: intArg('--peers', values.peers),
-      policy: policy as SimPolicyName | undefined,
-      interZone: values['inter-zone']
-    })
+    const s = scenarioFromOptions(values, { peers: intOption('--peers', values.peers), interZone: values['inter-zone'] })
     const r = simulate(s, kitFor(s), { perHost: values['per-host'] })
     process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : describe(r))
     return r.completed ? 0 : 1
@@ -60,13 +45,6 @@ export async function runSimulateCommand (argv: string[]): Promise<number> {
     }
     throw err
   }
-}
-
-function intArg (name: string, v: string | undefined): number | undefined {
-  if (v == null) return undefined
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a non-negative integer, got ${v}`)
-  return n
 }
 
 function describe (r: SimResult): string {

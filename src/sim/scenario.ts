@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { UsageError } from '../errors.js'
-import { parseRate, parseSize } from './units.js'
+import { parseSize } from '../util/size.js'
+import { parseRate } from './units.js'
 
 export type SimPolicyName = 'swarm' | 'unicast' | 'chain'
 

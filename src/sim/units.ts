@@ -1,25 +1,10 @@
 /**
- * Sizes and rates as people write them: "9.77GB" (decimal), "1MiB" (binary),
+ * Rates as people write them (sizes: src/util/size.ts):
  * "1Gbit/s" or "10Gbps" (bits per second). Everything inside the simulator is
  * bytes and bytes per second.
  */
 import { UsageError } from '../errors.js'
-
-const SIZE_UNITS: Record<string, number> = {
-  b: 1, '': 1,
-  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12,
-  k: 1024, m: 1024 ** 2, g: 1024 ** 3,
-  kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4
-}
-
-/** Parse a byte size; a bare number is bytes. */
-export function parseSize (text: string | number): number {
-  if (typeof text === 'number') return text
-  const m = /^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*$/i.exec(text)
-  const mult = m == null ? undefined : SIZE_UNITS[m[2].toLowerCase()]
-  if (m == null || mult === undefined) throw new UsageError(`cannot read size "${text}": write e.g. 9.77GB, 899MB, 1MiB or a byte count`)
-  return Math.round(Number(m[1]) * mult)
-}
+import { parseSize } from '../util/size.js'
 
 const RATE_UNITS: Record<string, number> = {
   bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9, tbit: 1e12,

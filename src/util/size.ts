@@ -1,4 +1,10 @@
-/** Sizes as operators write them: 899MB, 9.77GB, 1MiB, 256k, 4096. */
+/**
+ * Sizes as operators write them: 899MB and 9.77GB (decimal), 1MiB and 256KiB
+ * (binary; a bare k/m/g/t is binary too), 4096 or 1.5e6 (bytes). The one
+ * parser for the CLI, the benchmarks and the simulator's scenarios.
+ */
+import { UsageError } from '../errors.js'
+
 const UNITS: Record<string, number> = {
   '': 1, b: 1,
   k: 1024, kb: 1000, kib: 1024,
@@ -7,10 +13,12 @@ const UNITS: Record<string, number> = {
   t: 1024 ** 4, tb: 1000 ** 4, tib: 1024 ** 4
 }
 
-export function parseSize (text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text)
+/** Parse a byte size; a number is taken as bytes already. */
+export function parseSize (text: string | number): number {
+  if (typeof text === 'number') return text
+  const m = /^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*$/.exec(text)
   const unit = m == null ? undefined : UNITS[m[2].toLowerCase()]
-  if (m == null || unit == null) throw new RangeError(`not a size: "${text}" (examples: 4096, 256KiB, 1MiB, 899MB, 9.77GB)`)
+  if (m == null || unit == null) throw new UsageError(`not a size: "${text}" (examples: 4096, 256KiB, 1MiB, 899MB, 9.77GB)`)
   return Math.round(Number(m[1]) * unit)
 }
 
