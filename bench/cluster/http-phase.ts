@@ -3,17 +3,15 @@
  * server at the same moment) and the shaping check (one host alone, both
  * directions, should take about S/B).
  */
-import { existsSync, rmSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { type RunContext, nodeBinary, remainingMs, repoRoot } from './context.js'
-import { sha256File } from './image.js'
 import type { PhaseResult } from './metrics.js'
-import { stats } from './metrics.js'
 import type { Proc } from './procs.js'
-import { busyFraction, cpuCounters, sh } from './sys.js'
+import { cpuCounters, sh } from './sys.js'
 import { type Node, diffCounters, readCounters } from './topology.js'
-import { saveTimeline } from './charts.js'
-import { firstBytes, rxPerImage, startSampler, utilisation } from './sampler.js'
+import { deploymentResult } from './phase-result.js'
+import { startSampler } from './sampler.js'
 
 const PORT = 8080
 
@@ -85,28 +83,5 @@ export async function httpBaseline (ctx: RunContext, imageFile: string): Promise
   const cpu1 = cpuCounters()
   const c = diffCounters(c0, readCounters(ctx.topo))
   const timeline = await sampler.stop()
-  const failed = codes.map((code, i) => code === 0 ? undefined : `${hosts[i].name}: exit ${code} ${procs[i].stderr.trim()}`).filter(x => x !== undefined)
-  let shaOk = 0
-  for (const out of outs) {
-    if (existsSync(out) && await sha256File(out) === ctx.imageSha) shaOk++
-    rmSync(out, { force: true })
-  }
-  const perHost = procs.map(p => ((p.endedAt ?? t1) - p.startedAt) / 1000)
-  const makespanS = (t1 - t0) / 1000
-  saveTimeline(ctx, 'http', timeline)
-  return {
-    hostRxPerImage: rxPerImage(timeline, hosts.map(h => h.name), ctx.imageBytes),
-      firstBytes: firstBytes(timeline, hosts.map(h => h.name)),
-    linkUse: utilisation(timeline, ctx.topo.opts.hostMbit, ctx.topo.opts.frontMbit, Object.fromEntries(hosts.map((h, i) => [h.name, perHost[i]])), makespanS),
-    ok: failed.length === 0 && shaOk === hosts.length,
-    error: failed.length > 0 ? failed.join('; ') : (shaOk < hosts.length ? `sha256 mismatch on ${hosts.length - shaOk} hosts` : undefined),
-    ...stats(perHost, makespanS),
-    ratio: makespanS / ctx.tMinS,
-    feBytesPerImage: c.feSent / ctx.imageBytes,
-    islBytesPerImage: c.isl / ctx.imageBytes,
-    switchDrops: c.switchDrops,
-      feRetransPerImage: c.feRetransSegs * 1448 / ctx.imageBytes,
-    shaOk,
-    cpuBusy: busyFraction(cpu0, cpu1)
-  }
+  return await deploymentResult(ctx, { phase: 'http', procs, codes, outs, removeOutputs: true, t0, t1, counters: c, timeline, cpu0, cpu1 })
 }

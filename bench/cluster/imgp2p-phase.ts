@@ -5,14 +5,12 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { type RunContext, remainingMs, repoRoot } from './context.js'
-import { sha256File } from './image.js'
 import type { Imgp2pResult, Usage } from './metrics.js'
-import { stats } from './metrics.js'
 import type { Proc } from './procs.js'
-import { busyFraction, cpuCounters, sh, sleep, treeUsage } from './sys.js'
+import { cpuCounters, sh, sleep, treeUsage } from './sys.js'
 import { type Node, diffCounters, readCounters } from './topology.js'
-import { saveTimeline } from './charts.js'
-import { firstBytes, rxPerImage, startSampler, utilisation } from './sampler.js'
+import { deploymentResult } from './phase-result.js'
+import { startSampler } from './sampler.js'
 
 const P2P_PORT = 4001
 
@@ -155,33 +153,13 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     const pullCpu = after.map((u, i) => u.cpuSeconds - before[i])
     const pullSys = after.map((u, i) => u.sysSeconds - beforeU[i].sysSeconds)
 
-    const failed = codes.map((code, i) => code === 0 ? undefined : `${hosts[i].name}: exit ${code} ${pulls[i].stderr.trim().slice(-500)}`).filter(x => x !== undefined)
-    let shaOk = 0
-    for (const out of outs) {
-      if (existsSync(out) && await sha256File(out) === ctx.imageSha) shaOk++
-    }
-    const perHost = pulls.map(p => ((p.endedAt ?? t1) - p.startedAt) / 1000)
-    const makespanS = (t1 - tp) / 1000
-    saveTimeline(ctx, 'imgp2p', timeline)
     return {
-      linkUse: utilisation(timeline, ctx.topo.opts.hostMbit, ctx.topo.opts.frontMbit, Object.fromEntries(hosts.map((h, i) => [h.name, perHost[i]])), makespanS),
-      ok: failed.length === 0 && shaOk === hosts.length,
-      error: failed.length > 0 ? failed.join('; ') : (shaOk < hosts.length ? `sha256 mismatch on ${hosts.length - shaOk} hosts` : undefined),
-      ...stats(perHost, makespanS),
-      ratio: makespanS / ctx.tMinS,
-      feBytesPerImage: c.feSent / ctx.imageBytes,
-      islBytesPerImage: c.isl / ctx.imageBytes,
-    switchDrops: c.switchDrops,
-      feRetransPerImage: c.feRetransSegs * 1448 / ctx.imageBytes,
-      shaOk,
-      cpuBusy: busyFraction(cpu0, cpu1),
+      ...await deploymentResult(ctx, { phase: 'imgp2p', procs: pulls, codes, outs, removeOutputs: false, t0: tp, t1, counters: c, timeline, cpu0, cpu1 }),
       cid,
       chunkCount: Number.isFinite(chunks) ? chunks : undefined,
       feAppBytesPerImage: feAppSent === undefined ? undefined : feAppSent / ctx.imageBytes,
       pullMethods: [...new Set(methods.map(m => m ?? '?'))].join(','),
       downloadedPerImage: dl.length === 0 ? undefined : { mean: dl.reduce((a, b) => a + b, 0) / dl.length / ctx.imageBytes, max: Math.max(...dl) / ctx.imageBytes },
-      hostRxPerImage: rxPerImage(timeline, hosts.map(h => h.name), ctx.imageBytes),
-      firstBytes: firstBytes(timeline, hosts.map(h => h.name)),
       addS,
       daemonStartS,
       statusBurstS,
