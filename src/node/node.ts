@@ -94,6 +94,7 @@ const DEFAULT_PULL_TIMEOUT_MS = 120_000
 /** Trade an image with at most this many peers at once (BitTorrent clients use 30-80). */
 const MAX_LINKS_PER_IMAGE = 40
 const DIAL_TIMEOUT_MS = 10_000
+const RETRY_MISSED_MS = 10_000
 
 export class Imgp2pNode {
   readonly host: Imgp2pHost
@@ -104,6 +105,8 @@ export class Imgp2pNode {
   /** Pulls under way: the download, and the partial image once it is open. */
   private readonly pulls = new Map<string, { done: Promise<void>, partial: Promise<PartialImage> }>()
   private readonly opening = new Set<string>()
+  /** image/peer -> when that peer last lacked the image or could not be reached. */
+  private readonly missed = new Map<string, number>()
   /** Image keys whose completeness we announce, with the haveCount last announced. */
   private readonly completeImages = new Set<string>()
   private readonly addedHere = new Set<string>()
@@ -160,7 +163,7 @@ export class Imgp2pNode {
     this.announcer.start()
     this.announcer.onHolder((cid, holder) => {
       const img = this.images.get(cid)
-      if (img?.downloading === true && holder.peer !== this.peerId) void this.openLink(img, holder.peer, holder.addrs)
+      if (img?.downloading === true && holder.peer !== this.peerId) void this.openLink(img, holder.peer, holder.addrs, true)
     })
     this.host.addEventListener('peer:identify', (evt) => {
       const addrs = evt.detail.listenAddrs.filter(a => !isWildcard(a)).slice(0, 8).map(a => a.bytes)
@@ -226,7 +229,7 @@ export class Imgp2pNode {
         for (const p of peers) {
           let addrs: Multiaddr[]
           try { addrs = p.addrs.map(a => multiaddr(a)) } catch { continue }
-          void this.openLink(img, p.id, addrs)
+          void this.openLink(img, p.id, addrs, true)
         }
       },
       log: this.log
@@ -263,10 +266,15 @@ export class Imgp2pNode {
   }
 
   /** Open a swarm stream to `peer` about `img` (no-op if one exists or is being opened). */
-  private async openLink (img: SwarmImage, peer: string, addrs: Multiaddr[] = []): Promise<void> {
+  private async openLink (img: SwarmImage, peer: string, addrs: Multiaddr[] = [], announced = false): Promise<void> {
     const key = `${img.key}/${peer}`
     if (peer === this.peerId || img.links.has(peer) || this.opening.has(key) || img.banned.has(peer)) return
     if (img.links.size >= MAX_LINKS_PER_IMAGE) return
+    // A neighbour that lacked the image or could not be reached is asked again
+    // only after a while, unless it has since announced the image.
+    const missedAt = this.missed.get(key)
+    if (!announced && missedAt != null && Date.now() - missedAt < RETRY_MISSED_MS) return
+    this.missed.delete(key)
     this.opening.add(key)
     let link: Link | undefined
     try {
@@ -278,11 +286,12 @@ export class Imgp2pNode {
       link.sendHello(img.hello())
       const hello = await link.readHello()
       link.rttMs = performance.now() - t0
-      if (hello.chunkCount === 0) { link.close(); return }
+      if (hello.chunkCount === 0) { this.missed.set(key, Date.now()); link.close(); return }
       if (!CID.decode(hello.cid).equals(img.cid) || hello.chunkCount !== img.chunkCount) throw new Error('peer answered about another image')
       img.addLink(link, Date.now())
     } catch (err) {
       this.log(`cannot trade ${img.key} with ${peer}: ${(err as Error).message}`)
+      this.missed.set(key, Date.now())
       link?.close(err as Error)
     } finally {
       this.opening.delete(key)
@@ -291,7 +300,7 @@ export class Imgp2pNode {
 
   /** Open links to everyone who may have chunks of `img`: announced holders, then direct neighbours. */
   private connectCandidates (img: SwarmImage): void {
-    for (const h of this.announcer.holdersOf(img.key)) void this.openLink(img, h.peer, h.addrs)
+    for (const h of this.announcer.holdersOf(img.key)) void this.openLink(img, h.peer, h.addrs, true)
     for (const p of this.host.getPeers()) void this.openLink(img, p.toString())
   }
 
