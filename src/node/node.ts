@@ -19,7 +19,7 @@ import type { Manifest } from '../chunking/manifest.js'
 import { HashPool, setDefaultHashPool } from '../chunking/verify.js'
 import { NoProvidersError } from '../errors.js'
 import { seededRng } from '../policy/index.js'
-import type { ChokerConfig, Rng } from '../policy/types.js'
+import type { Rng } from '../policy/types.js'
 import { Announcer } from './announcer.js'
 import { createHost, type Imgp2pHost } from './host.js'
 import { loadOrCreateKey } from './identity.js'
@@ -29,65 +29,10 @@ import { findManifest } from './manifest-finder.js'
 import { serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
-import { SwarmImage, type DownloadProgress } from './swarm-image.js'
+import type { NodeOptions, NodeStatus, PullOptions, PullProgress, PullResult } from './node-types.js'
+import { SwarmImage } from './swarm-image.js'
 
-export interface NodeOptions {
-  dataDir: string
-  listen?: string[]
-  /** Bootstrap peers, with or without /p2p/<id>. */
-  peers?: string[]
-  zone?: string
-  /** Serve complete images in origin mode (the front-end). Images added here always are. */
-  origin?: boolean
-  mdns?: boolean
-  store?: ImageStore & ImageExporter
-  announceBatchMs?: number
-  announceSteadyMs?: number
-  choker?: Partial<ChokerConfig>
-  /** Seed for the policy's randomness; random by default. */
-  seed?: number
-  /** Serve /imgp2p/perf/1.0.0 (benchmarks only: it lets peers make us send data). */
-  enablePerf?: boolean
-  /** Threads that verify chunk hashes; 0 hashes on the network thread. */
-  hashWorkers?: number
-  log?: (msg: string) => void
-}
-
-export interface PullOptions {
-  out?: string
-  signal?: AbortSignal
-  /** Fail when no chunk (or manifest) arrived for this long. */
-  timeoutMs?: number
-  onProgress?: (p: PullProgress) => void
-  /** Called synchronously as each chunk is verified and stored. */
-  onChunk?: (index: number) => void
-}
-
-export interface PullProgress extends DownloadProgress {
-  cid: string
-  phase: 'manifest' | 'download' | 'copy' | 'done'
-  chunkSize: number
-  size: number
-}
-
-export interface PullResult {
-  cid: string
-  /** Where the image is: the --out path, or the cache. */
-  path: string
-  /** download: fetched from peers; reflink/copy: it was cached, and this made the local copy. */
-  method: 'download' | 'reflink' | 'copy' | 'cached'
-  bytesDownloaded: number
-}
-
-export interface NodeStatus {
-  peerId: string
-  addrs: string[]
-  zone?: string
-  peers: Array<{ id: string, addrs: string[] }>
-  bytesSent: number
-  bytesReceived: number
-  images: Array<ImageInfo & { downloading: boolean, links: number, uploadRate: number, downloadRate: number, corruptChunks: number, bannedPeers: string[] }>
-}
+export type { NodeOptions, NodeStatus, PullOptions, PullProgress, PullResult } from './node-types.js'
 
 const TICK_MS = 100
 const DEFAULT_PULL_TIMEOUT_MS = 120_000

@@ -1,0 +1,62 @@
+/** What an Imgp2pNode is configured with and reports: the node's boundary types. */
+import type { ImageExporter, ImageInfo, ImageStore } from '../cache/types.js'
+import type { ChokerConfig } from '../policy/types.js'
+import type { DownloadProgress } from './swarm-image.js'
+
+export interface NodeOptions {
+  dataDir: string
+  listen?: string[]
+  /** Bootstrap peers, with or without /p2p/<id>. */
+  peers?: string[]
+  zone?: string
+  /** Serve complete images in origin mode (the front-end). Images added here always are. */
+  origin?: boolean
+  mdns?: boolean
+  store?: ImageStore & ImageExporter
+  announceBatchMs?: number
+  announceSteadyMs?: number
+  choker?: Partial<ChokerConfig>
+  /** Seed for the policy's randomness; random by default. */
+  seed?: number
+  /** Serve /imgp2p/perf/1.0.0 (benchmarks only: it lets peers make us send data). */
+  enablePerf?: boolean
+  /** Threads that verify chunk hashes; 0 hashes on the network thread. */
+  hashWorkers?: number
+  log?: (msg: string) => void
+}
+
+export interface PullOptions {
+  out?: string
+  signal?: AbortSignal
+  /** Fail when no chunk (or manifest) arrived for this long. */
+  timeoutMs?: number
+  onProgress?: (p: PullProgress) => void
+  /** Called synchronously as each chunk is verified and stored. */
+  onChunk?: (index: number) => void
+}
+
+export interface PullProgress extends DownloadProgress {
+  cid: string
+  phase: 'manifest' | 'download' | 'copy' | 'done'
+  chunkSize: number
+  size: number
+}
+
+export interface PullResult {
+  cid: string
+  /** Where the image is: the --out path, or the cache. */
+  path: string
+  /** download: fetched from peers; reflink/copy: it was cached, and this made the local copy. */
+  method: 'download' | 'reflink' | 'copy' | 'cached'
+  bytesDownloaded: number
+}
+
+export interface NodeStatus {
+  peerId: string
+  addrs: string[]
+  zone?: string
+  peers: Array<{ id: string, addrs: string[] }>
+  bytesSent: number
+  bytesReceived: number
+  images: Array<ImageInfo & { downloading: boolean, links: number, uploadRate: number, downloadRate: number, corruptChunks: number, bannedPeers: string[] }>
+}
