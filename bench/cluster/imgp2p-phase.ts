@@ -10,6 +10,7 @@ import type { Proc } from './procs.js'
 import { cpuCounters, sh, sleep, treeUsage } from './sys.js'
 import { type Node, diffCounters, readCounters } from './topology.js'
 import { deploymentResult } from './phase-result.js'
+import { DEFAULT_NEIGHBOURS } from '../../src/node/neighbours.js'
 import { startSampler } from './sampler.js'
 
 const P2P_PORT = 4001
@@ -95,7 +96,11 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     const daemonStartS = (performance.now() - t0) / 1000
     ctx.log(`imgp2p: ${hosts.length + 1} daemons listening after ${daemonStartS.toFixed(1)} s`)
 
-    // Wait until every host sees at least one peer (bounded), then let start-up CPU settle.
+    // Wait (bounded) until every host is connected to the front-end and its
+    // neighbours, as long-running daemons are when a deployment starts; then
+    // let start-up CPU settle.
+    const n = o.daemonArgs.indexOf('--neighbours')
+    const wantPeers = Math.max(1, Math.min(hosts.length, n >= 0 ? Number(o.daemonArgs[n + 1]) : DEFAULT_NEIGHBOURS))
     const waitUntil = performance.now() + 30_000
     let pending = hosts
     let statusBurstS: number | undefined
@@ -106,10 +111,10 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       }))
       // The first round starts N `imgp2p status` at once: what N simultaneous CLI starts cost.
       statusBurstS ??= (performance.now() - tb) / 1000
-      pending = pending.filter((_, i) => counts[i] < 1)
+      pending = pending.filter((_, i) => counts[i] < wantPeers)
       if (pending.length > 0) await sleep(500)
     }
-    if (pending.length > 0) ctx.log(`imgp2p: warning: no peers at ${pending.map(h => h.name).join(',')} after 30 s`)
+    if (pending.length > 0) ctx.log(`imgp2p: warning: fewer than ${wantPeers} peers at ${pending.map(h => h.name).join(',')} after 30 s`)
     // Idle cost: daemon CPU over a quiet period (connected, nothing to trade).
     const idle0 = daemons.map(d => treeUsage(d.pid).cpuSeconds)
     const idleT0 = performance.now()

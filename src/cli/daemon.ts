@@ -14,6 +14,7 @@ export interface DaemonArgs {
   verbose: boolean
   enablePerf?: boolean
   hashWorkers?: number
+  neighbours?: number
 }
 
 /**
@@ -41,6 +42,7 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     mdns: args.mdns,
     enablePerf: args.enablePerf,
     hashWorkers: args.hashWorkers,
+    neighbours: args.neighbours,
     log
   })
   let server

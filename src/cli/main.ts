@@ -12,7 +12,7 @@ import { ProgressReporter } from './progress.js'
 
 const USAGE = `usage: imgp2p <command> [options]
 
-  daemon [--data-dir DIR] [--listen MULTIADDR]... [--peer MULTIADDR]... [--zone NAME] [--origin] [--mdns] [--verbose]
+  daemon [--data-dir DIR] [--listen MULTIADDR]... [--peer MULTIADDR]... [--zone NAME] [--origin] [--mdns] [--neighbours N] [--verbose]
   add FILE [--data-dir DIR] [--chunk-size SIZE] [--json]      import an image; prints its CID last
   pull CID [--out PATH] [--data-dir DIR] [--timeout SECONDS] [--json]
   ls [--data-dir DIR] [--json]
@@ -96,7 +96,8 @@ async function daemonCmd (args: string[]): Promise<number> {
     mdns: { type: 'boolean', default: false },
     verbose: { type: 'boolean', short: 'v', default: false },
     'enable-perf': { type: 'boolean', default: false },
-    'hash-workers': { type: 'string' }
+    'hash-workers': { type: 'string' },
+    neighbours: { type: 'string' }
   }, 0)
   // Loaded here, not at the top: `pull` and friends only talk to the control
   // socket, and a cloud manager may start dozens of them at once.
@@ -110,7 +111,8 @@ async function daemonCmd (args: string[]): Promise<number> {
     mdns: values.mdns === true,
     verbose: values.verbose === true,
     enablePerf: values['enable-perf'] === true,
-    hashWorkers: str(values, 'hash-workers') != null ? Number(str(values, 'hash-workers')) : undefined
+    hashWorkers: countArg(values, 'hash-workers'),
+    neighbours: countArg(values, 'neighbours')
   })
 }
 
@@ -199,6 +201,15 @@ async function simulateCmd (args: string[]): Promise<number> {
   const spec = './simulate.js'
   const mod = await import(spec) as { runSimulateCommand: (argv: string[]) => Promise<number> }
   return await mod.runSimulateCommand(args)
+}
+
+/** An optional non-negative integer flag. */
+function countArg (v: Values, k: string): number | undefined {
+  const text = str(v, k)
+  if (text == null) return undefined
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${k} wants a whole number >= 0, got "${text}"`)
+  return n
 }
 
 function sizeArg (text: string, flag: string): number {

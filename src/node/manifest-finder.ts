@@ -42,10 +42,14 @@ export async function findManifest (deps: FinderDeps, cid: CID, opts: FindOption
   while (Date.now() < deadline) {
     opts.signal?.throwIfAborted()
     const now = Date.now()
-    const candidates = [
-      ...deps.announcer.holdersOf(key).map(h => ({ peer: h.peer, addrs: h.addrs })),
-      ...deps.host.getPeers().map(p => ({ peer: p.toString(), addrs: [] as Multiaddr[] }))
-    ].filter(c => c.peer !== deps.selfId && now - (asked.get(c.peer) ?? -Infinity) > REASK_MS)
+    const fresh = (c: { peer: string }): boolean => c.peer !== deps.selfId && now - (asked.get(c.peer) ?? -Infinity) > REASK_MS
+    const holders = deps.announcer.holdersOf(key).map(h => ({ peer: h.peer, addrs: h.addrs })).filter(fresh)
+    // Announced holders alone while there are any: with every host of a
+    // deployment asking at once, each stream to a peer that lacks the
+    // manifest is CPU taken from the transfer.
+    const candidates = holders.length > 0
+      ? holders
+      : deps.host.getPeers().map(p => ({ peer: p.toString(), addrs: [] as Multiaddr[] })).filter(fresh)
     const tries = candidates.slice(0, PARALLEL_ASKS).map(async c => {
       asked.set(c.peer, now)
       const pid = peerIdFromString(c.peer)

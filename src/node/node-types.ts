@@ -12,6 +12,8 @@ export interface NodeOptions {
   /** Serve complete images in origin mode (the front-end). Images added here always are. */
   origin?: boolean
   mdns?: boolean
+  /** Other imgp2p hosts to stay connected to before any pull (default 32; 0: only --peer and swarm partners). */
+  neighbours?: number
   store?: ImageStore & ImageExporter
   announceBatchMs?: number
   announceSteadyMs?: number

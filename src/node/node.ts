@@ -25,6 +25,7 @@ import { createHost, type Imgp2pHost } from './host.js'
 import { loadOrCreateKey } from './identity.js'
 import { BootstrapDialer } from './bootstrap.js'
 import { Link } from './link.js'
+import { DEFAULT_NEIGHBOURS, Neighbourhood } from './neighbours.js'
 import { findManifest } from './manifest-finder.js'
 import { serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
@@ -60,6 +61,7 @@ export class Imgp2pNode {
   private readonly rng: Rng
   private tickTimer?: NodeJS.Timeout
   private readonly bootstrap: BootstrapDialer
+  private readonly neighbours: Neighbourhood
   private stopped = false
   private manifestBytesSent = 0
   private readonly log: (msg: string) => void
@@ -71,6 +73,13 @@ export class Imgp2pNode {
     this.log = opts.log ?? (() => {})
     this.rng = seededRng(opts.seed ?? Math.floor(Math.random() * 2 ** 31))
     this.bootstrap = new BootstrapDialer(host, opts.peers ?? [], this.log)
+    this.neighbours = new Neighbourhood({
+      host,
+      target: opts.neighbours ?? DEFAULT_NEIGHBOURS,
+      rng: this.rng,
+      addrsOf: (peer) => this.dialableAddrs(peer),
+      log: this.log
+    })
     this.announcer = new Announcer({
       pubsub: host.services.pubsub,
       images: () => this.heldImages(),
@@ -113,13 +122,18 @@ export class Imgp2pNode {
     this.host.addEventListener('peer:identify', (evt) => {
       const addrs = evt.detail.listenAddrs.filter(a => !isWildcard(a)).slice(0, 8).map(a => a.bytes)
       this.listenAddrs.set(evt.detail.peerId.toString(), addrs)
+      this.neighbours.onIdentified(evt.detail.peerId.toString(), evt.detail.protocols)
     })
-    this.host.addEventListener('peer:disconnect', (evt) => { this.listenAddrs.delete(evt.detail.toString()) })
+    this.host.addEventListener('peer:disconnect', (evt) => {
+      this.listenAddrs.delete(evt.detail.toString())
+      this.neighbours.onDisconnected(evt.detail.toString())
+    })
     this.host.addEventListener('peer:connect', (evt) => {
       // A new neighbour may hold what we are pulling: ask it directly rather than wait for gossip.
       for (const img of this.images.values()) if (img.downloading) void this.openLink(img, evt.detail.toString())
     })
     this.tickTimer = setInterval(() => { this.tick() }, TICK_MS)
+    await this.neighbours.start()
     this.bootstrap.start()
     if (this.completeImages.size > 0) this.announcer.changed()
   }
@@ -257,7 +271,9 @@ export class Imgp2pNode {
     this.addedHere.add(key)
     this.completeImages.add(key)
     if (!this.images.has(key)) this.createImage(cid, manifest, true)
-    this.announcer.changed()
+    // An image entering the cloud is news worth no batching delay: a
+    // deployment may follow within a second.
+    this.announcer.publishNow()
     return { cid: key, size: manifest.size, chunks: manifest.chunks.length }
   }
 
@@ -420,6 +436,7 @@ export class Imgp2pNode {
     this.stopped = true
     clearInterval(this.tickTimer)
     this.bootstrap.stop()
+    this.neighbours.stop()
     this.announcer.stop()
     for (const img of this.images.values()) img.close()
     await this.host.stop()
