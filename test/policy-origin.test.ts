@@ -107,10 +107,27 @@ describe('origin policy', () => {
     // c holds nothing; a and b each hold three; make chunk 0 common.
     const held0 = ['a', 'b'].filter(p => p !== 'x')
     for (const p of held0) o.onPeerHave(p, 0)
-    const all = o.reveal('c', 1)
-    expect(all.sort()).toEqual([0, 1, 2, 3, 4, 5])
-    const ordered = o.reveal('c', 2)
-    expect(ordered).toEqual([]) // revealed once is enough
+    expect(o.reveal('c', 1)).toEqual([]) // all held by someone: their HAVEs go first
+    const all = o.reveal('c', 1501)
+    expect(all).toHaveLength(6)
+    expect(all.slice(-1)).toEqual([0]) // held by two: shown last
+    expect(o.reveal('c', 1600)).toEqual([]) // revealed once is enough
+  })
+
+  it('after the first pass, shows a held chunk only once its holder had time to announce it; a lost one at once', () => {
+    const o = createOriginPolicy({ chunkCount: 3, rng: seededRng(2), config: { revealWindow: 3, heldRevealDelayMs: 1000 } })
+    o.addPeer('a', {})
+    for (const c of o.reveal('a', 0)) o.onSent('a', c)
+    expect(o.allSent).toBe(true)
+    o.addPeer('b', {})
+    o.addPeer('c', {})
+    o.onPeerHave('a', 0)
+    expect(o.reveal('b', 100)).toEqual([]) // a's HAVE is still on its way to b
+    o.onPeerHave('a', 1)
+    expect(o.reveal('b', 1100)).toEqual([0]) // chunk 0 was first seen held at 100
+    o.removePeer('a') // 1 and 2 now have no holder: lost
+    expect(o.reveal('c', 1100).sort()).toEqual([0, 1, 2])
+    expect(o.reveal('b', 1100).sort()).toEqual([1, 2])
   })
 
   it('after the first pass, still reveals nothing to other zones until its own zone is complete', () => {

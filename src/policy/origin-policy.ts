@@ -62,6 +62,8 @@ class Origin implements OriginPolicy {
    * held by a peer (others take it from there), or lost (no holder, not in flight).
    */
   private readonly log: number[] = []
+  /** When reveal() first found each logged chunk held by a peer (NaN: not yet). */
+  private readonly heldSeenAt: Float64Array
 
   constructor (opts: OriginPolicyOptions) {
     this.n = opts.chunkCount
@@ -75,6 +77,7 @@ class Origin implements OriginPolicy {
     this.left = new Uint8Array(this.n)
     this.shownAt = new Float64Array(this.n)
     this.pool = new ChunkBuckets(this.n)
+    this.heldSeenAt = new Float64Array(this.n).fill(NaN)
     for (let c = 0; c < this.n; c++) this.pool.put(c, 0)
   }
 
@@ -153,7 +156,7 @@ class Origin implements OriginPolicy {
       // Chunks no peer holds are still shown to them, so a stalled zone of
       // ours cannot keep a chunk from them.
       if (!p.near && this.nearMissing > 0 && this.cfg.farRevealWindow === 0) return this.revealOrphans(p)
-      return this.revealLogged(p)
+      return this.revealLogged(p, now)
     }
     const full = p.near || this.nearMissing === 0 ? this.cfg.revealWindow : this.cfg.farRevealWindow
     // Fresh chunks are shared out among the peers still missing chunks, so the
@@ -210,16 +213,32 @@ class Origin implements OriginPolicy {
    * Fallback: everything held elsewhere or lost that this peer has not been
    * shown, rarest first. Chunks still in flight from us are held back, or
    * every host would ask us for them while they travel.
+   *
+   * A chunk a peer holds is shown only heldRevealDelayMs after we first saw
+   * it held: the holder's HAVE to the others travels behind the chunk data
+   * already queued on its links (0.5-1 MB per socket, a second at the shared
+   * rate, in the 16-host cluster), while our reveal arrives at once; without
+   * the delay, hosts asked us for 0.7 images' worth of chunks their peers
+   * already held. A chunk no peer holds is shown at once.
    */
-  private revealLogged (p: OriginPeer): number[] {
+  private revealLogged (p: OriginPeer, now: number): number[] {
     if (p.cursor >= this.log.length) return []
     const out: number[] = []
-    for (; p.cursor < this.log.length; p.cursor++) {
-      const c = this.log[p.cursor]
-      if (!p.revealed.has(c) && !p.has.has(c)) {
-        p.revealed.set(c)
-        out.push(c)
+    const due = now - this.cfg.heldRevealDelayMs
+    let waiting = false
+    for (let i = p.cursor; i < this.log.length; i++) {
+      const c = this.log[i]
+      if (p.revealed.has(c) || p.has.has(c)) {
+        if (!waiting) p.cursor = i + 1
+        continue
       }
+      if (this.holders[c] > 0) {
+        if (Number.isNaN(this.heldSeenAt[c])) this.heldSeenAt[c] = now
+        if (this.heldSeenAt[c] > due) { waiting = true; continue }
+      }
+      p.revealed.set(c)
+      out.push(c)
+      if (!waiting) p.cursor = i + 1
     }
     for (const c of p.open) this.close(c)
     p.open.clear()

@@ -210,6 +210,12 @@ export interface OriginConfig {
    * shown to another idle peer too (the first one may be stuck).
    */
   staleRevealMs?: number
+  /**
+   * After the first pass, a chunk some peer holds is revealed to the others
+   * only this long after the origin first saw it held, so the holder's HAVE
+   * reaches them first and they fetch it there.
+   */
+  heldRevealDelayMs?: number
 }
 
 /**
