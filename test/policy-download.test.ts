@@ -444,6 +444,22 @@ describe('nearest peers', () => {
     expect(dp.pick(1000)).toHaveLength(Math.min(32, n) - mine)
   })
 
+  it('stretches the cross-zone grace to crossZoneGraceChunks chunk times on slow links', () => {
+    const n = 30
+    const dp = createDownloadPolicy({ chunkCount: n, chunkBytes: MiB, have: new Bitfield(n), zone: 'b', self: 'h1', rng: seededRng(1), config: { randomFirstPicks: 0, initialPipeline: 32, maxPipeline: 32, crossZoneGraceMs: 1000, crossZoneGraceChunks: 10 } })
+    dp.addPeer('h2', { zone: 'b' }, 0)
+    dp.onBitfield('h2', bits('*' + '.'.repeat(n - 1)))
+    expect(chunks(dp.pick(0))).toEqual([0])
+    dp.onReceived('h2', 0, MiB, 2000) // 1 MiB in 2 s: a chunk time of 2 s, so a grace of 20 s
+    dp.addPeer('a1', { zone: 'a' }, 2000)
+    dp.onBitfield('a1', bits('*'.repeat(n)))
+    const mine = dp.pick(2000).length
+    expect(mine).toBeGreaterThan(0)
+    expect(mine).toBeLessThan(n - 1)
+    expect(dp.pick(2000 + 19_999)).toEqual([]) // a fixed 1 s grace would have opened h2's chunks long ago
+    expect(dp.pick(2000 + 20_000)).toHaveLength(n - 1 - mine)
+  })
+
   it('opens a chunk to one more zone member per grace, to all after CROSS_ZONE_STEPS', () => {
     const n = 400
     const members = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'h7', 'h8']

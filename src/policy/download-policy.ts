@@ -635,7 +635,7 @@ class Download implements DownloadPolicy {
         // The owner goes first; the next member in the ring one grace later, and so
         // on, until after CROSS_ZONE_STEPS graces any member may take it.
         const d = Math.min(this.partition.distance(c), CROSS_ZONE_STEPS)
-        if (d > 0) this.graceTimers.push(this.lastNow + d * this.cfg.crossZoneGraceMs, c)
+        if (d > 0) this.graceTimers.push(this.lastNow + d * this.crossZoneGrace(), c)
       }
       if (n === 0 || (n === 1 && delta > 0)) this.refresh(c)
       else if (this.far.has(c)) this.far.put(c, n)
@@ -643,6 +643,16 @@ class Download implements DownloadPolicy {
       const n = (this.originAvail[c] += delta)
       if (n === 0 || (n === 1 && delta > 0)) this.refresh(c)
     }
+  }
+
+  /** crossZoneGraceMs, or crossZoneGraceChunks chunk times at the median peer rate if longer. */
+  private crossZoneGrace (): number {
+    const rates: number[] = []
+    for (const p of this.peers.values()) if (p.cls !== ORIGIN && p.meter.rate > 0) rates.push(p.meter.rate)
+    if (rates.length === 0) return this.cfg.crossZoneGraceMs
+    rates.sort((a, b) => a - b)
+    const chunkMs = this.chunkBytes * 1000 / rates[rates.length >> 1]
+    return Math.max(this.cfg.crossZoneGraceMs, this.cfg.crossZoneGraceChunks * chunkMs)
   }
 
   /** Put the chunk in exactly the pools its state calls for. */

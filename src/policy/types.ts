@@ -78,6 +78,8 @@ export interface DownloadConfig {
    * there this long (ms): covers an owner that is slow, choked or gone.
    */
   crossZoneGraceMs?: number
+  /** The grace is at least this many chunk times at the median rate peers deliver to us. */
+  crossZoneGraceChunks?: number
   /** Treat new peers as choking us until onChoke(peer, false) (protocols that start choked). */
   peersStartChoked?: boolean
   /** Bucket entries examined per pick before falling back to a scan of the peer's bitfield. */
