@@ -64,7 +64,8 @@ describe('swarm on loopback', () => {
     let originStopped = false
     cleanups.push(async () => { if (!originStopped) await origin.stop() })
     const { cid } = await origin.add(image, { chunkSize: 128 * 1024 })
-    const hosts = await Promise.all([1, 2, 3].map(async i => track(await startNode(join(dir, `h${i}`), { peers: [addrOf(origin)], seed: i }))))
+    // No neighbourhood: the hosts must find each other by peer exchange, not only reach the origin.
+    const hosts = await Promise.all([1, 2, 3].map(async i => track(await startNode(join(dir, `h${i}`), { peers: [addrOf(origin)], seed: i, neighbours: 0 }))))
     // The hosts must know each other directly, not only through the origin.
     await waitFor(() => hosts.every(h => h.host.getPeers().length > 0), 10_000, 'hosts to connect')
 

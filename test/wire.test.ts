@@ -34,6 +34,15 @@ describe('wire frames', () => {
     // PIECE parts differ with the slicing; compare their bytes.
     const flat = (ms: WireMessage[]): unknown[] => ms.map(m => 'data' in m ? { ...m, data: new Uint8ArrayList(...m.data).subarray() } : m)
     for (const slice of [1, 3, 7, 64, 999]) expect(flat(decodeInSlices(bytes, slice))).toEqual(flat(whole))
+    // As the stream delivers it: lists of slices.
+    const lists = new FrameDecoder(4096)
+    const got: WireMessage[] = []
+    for (let i = 0; i < bytes.length; i += 50) {
+      const list = new Uint8ArrayList()
+      for (let j = i; j < Math.min(i + 50, bytes.length); j += 7) list.append(bytes.subarray(j, Math.min(j + 7, i + 50, bytes.length)))
+      got.push(...lists.push(list))
+    }
+    expect(flat(got)).toEqual(flat(whole))
     const hello = whole[0] as Extract<WireMessage, { hello: unknown }>
     expect(hello.hello).toMatchObject({ chunkCount: 12, zone: 'rack1', origin: false })
     const req = whole[3] as { index: number }
