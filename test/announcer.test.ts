@@ -5,6 +5,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { decodeAnnouncement } from '../src/node/announcer.js'
+import { fastMsgIdFn } from '../src/node/host.js'
 import type { Imgp2pNode } from '../src/node/node.js'
 import { addrOf, startNode, tempDir, waitFor, writeImage } from './helpers.js'
 
@@ -40,5 +41,18 @@ describe('announcements', () => {
     const big = dagCbor.encode({ v: 1, addrs: [], images: [], pad: new Uint8Array(70 * 1024) })
     expect(decodeAnnouncement(signed(big))).toBeUndefined()
     expect(decodeAnnouncement({ type: 'unsigned', topic: '/imgp2p/announce/1', data: ok })).toBeUndefined()
+  })
+})
+
+describe('gossip seen-cache key', () => {
+  it('is the signature, so a forwarded copy is recognised before its signature is checked again', () => {
+    const sig = new Uint8Array(64).fill(1)
+    const copy = { signature: sig.slice(), data: new Uint8Array([1, 2]), seqno: new Uint8Array([0, 1]) }
+    expect(fastMsgIdFn(copy)).toBe(fastMsgIdFn({ signature: sig, data: new Uint8Array([1, 2]), seqno: new Uint8Array([0, 1]) }))
+    // A forged copy (same content, another signature) gets its own key and is checked on its own.
+    const forged = { ...copy, signature: new Uint8Array(64).fill(2) }
+    expect(fastMsgIdFn(forged)).not.toBe(fastMsgIdFn(copy))
+    // Unsigned messages (refused later by the strict policy) still get distinct keys.
+    expect(fastMsgIdFn({ data: new Uint8Array([1]) })).not.toBe(fastMsgIdFn({ data: new Uint8Array([2]) }))
   })
 })
