@@ -47,6 +47,11 @@ describe('swarm on loopback', () => {
       // Zero chunks are holes: never sent, never written.
       expect((await stat(r.path)).blocks * 512).toBeLessThan(24 * MiB * 0.9)
     }
+    // Each host fetched exactly the image's non-zero chunks (holes are never fetched).
+    const fetched = new Set(results.map(r => r.bytesDownloaded))
+    expect(fetched.size).toBe(1)
+    expect([...fetched][0]).toBeGreaterThan(16 * MiB)
+    expect([...fetched][0]).toBeLessThan(24 * MiB)
     const st = await Promise.all(hosts.map(async h => await h.status()))
     const peerBytes = st.reduce((n, s) => n + s.bytesSent, 0)
     expect(peerBytes).toBeGreaterThan(0)

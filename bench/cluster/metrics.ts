@@ -124,7 +124,8 @@ export function summary (r: RunRecord): string {
   if (i.ok && i.pullCpuS !== undefined && i.maxRssMiB !== undefined) {
     lines.push(`  imgp2p daemons: pull-phase CPU mean ${f2(i.pullCpuS.mean)} s max ${f2(i.pullCpuS.max)} s (front-end ${f2(i.pullCpuS.fe)} s), of it system ${f2(i.pullSysCpuS?.mean)} s (front-end ${f2(i.pullSysCpuS?.fe)} s); ` +
       `idle ${((i.idleCpuFraction?.mean ?? 0) * 100).toFixed(1)}% of a core; peak RSS mean ${Math.round(i.maxRssMiB.mean)} MiB max ${Math.round(i.maxRssMiB.max)} MiB (front-end ${Math.round(i.maxRssMiB.fe)} MiB); add ${f2(i.addS)} s; ${r.hosts} simultaneous \`imgp2p status\` took ${f2(i.statusBurstS)} s` +
-      (i.downloadedPerImage !== undefined ? `; pulls report ${f2(i.downloadedPerImage.mean)} (max ${f2(i.downloadedPerImage.max)}) x image downloaded` : ''))
+      (i.downloadedPerImage !== undefined ? `; pulls report ${f2(i.downloadedPerImage.mean)} (max ${f2(i.downloadedPerImage.max)}) x image downloaded` : '') +
+      (i.feAppBytesPerImage !== undefined ? `; front-end daemon sent ${f2(i.feAppBytesPerImage)} x image of chunk data (the link figure adds headers and retransmits)` : ''))
   }
   return lines.join('\n')
 }

@@ -328,12 +328,14 @@ export class Imgp2pNode {
       const done = img.startDownload(partial, options.onChunk)
       this.connectCandidates(img)
       resolvePartial(partial)
-      done.then(() => {
+      let fetched = 0
+      done.then((bytes) => {
+        fetched = bytes
         this.completeImages.add(key)
         resolveRun()
       }, rejectRun)
       await this.watch(key, run, options, timeoutMs)
-      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: img.progress().bytes }
+      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: fetched }
     } catch (err) {
       rejectRun(err as Error)
       throw err

@@ -55,7 +55,8 @@ interface Download {
   bytes: number
   lastProgressAt: number
   finished: boolean
-  resolve: () => void
+  /** Settles with the verified bytes this download fetched. */
+  resolve: (bytes: number) => void
   reject: (err: Error) => void
   error?: Error
   onChunk?: (index: number) => void
@@ -299,10 +300,10 @@ export class SwarmImage {
 
   // ---- downloading ----
 
-  /** Pull the missing chunks into `partial`. Resolves once the image is complete and finished on disk. */
-  startDownload (partial: PartialImage, onChunk?: (index: number) => void): Promise<void> {
+  /** Pull the missing chunks into `partial`. Resolves, with the verified bytes fetched, once the image is complete and finished on disk. */
+  startDownload (partial: PartialImage, onChunk?: (index: number) => void): Promise<number> {
     if (this.download != null && !this.download.finished) throw new Error(`already downloading ${this.key}`)
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<number>((resolve, reject) => {
       const now = Date.now()
       const policy = createDownloadPolicy({
         chunkCount: this.chunkCount,
@@ -405,7 +406,7 @@ export class SwarmImage {
       // A finished host tells its trading partners nothing new chunk-wise, but may lose interest in all.
       for (const l of this.links.values()) l.interested(false)
       this.opts.onHeldChanged()
-      dl.resolve()
+      dl.resolve(dl.bytes)
     }, (err: Error) => {
       this.download = undefined
       dl.reject(err)
