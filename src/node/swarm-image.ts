@@ -203,10 +203,6 @@ export class SwarmImage {
   }
 
   /**
-   * Tell each partner about the others it has not heard of from us yet.
-   * Runs when a link joins, so a swarm meshes within a round trip.
-   */
-  /**
    * Links come in bursts when a pull starts (one per neighbour); telling every
    * link about every new one as each arrives sent N² PEERS frames, each
    * dag-cbor encoded, ~0.3 s of CPU per host at 16 hosts. One exchange per
@@ -221,6 +217,10 @@ export class SwarmImage {
     this.pexTimer.unref()
   }
 
+  /**
+   * Tell each partner about the others it has not heard of from us yet, soon
+   * after a link joins, so a swarm meshes within a round trip or so.
+   */
   private exchangePeers (): void {
     if (this.links.size < 2) return
     const entries = new Map<string, PexEntry>()
