@@ -175,6 +175,28 @@ describe('swarm on loopback', () => {
     expect((await host.status()).bytesReceived).toBeLessThan(1.5 * 8 * MiB)
   })
 
+  it('reports download progress at the interval the caller asks for', async () => {
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    await writeImage(image, 4 * MiB)
+    // A slow origin disk: 32 chunks at 40 ms each make a pull of about 1.3 s.
+    const origin = track(await startNode(join(dir, 'origin'), { store: await FaultyStore.open(join(dir, 'origin'), { readDelayMs: 40 }) }))
+    const { cid } = await origin.add(image, { chunkSize: 128 * 1024 })
+    const pullWith = async (name: string, progressIntervalMs?: number): Promise<number> => {
+      const host = await startNode(join(dir, name), { peers: [addrOf(origin)] })
+      try {
+        await waitFor(() => host.host.getPeers().length > 0, 10_000, 'host to connect')
+        let downloads = 0
+        await host.pull(cid, { timeoutMs: 20_000, progressIntervalMs, onProgress: (p) => { if (p.phase === 'download') downloads++ } })
+        return downloads
+      } finally {
+        await host.stop() // the next host must pull from the slow origin, not from this one
+      }
+    }
+    expect(await pullWith('often')).toBeGreaterThanOrEqual(3) // every 250 ms by default
+    expect(await pullWith('seldom', 60_000)).toBe(1) // the first tick only
+  })
+
   it('fails with NoProvidersError when nobody has the image', async () => {
     const dir = await setup()
     const a = track(await startNode(join(dir, 'a')))

@@ -138,7 +138,7 @@ async function pullCmd (args: string[]): Promise<number> {
   process.once('SIGINT', onSig)
   const started = Date.now()
   try {
-    const r = await callDaemon<PullResult>(dataDir(values), 'pull', { cid, out: str(values, 'out') != null ? resolve(str(values, 'out') as string) : undefined, timeoutMs }, {
+    const r = await callDaemon<PullResult>(dataDir(values), 'pull', { cid, out: str(values, 'out') != null ? resolve(str(values, 'out') as string) : undefined, timeoutMs, progressMs: progress.intervalMs }, {
       onProgress: (p) => { progress.update(p) },
       signal: abort.signal
     })

@@ -37,6 +37,7 @@ export function controlHandlers (node: Imgp2pNode): Record<string, ControlHandle
     pull: async (p, { signal, progress }) => await node.pull(str(p, 'cid'), {
       out: typeof p.out === 'string' ? p.out : undefined,
       timeoutMs: num(p, 'timeoutMs'),
+      progressIntervalMs: num(p, 'progressMs'),
       signal,
       onProgress: progress
     }),

@@ -33,6 +33,8 @@ export interface PullOptions {
   /** Fail when no chunk (or manifest) arrived for this long. */
   timeoutMs?: number
   onProgress?: (p: PullProgress) => void
+  /** Report download progress at most this often (default 250 ms; phase changes always). */
+  progressIntervalMs?: number
   /** Called synchronously as each chunk is verified and stored. */
   onChunk?: (index: number) => void
 }

@@ -37,6 +37,8 @@ export type { NodeOptions, NodeStatus, PullOptions, PullProgress, PullResult } f
 
 const TICK_MS = 100
 const DEFAULT_PULL_TIMEOUT_MS = 120_000
+/** A terminal's progress bar redraws this often; machines may ask for less (PullOptions). */
+const DEFAULT_PROGRESS_MS = 250
 /** Trade an image with at most this many peers at once (BitTorrent clients use 30-80). */
 const MAX_LINKS_PER_IMAGE = 40
 const DIAL_TIMEOUT_MS = 10_000
@@ -352,9 +354,11 @@ export class Imgp2pNode {
       options.onProgress?.({ cid: key, phase, ...img.progress(), chunkSize: img.manifest.chunkSize, size: img.manifest.size })
     }
     let lastReconnect = Date.now()
+    let lastReport = 0
+    const every = options.progressIntervalMs ?? DEFAULT_PROGRESS_MS
     const timer = setInterval(() => {
       const now = Date.now()
-      report('download')
+      if (now - lastReport >= every) { lastReport = now; report('download') }
       if (img.downloading && img.idleFor(now) > timeoutMs) {
         img.stopDownload(new NoProvidersError(`no peer sent a chunk of ${key} for ${Math.round(timeoutMs / 1000)} s (${img.links.size} peers connected); is a host holding it running and reachable?`))
       } else if (img.downloading && now - lastReconnect > 2000) {
