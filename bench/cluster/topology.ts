@@ -82,7 +82,7 @@ function attach (topo: Topology, node: Node, mbit: number): void {
   shape(sw, node.port, mbit) // download
 }
 
-/** Builds the whole topology. On any error the caller must still call destroyTopology(). */
+/** Builds the whole topology. On any error the caller must still remove `topo.namespaces` (run.ts teardown). */
 export function createTopology (opts: TopologyOptions, topo?: Topology): Topology {
   const t: Topology = topo ?? emptyTopology(opts)
   for (let s = 0; s < opts.switches; s++) {

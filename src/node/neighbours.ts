@@ -76,6 +76,17 @@ export class Neighbourhood {
     this.imgp2pPeers.delete(peer)
   }
 
+  /**
+   * A peer found by a discovery service (mDNS): libp2p 3 only records it, so
+   * dial it while we have room for neighbours. Whether it speaks imgp2p shows
+   * at identify.
+   */
+  onDiscovered (peer: string, addrs: Multiaddr[]): void {
+    if (this.stopped || peer === this.opts.host.peerId.toString() || this.imgp2pPeers.has(peer) || this.dialing.has(peer)) return
+    if (this.imgp2pPeers.size + this.dialing.size >= Math.max(1, this.opts.target)) return
+    void this.dial({ id: peer, addrs: addrs.map(a => a.bytes) })
+  }
+
   /** imgp2p hosts we are connected to now. */
   get size (): number { return this.imgp2pPeers.size }
 

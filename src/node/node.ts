@@ -130,6 +130,9 @@ export class Imgp2pNode {
       this.listenAddrs.delete(evt.detail.toString())
       this.neighbours.onDisconnected(evt.detail.toString())
     })
+    this.host.addEventListener('peer:discovery', (evt) => {
+      this.neighbours.onDiscovered(evt.detail.id.toString(), evt.detail.multiaddrs)
+    })
     this.host.addEventListener('peer:connect', (evt) => {
       // A new neighbour may hold what we are pulling: ask it directly rather than wait for gossip.
       for (const img of this.images.values()) if (img.downloading) void this.openLink(img, evt.detail.toString())
