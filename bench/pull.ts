@@ -50,7 +50,21 @@ async function cpuSeconds (pid: number | undefined): Promise<number> {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
+/**
+ * A pull writes every byte twice (cache and --out); the raw stream writes
+ * nothing. When those writes must first reclaim page cache, they cost up to
+ * 4 s of kernel time per GiB on these VMs (BENCHMARKS.md), so say so.
+ */
+async function warnIfPageCacheFull (bytes: number): Promise<void> {
+  const info = await readFile('/proc/meminfo', 'utf8').catch(() => '')
+  const free = Number(/MemFree:\s+(\d+) kB/.exec(info)?.[1] ?? NaN) * 1024
+  if (free < 4 * bytes) {
+    console.log(`note: only ${(free / 2 ** 30).toFixed(1)} GiB of memory is free; the pull's writes will reclaim page cache and the ratio will read low. For steady figures run \`sync; echo 3 > /proc/sys/vm/drop_caches\` (as root) first.`)
+  }
+}
+
 async function main (): Promise<void> {
+  await warnIfPageCacheFull(size)
   const root = await mkdtemp(join(tmpdir(), 'imgp2p-bench-'))
   const daemons: DaemonProcess[] = []
   try {
