@@ -58,7 +58,11 @@ describe.skipIf(reason !== undefined)('mDNS on a LAN', () => {
       expect(await sha256File(out)).toBe(await sha256File(image))
     } finally {
       for (const d of daemons) await d.stop()
-      for (const ns of topo.namespaces) for (const pid of namespacePids(ns)) process.kill(pid, 'SIGKILL')
+      for (const ns of topo.namespaces) {
+        for (const pid of namespacePids(ns)) {
+          try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+        }
+      }
       for (const ns of [...topo.namespaces].reverse()) deleteNamespace(ns)
       await rm(dir, { recursive: true, force: true })
     }
