@@ -84,7 +84,7 @@ export class Neighbourhood {
   onDiscovered (peer: string, addrs: Multiaddr[]): void {
     if (this.stopped || peer === this.opts.host.peerId.toString() || this.imgp2pPeers.has(peer) || this.dialing.has(peer)) return
     if (this.imgp2pPeers.size + this.dialing.size >= Math.max(1, this.opts.target)) return
-    void this.dial({ id: peer, addrs: addrs.map(a => a.bytes) })
+    void this.dial(peer, addrs)
   }
 
   /** imgp2p hosts we are connected to now. */
@@ -111,26 +111,31 @@ export class Neighbourhood {
     const fresh = entries.filter(e => e.id !== self && !this.imgp2pPeers.has(e.id) && !this.dialing.has(e.id))
     shuffle(fresh, this.opts.rng)
     const room = Math.max(0, this.opts.target - this.imgp2pPeers.size - this.dialing.size)
-    await Promise.all(fresh.slice(0, room).map(async e => { await this.dial(e) }))
+    await Promise.all(fresh.slice(0, room).map(async e => { await this.dialEntry(e) }))
   }
 
-  private async dial (e: PexEntry): Promise<void> {
-    let id: PeerId
+  /** A PEERS entry from another host: malformed ones cost nothing but themselves. */
+  private async dialEntry (e: PexEntry): Promise<void> {
     let addrs: Multiaddr[]
     try {
-      id = peerIdFromString(e.id)
+      peerIdFromString(e.id)
       addrs = e.addrs.map(a => multiaddr(a))
     } catch {
-      return // a malformed entry costs nothing but itself
+      return
     }
-    this.dialing.add(e.id)
+    await this.dial(e.id, addrs)
+  }
+
+  private async dial (peer: string, addrs: Multiaddr[]): Promise<void> {
+    this.dialing.add(peer)
     try {
+      const id: PeerId = peerIdFromString(peer)
       if (addrs.length > 0) await this.opts.host.peerStore.merge(id, { multiaddrs: addrs })
       await this.opts.host.dial(id, { signal: AbortSignal.timeout(TIMEOUT_MS) })
     } catch (err) {
-      this.opts.log(`cannot reach neighbour ${e.id}: ${(err as Error).message}`)
+      this.opts.log(`cannot reach neighbour ${peer}: ${(err as Error).message}`)
     } finally {
-      this.dialing.delete(e.id)
+      this.dialing.delete(peer)
     }
   }
 

@@ -1,19 +1,24 @@
 import type { Rng } from './types.js'
 
-/**
- * A small, fast, seedable generator (mulberry32). Policy code never calls
- * Math.random(); drivers pass one of these (or any `() => [0,1)`), so a run is
- * reproducible from its seed.
- */
-export function seededRng (seed: number): Rng {
-  let s = (seed >>> 0) ^ 0x6d2b79f5
+/** mulberry32: a small, fast generator whose whole state is one 32-bit word. */
+export function mulberry32 (seed: number): Rng {
+  let a = seed >>> 0
   return () => {
-    s = (s + 0x6d2b79f5) | 0
-    let t = s
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
+}
+
+/**
+ * The policy's seeded generator. Policy code never calls Math.random();
+ * drivers pass one of these (or any `() => [0,1)`), so a run is reproducible
+ * from its seed.
+ */
+export function seededRng (seed: number): Rng {
+  return mulberry32(seed ^ 0x6d2b79f5)
 }
 
 /** An integer in [0, n). */

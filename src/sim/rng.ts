@@ -1,14 +1,5 @@
-/** mulberry32: a small seeded generator, enough for layouts and timer offsets. */
-export function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+// The simulator's layouts and timer offsets use the policy's generator.
+export { mulberry32 } from '../policy/rng.js'
 
 /** Mix a run seed with a host index into an independent stream's seed. */
 export function subSeed (seed: number, index: number): number {
