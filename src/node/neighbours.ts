@@ -17,7 +17,7 @@
 import type { PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { shuffle } from '../policy/index.js'
+import { randomInt, shuffle } from '../policy/index.js'
 import type { Rng } from '../policy/types.js'
 import type { Imgp2pHost } from './host.js'
 import { BoundedWriter } from './stream-writer.js'
@@ -43,7 +43,7 @@ export interface NeighbourhoodOptions {
 }
 
 export class Neighbourhood {
-  /** Connected peers that identified with the imgp2p swarm protocol. */
+  /** Connected peers whose identify lists this protocol: imgp2p hosts. */
   private readonly imgp2pPeers = new Set<string>()
   private readonly askedAt = new Map<string, number>()
   private readonly dialing = new Set<string>()
@@ -74,6 +74,7 @@ export class Neighbourhood {
 
   onDisconnected (peer: string): void {
     this.imgp2pPeers.delete(peer)
+    this.askedAt.delete(peer)
   }
 
   /**
@@ -87,15 +88,12 @@ export class Neighbourhood {
     void this.dial(peer, addrs)
   }
 
-  /** imgp2p hosts we are connected to now. */
-  get size (): number { return this.imgp2pPeers.size }
-
   private maintain (): void {
     if (this.running || this.stopped || this.opts.target <= 0 || this.imgp2pPeers.size >= this.opts.target) return
     const now = Date.now()
     const ask = [...this.imgp2pPeers].filter(p => now - (this.askedAt.get(p) ?? -Infinity) >= ASK_AGAIN_MS)
     if (ask.length === 0) return
-    const peer = ask[Math.floor(this.opts.rng() * ask.length)]
+    const peer = ask[randomInt(this.opts.rng, ask.length)]
     this.askedAt.set(peer, now)
     this.running = true
     this.grow(peer).catch((err: Error) => { this.opts.log(`cannot learn neighbours from ${peer}: ${err.message}`) })
