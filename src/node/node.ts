@@ -3,7 +3,6 @@
  * and one SwarmImage per image being traded. This is what `imgp2p daemon`
  * runs and what the in-process swarm tests start several of.
  */
-import type { PeerId, Stream, Connection } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
@@ -14,7 +13,7 @@ import { checkOutputPath } from '../cache/output-file.js'
 import type { ImageInfo, ImageStore, ImageExporter, PartialImage } from '../cache/types.js'
 import { parseCid } from '../chunking/cid.js'
 import type { Bitfield } from '../util/bitfield.js'
-import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE } from '../chunking/constants.js'
+import { DEFAULT_CHUNK_SIZE } from '../chunking/constants.js'
 import type { Manifest } from '../chunking/manifest.js'
 import { HashPool, setDefaultHashPool } from '../chunking/verify.js'
 import { NoProvidersError } from '../errors.js'
@@ -24,7 +23,6 @@ import { Announcer } from './announcer.js'
 import { createHost, type Imgp2pHost } from './host.js'
 import { loadOrCreateKey } from './identity.js'
 import { BootstrapDialer } from './bootstrap.js'
-import { Link } from './link.js'
 import { DEFAULT_NEIGHBOURS, Neighbourhood } from './neighbours.js'
 import { findManifest } from './manifest-finder.js'
 import { serveManifest } from './manifest-protocol.js'
@@ -32,6 +30,7 @@ import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
 import type { NodeOptions, NodeStatus, PullOptions, PullProgress, PullResult } from './node-types.js'
 import { SwarmImage } from './swarm-image.js'
+import { SwarmLinks } from './swarm-links.js'
 
 export type { NodeOptions, NodeStatus, PullOptions, PullProgress, PullResult } from './node-types.js'
 
@@ -39,10 +38,6 @@ const TICK_MS = 100
 const DEFAULT_PULL_TIMEOUT_MS = 120_000
 /** A terminal's progress bar redraws this often; machines may ask for less (PullOptions). */
 const DEFAULT_PROGRESS_MS = 250
-/** Trade an image with at most this many peers at once (BitTorrent clients use 30-80). */
-const MAX_LINKS_PER_IMAGE = 40
-const DIAL_TIMEOUT_MS = 10_000
-const RETRY_MISSED_MS = 10_000
 
 export class Imgp2pNode {
   readonly host: Imgp2pHost
@@ -52,9 +47,7 @@ export class Imgp2pNode {
   private readonly images = new Map<string, SwarmImage>()
   /** Pulls under way: the download, and the partial image once it is open. */
   private readonly pulls = new Map<string, { done: Promise<void>, partial: Promise<PartialImage> }>()
-  private readonly opening = new Set<string>()
-  /** image/peer -> when that peer last lacked the image or could not be reached. */
-  private readonly missed = new Map<string, number>()
+  private readonly links: SwarmLinks
   /** Image keys whose completeness we announce, with the haveCount last announced. */
   private readonly completeImages = new Set<string>()
   private readonly addedHere = new Set<string>()
@@ -75,6 +68,13 @@ export class Imgp2pNode {
     this.log = opts.log ?? (() => {})
     this.rng = seededRng(opts.seed ?? Math.floor(Math.random() * 2 ** 31))
     this.bootstrap = new BootstrapDialer(host, opts.peers ?? [], this.log)
+    this.links = new SwarmLinks({
+      host,
+      selfId: this.peerId,
+      zone: opts.zone,
+      imageFor: async (cid) => await this.imageFor(cid),
+      log: this.log
+    })
     this.neighbours = new Neighbourhood({
       host,
       target: opts.neighbours ?? DEFAULT_NEIGHBOURS,
@@ -107,7 +107,7 @@ export class Imgp2pNode {
 
   private async start (): Promise<void> {
     for (const info of await this.store.list()) if (info.complete) this.completeImages.add(info.cid)
-    await this.host.handle(SWARM_PROTOCOL, (stream, conn) => { void this.onSwarmStream(stream, conn) }, { maxInboundStreams: 256 })
+    await this.host.handle(SWARM_PROTOCOL, (stream, conn) => { void this.links.accept(stream, conn) }, { maxInboundStreams: 256 })
     await this.host.handle(MANIFEST_PROTOCOL, (stream) => {
       void serveManifest(stream, async (cidBytes) => {
         const bytes = await this.store.getManifestBytes(CID.decode(cidBytes)).catch(() => undefined)
@@ -119,7 +119,7 @@ export class Imgp2pNode {
     this.announcer.start()
     this.announcer.onHolder((cid, holder) => {
       const img = this.images.get(cid)
-      if (img?.downloading === true && holder.peer !== this.peerId) void this.openLink(img, holder.peer, holder.addrs, true)
+      if (img?.downloading === true && holder.peer !== this.peerId) void this.links.open(img, holder.peer, holder.addrs, true)
     })
     this.host.addEventListener('peer:identify', (evt) => {
       const addrs = evt.detail.listenAddrs.filter(a => !isWildcard(a)).slice(0, 8).map(a => a.bytes)
@@ -135,7 +135,7 @@ export class Imgp2pNode {
     })
     this.host.addEventListener('peer:connect', (evt) => {
       // A new neighbour may hold what we are pulling: ask it directly rather than wait for gossip.
-      for (const img of this.images.values()) if (img.downloading) void this.openLink(img, evt.detail.toString())
+      for (const img of this.images.values()) if (img.downloading) void this.links.open(img, evt.detail.toString())
     })
     this.tickTimer = setInterval(() => { this.tick() }, TICK_MS)
     await this.neighbours.start()
@@ -193,7 +193,7 @@ export class Imgp2pNode {
         for (const p of peers) {
           let addrs: Multiaddr[]
           try { addrs = p.addrs.map(a => multiaddr(a)) } catch { continue }
-          void this.openLink(img, p.id, addrs, true)
+          void this.links.open(img, p.id, addrs, true)
         }
       },
       log: this.log
@@ -207,65 +207,10 @@ export class Imgp2pNode {
     return this.listenAddrs.get(peer) ?? []
   }
 
-  private async onSwarmStream (stream: Stream, conn: Connection): Promise<void> {
-    const peer = conn.remotePeer.toString()
-    const link = new Link(stream, peer, 'remote', Date.now(), MAX_CHUNK_SIZE)
-    try {
-      const hello = await link.readHello()
-      const cid = CID.decode(hello.cid)
-      const img = await this.imageFor(cid)
-      if (img == null || (!img.complete && !img.downloading)) {
-        link.sendHello({ cid: hello.cid, chunkCount: 0, have: null, zone: this.opts.zone ?? null, origin: false })
-        link.close()
-        return
-      }
-      if (hello.chunkCount !== 0 && hello.chunkCount !== img.chunkCount) throw new Error(`peer says image has ${hello.chunkCount} chunks, manifest says ${img.chunkCount}`)
-      link.setMaxPiece(img.manifest.chunkSize)
-      link.sendHello(img.hello())
-      img.addLink(link, Date.now())
-    } catch (err) {
-      this.log(`swarm stream from ${peer} failed: ${(err as Error).message}`)
-      link.close(err as Error)
-    }
-  }
-
-  /** Open a swarm stream to `peer` about `img` (no-op if one exists or is being opened). */
-  private async openLink (img: SwarmImage, peer: string, addrs: Multiaddr[] = [], announced = false): Promise<void> {
-    const key = `${img.key}/${peer}`
-    if (peer === this.peerId || img.links.has(peer) || this.opening.has(key) || img.banned.has(peer)) return
-    if (img.links.size >= MAX_LINKS_PER_IMAGE) return
-    // A neighbour that lacked the image or could not be reached is asked again
-    // only after a while, unless it has since announced the image.
-    const missedAt = this.missed.get(key)
-    if (!announced && missedAt != null && Date.now() - missedAt < RETRY_MISSED_MS) return
-    this.missed.delete(key)
-    this.opening.add(key)
-    let link: Link | undefined
-    try {
-      const pid: PeerId = peerIdFromString(peer)
-      if (addrs.length > 0) await this.host.peerStore.merge(pid, { multiaddrs: addrs })
-      const stream = await this.host.dialProtocol(pid, SWARM_PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-      link = new Link(stream, peer, 'local', Date.now(), img.manifest.chunkSize)
-      const t0 = performance.now()
-      link.sendHello(img.hello())
-      const hello = await link.readHello()
-      link.rttMs = performance.now() - t0
-      if (hello.chunkCount === 0) { this.missed.set(key, Date.now()); link.close(); return }
-      if (!CID.decode(hello.cid).equals(img.cid) || hello.chunkCount !== img.chunkCount) throw new Error('peer answered about another image')
-      img.addLink(link, Date.now())
-    } catch (err) {
-      this.log(`cannot trade ${img.key} with ${peer}: ${(err as Error).message}`)
-      this.missed.set(key, Date.now())
-      link?.close(err as Error)
-    } finally {
-      this.opening.delete(key)
-    }
-  }
-
   /** Open links to everyone who may have chunks of `img`: announced holders, then direct neighbours. */
   private connectCandidates (img: SwarmImage): void {
-    for (const h of this.announcer.holdersOf(img.key)) void this.openLink(img, h.peer, h.addrs, true)
-    for (const p of this.host.getPeers()) void this.openLink(img, p.toString())
+    for (const h of this.announcer.holdersOf(img.key)) void this.links.open(img, h.peer, h.addrs, true)
+    for (const p of this.host.getPeers()) void this.links.open(img, p.toString())
   }
 
   // ---- operations ----
