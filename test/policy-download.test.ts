@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createDownloadPolicy, endGameThreshold, pipelineDepth, seededRng, DEFAULT_DOWNLOAD_CONFIG } from '../src/policy/index.js'
+import type { DownloadPolicy } from '../src/policy/index.js'
 import { Bitfield } from '../src/util/bitfield.js'
 import { MiB, bits, chunks, only, setupPicker } from './policy-fixtures.js'
 
@@ -397,6 +398,25 @@ describe('nearest peers', () => {
     expect(reqs).toContainEqual({ peer: 'p', chunk: 0 })
     expect(reqs).toContainEqual({ peer: 'origin', chunk: 1 })
     expect(reqs).toHaveLength(2)
+  })
+
+  it('trades with an origin in full service like any peer, and goes back to sparing it when told', () => {
+    const make = (): DownloadPolicy => {
+      const dp = createDownloadPolicy({ chunkCount: 8, chunkBytes: MiB, have: new Bitfield(8), rng: seededRng(1), config: { randomFirstPicks: 0, initialPipeline: 2 } })
+      dp.addPeer('origin', { origin: true, rttMs: 0.1 }, 0)
+      dp.addPeer('p', { rttMs: 5 }, 0)
+      dp.onBitfield('origin', bits('********'))
+      dp.onBitfield('p', bits('********'))
+      return dp
+    }
+    const sparing = make()
+    expect(new Set(sparing.pick(0).map(r => r.peer))).toEqual(new Set(['p']))
+    const full = make()
+    full.updatePeer('origin', { origin: false, rttMs: 0.1 })
+    expect(new Set(full.pick(0).map(r => r.peer))).toEqual(new Set(['origin', 'p']))
+    full.updatePeer('origin', { origin: true, rttMs: 0.1 })
+    for (const r of full.outstanding()) full.onReceived(r.peer, r.chunk, MiB, 10)
+    expect(new Set(full.pick(10).map(r => r.peer))).toEqual(new Set(['p']))
   })
 
   it('withdraws a request at the origin once another peer announces the chunk (FINDINGS 2)', () => {

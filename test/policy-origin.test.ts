@@ -156,3 +156,53 @@ describe('origin policy', () => {
     expect(lone.reveal('far', 0)).toHaveLength(4) // nobody near: full window
   })
 })
+
+describe('origin full service', () => {
+  const G = 1e9
+  function fullOrigin (n: number, uplinkBps?: number) {
+    return createOriginPolicy({ chunkCount: n, rng: seededRng(5), uplinkBps, config: { revealWindow: 2, fullServiceSettleMs: 1000 } })
+  }
+
+  it('once no peer joined for the settle time, reveals everything when its upload covers every host at its link rate', () => {
+    const o = fullOrigin(20, 10 * G)
+    for (const p of ['a', 'b', 'c', 'd']) o.addPeer(p, { linkBps: G })
+    expect(o.reveal('a', 0)).toHaveLength(2) // a window, as for any deployment at first
+    for (const p of ['b', 'c', 'd']) o.reveal(p, 100)
+    expect(o.fullService(900)).toBe(false)
+    expect(o.fullService(1100)).toBe(true)
+    const all = o.reveal('a', 1100)
+    expect(all).toHaveLength(18) // the rest, in one go
+    expect(new Set([...all, ...o.reveal('a', 1200)]).size).toBe(18)
+  })
+
+  it('stays sparing when the hosts together out-pull its upload, or a rate is unknown, or its own is', () => {
+    const big = fullOrigin(20, 10 * G)
+    for (let i = 0; i < 11; i++) { big.addPeer(`h${i}`, { linkBps: G }); big.reveal(`h${i}`, 0) }
+    expect(big.fullService(5000)).toBe(false)
+    expect(big.reveal('h0', 5000).length).toBeLessThanOrEqual(2)
+
+    const unknown = fullOrigin(20, 10 * G)
+    unknown.addPeer('a', { linkBps: G })
+    unknown.addPeer('b', {})
+    expect(unknown.fullService(5000)).toBe(false)
+
+    const unstated = fullOrigin(20)
+    unstated.addPeer('a', { linkBps: G })
+    expect(unstated.fullService(5000)).toBe(false)
+  })
+
+  it('falls back to sparing when more hosts join, and hosts that finished no longer count', () => {
+    const o = fullOrigin(4, 2 * G)
+    o.addPeer('a', { linkBps: G })
+    o.addPeer('b', { linkBps: G })
+    o.reveal('a', 0)
+    o.reveal('b', 0)
+    expect(o.fullService(1000)).toBe(true)
+    o.addPeer('c', { linkBps: G })
+    o.reveal('c', 1500)
+    expect(o.fullService(1500)).toBe(false)
+    for (let c = 0; c < 4; c++) o.onPeerHave('a', c) // a is done: 2 hosts pull again
+    expect(o.fullService(2000)).toBe(false) // c joined 0.5 s ago
+    expect(o.fullService(2500)).toBe(true)
+  })
+})

@@ -8,8 +8,9 @@ import {
 function stream (): Uint8Array {
   const piece = new Uint8Array(1000).map((_, i) => i & 0xff)
   const parts = [
-    encodeHello({ cid: new Uint8Array([1, 2, 3]), chunkCount: 12, have: new Uint8Array([0b10100000, 0b00010000]), zone: 'rack1', origin: false }),
+    encodeHello({ cid: new Uint8Array([1, 2, 3]), chunkCount: 12, have: new Uint8Array([0b10100000, 0b00010000]), zone: 'rack1', origin: false, linkBps: 1e9 }),
     encodeIndexed(MsgType.Have, 7),
+    encodeSignal(MsgType.FullService),
     encodeSignal(MsgType.Unchoke),
     encodeIndexed(MsgType.Request, 0xfffffffe),
     encodePieceHeader(5, piece.length), piece,
@@ -30,7 +31,7 @@ describe('wire frames', () => {
   it('decode the same whatever the slicing', () => {
     const bytes = stream()
     const whole = decodeInSlices(bytes, bytes.length)
-    expect(whole.map(m => m.type)).toEqual([MsgType.Hello, MsgType.Have, MsgType.Unchoke, MsgType.Request, MsgType.Piece, MsgType.Peers, MsgType.Cancel])
+    expect(whole.map(m => m.type)).toEqual([MsgType.Hello, MsgType.Have, MsgType.FullService, MsgType.Unchoke, MsgType.Request, MsgType.Piece, MsgType.Peers, MsgType.Cancel])
     // PIECE parts differ with the slicing; compare their bytes.
     const flat = (ms: WireMessage[]): unknown[] => ms.map(m => 'data' in m ? { ...m, data: new Uint8ArrayList(...m.data).subarray() } : m)
     for (const slice of [1, 3, 7, 64, 999]) expect(flat(decodeInSlices(bytes, slice))).toEqual(flat(whole))
@@ -44,15 +45,22 @@ describe('wire frames', () => {
     }
     expect(flat(got)).toEqual(flat(whole))
     const hello = whole[0] as Extract<WireMessage, { hello: unknown }>
-    expect(hello.hello).toMatchObject({ chunkCount: 12, zone: 'rack1', origin: false })
-    const req = whole[3] as { index: number }
+    expect(hello.hello).toMatchObject({ chunkCount: 12, zone: 'rack1', origin: false, linkBps: 1e9 })
+    const req = whole[4] as { index: number }
     expect(req.index).toBe(0xfffffffe)
-    const piece = whole[4] as Extract<WireMessage, { length: number }>
+    const piece = whole[5] as Extract<WireMessage, { length: number }>
     expect(piece.index).toBe(5)
     expect(piece.length).toBe(1000)
     const joined = new Uint8ArrayList(...piece.data).subarray()
     expect(joined.length).toBe(1000)
     expect(joined[999]).toBe(999 & 0xff)
+  })
+
+  it('reads a HELLO link rate that is not a positive number as unknown', () => {
+    for (const linkBps of [-1, 0]) {
+      const [m] = new FrameDecoder(64).push(encodeHello({ cid: new Uint8Array([1]), chunkCount: 1, have: null, zone: null, origin: false, linkBps }))
+      expect((m as Extract<WireMessage, { hello: unknown }>).hello.linkBps).toBeNull()
+    }
   })
 
   it('refuses a PIECE larger than the image chunk size', () => {

@@ -89,9 +89,13 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
   try {
     // Daemons: the front-end (origin) first, then every host pointed at it.
     const t0 = performance.now()
-    const origin = await startDaemon(ctx, fe, ['--origin', ...o.daemonArgs], o)
+    // Each daemon is told its link rate, as an operator would state it: a veth
+    // reports no real speed, and the front-end decides full service from them.
+    const { hostMbit, frontMbit } = ctx.topo.opts
+    const origin = await startDaemon(ctx, fe, ['--origin', '--link-mbit', String(frontMbit), ...o.daemonArgs], o)
     daemons.push(origin.proc)
-    const hs = await Promise.all(hosts.map(async h => await startDaemon(ctx, h, ['--peer', origin.addr, ...o.daemonArgs], o)))
+    const hs = await Promise.all(hosts.map(async h =>
+      await startDaemon(ctx, h, ['--peer', origin.addr, '--link-mbit', String(hostMbit), ...o.daemonArgs], o)))
     daemons.push(...hs.map(h => h.proc))
     const daemonStartS = (performance.now() - t0) / 1000
     ctx.log(`imgp2p: ${hosts.length + 1} daemons listening after ${daemonStartS.toFixed(1)} s`)

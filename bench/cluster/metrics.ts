@@ -92,6 +92,8 @@ export interface RunRecord {
   hostMbit: number
   frontMbit: number
   islMbit: number
+  /** Absent in runs before the option existed (they used 30 ms). */
+  queueMs?: number
   tMinS: number
   shaping?: { bytes: number, expectedS: number, downS: number, upS: number }
   http: PhaseResult

@@ -26,6 +26,8 @@ export interface RunOptions {
   hostMbit: number
   frontMbit: number
   islMbit: number
+  /** FIFO behind every shaped port, in milliseconds at the port's rate. */
+  queueMs: number
   http: boolean
   /** 'auto': run imgp2p if its CLI answers, else record why not. */
   imgp2p: boolean | 'auto'
@@ -51,6 +53,7 @@ export const defaults: RunOptions = {
   hostMbit: 50,
   frontMbit: 500,
   islMbit: 0,
+  queueMs: 100,
   http: true,
   imgp2p: 'auto',
   shapeCheckMiB: 4,
@@ -84,7 +87,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
   const prefix = `${PREFIX_ROOT}${process.pid}-${runCounter++}-`
   const dir = join(tmpdir(), prefix.slice(0, -1))
   const procs = new ProcessRegistry()
-  const topo = emptyTopology({ prefix, hosts: o.hosts, switches: o.switches, hostMbit: o.hostMbit, frontMbit: o.frontMbit, islMbit: o.islMbit })
+  const topo = emptyTopology({ prefix, hosts: o.hosts, switches: o.switches, hostMbit: o.hostMbit, frontMbit: o.frontMbit, islMbit: o.islMbit, queueMs: o.queueMs })
 
   let tornDown = false
   const cleanup = (): void => { if (!tornDown) { tornDown = true; teardown(topo, procs, dir) } }
@@ -137,7 +140,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       variant: `${o.chunkBytes !== undefined ? `-c${o.chunkBytes / 1024}k` : ''}${o.imageKind !== 'random' ? `-${o.imageKind}` : ''}`,
       log: o.log
     }
-    o.log(`topology ${prefix}*: ${o.switches} switch(es), front-end + ${o.hosts} hosts, B=${o.hostMbit} F=${o.frontMbit} Mbit/s; T_min ${ctx.tMinS.toFixed(2)} s`)
+    o.log(`topology ${prefix}*: ${o.switches} switch(es), front-end + ${o.hosts} hosts, B=${o.hostMbit} F=${o.frontMbit} Mbit/s, queues ${o.queueMs} ms; T_min ${ctx.tMinS.toFixed(2)} s`)
 
     const record: RunRecord = {
       time: new Date().toISOString(),
@@ -151,6 +154,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       hostMbit: o.hostMbit,
       frontMbit: o.frontMbit,
       islMbit: o.islMbit,
+      queueMs: o.queueMs,
       tMinS: ctx.tMinS,
       http: { ok: false, error: 'not run' },
       imgp2p: { ok: false, error: 'not run' },

@@ -32,6 +32,8 @@ export interface TopologyOptions {
   frontMbit: number
   /** Rate of the link between the two switches; 0 = unshaped. */
   islMbit: number
+  /** Each shaped port's FIFO, in milliseconds at its rate. */
+  queueMs: number
 }
 
 export interface Topology {
@@ -60,11 +62,11 @@ function addNs (topo: Topology, ns: string): void {
 
 /**
  * Egress shaping on one device: htb with a single class at `mbit`, and a byte
- * FIFO of about 30 ms at that rate (at least 64 KiB) so queues stay short.
+ * FIFO of `queueMs` at that rate (at least 64 KiB).
  */
-export function shape (ns: string, dev: string, mbit: number): void {
+export function shape (ns: string, dev: string, mbit: number, queueMs: number): void {
   const rate = `${mbit}mbit`
-  const limit = Math.max(65536, Math.round(mbit * 1e6 / 8 * 0.03))
+  const limit = Math.max(65536, Math.round(mbit * 1e6 / 8 * queueMs / 1000))
   sh('tc', ['-n', ns, 'qdisc', 'replace', 'dev', dev, 'root', 'handle', '1:', 'htb', 'default', '1'])
   sh('tc', ['-n', ns, 'class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:1', 'htb',
     'rate', rate, 'ceil', rate, 'quantum', '60000'])
@@ -78,8 +80,8 @@ function attach (topo: Topology, node: Node, mbit: number): void {
   sh('ip', ['-n', sw, 'link', 'set', node.port, 'up'])
   sh('ip', ['-n', node.ns, 'addr', 'add', `${node.ip}/16`, 'dev', 'eth0'])
   sh('ip', ['-n', node.ns, 'link', 'set', 'eth0', 'up'])
-  shape(node.ns, 'eth0', mbit) // upload
-  shape(sw, node.port, mbit) // download
+  shape(node.ns, 'eth0', mbit, topo.opts.queueMs) // upload
+  shape(sw, node.port, mbit, topo.opts.queueMs) // download
 }
 
 /** Builds the whole topology. On any error the caller must still remove `topo.namespaces` (run.ts teardown). */
@@ -98,7 +100,7 @@ export function createTopology (opts: TopologyOptions, topo?: Topology): Topolog
     for (const ns of [a, b]) {
       sh('ip', ['-n', ns, 'link', 'set', 'isl', 'master', 'br0'])
       sh('ip', ['-n', ns, 'link', 'set', 'isl', 'up'])
-      if (opts.islMbit > 0) shape(ns, 'isl', opts.islMbit)
+      if (opts.islMbit > 0) shape(ns, 'isl', opts.islMbit, opts.queueMs)
     }
   }
   t.fe = { name: 'fe', ns: `${opts.prefix}fe`, ip: `${SUBNET}.0.1`, sw: 0, port: 'pfe' }

@@ -15,6 +15,7 @@ export interface DaemonArgs {
   enablePerf?: boolean
   hashWorkers?: number
   neighbours?: number
+  linkBps?: number
 }
 
 /**
@@ -43,6 +44,7 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     enablePerf: args.enablePerf,
     hashWorkers: args.hashWorkers,
     neighbours: args.neighbours,
+    linkBps: args.linkBps,
     log
   })
   let server

@@ -12,7 +12,8 @@ import { ProgressReporter } from './progress.js'
 
 const USAGE = `usage: imgp2p <command> [options]
 
-  daemon [--data-dir DIR] [--listen MULTIADDR]... [--peer MULTIADDR]... [--zone NAME] [--origin] [--mdns] [--neighbours N] [--verbose]
+  daemon [--data-dir DIR] [--listen MULTIADDR]... [--peer MULTIADDR]... [--zone NAME] [--origin] [--mdns] [--neighbours N]
+         [--link-mbit RATE] [--verbose]
   add FILE [--data-dir DIR] [--chunk-size SIZE] [--json]      import an image; prints its CID last
   pull CID [--out PATH] [--data-dir DIR] [--timeout SECONDS] [--json]
   ls [--data-dir DIR] [--json]
@@ -97,7 +98,8 @@ async function daemonCmd (args: string[]): Promise<number> {
     verbose: { type: 'boolean', short: 'v', default: false },
     'enable-perf': { type: 'boolean', default: false },
     'hash-workers': { type: 'string' },
-    neighbours: { type: 'string' }
+    neighbours: { type: 'string' },
+    'link-mbit': { type: 'string' }
   }, 0)
   // Loaded here, not at the top: `pull` and friends only talk to the control
   // socket, and a cloud manager may start dozens of them at once.
@@ -112,7 +114,8 @@ async function daemonCmd (args: string[]): Promise<number> {
     verbose: values.verbose === true,
     enablePerf: values['enable-perf'] === true,
     hashWorkers: countArg(values, 'hash-workers'),
-    neighbours: countArg(values, 'neighbours')
+    neighbours: countArg(values, 'neighbours'),
+    linkBps: linkArg(values)
   })
 }
 
@@ -210,6 +213,15 @@ function countArg (v: Values, k: string): number | undefined {
   const n = Number(text)
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${k} wants a whole number >= 0, got "${text}"`)
   return n
+}
+
+/** --link-mbit: the host's network link rate, Mbit/s (decimal, > 0). */
+function linkArg (v: Values): number | undefined {
+  const text = str(v, 'link-mbit')
+  if (text == null) return undefined
+  const n = Number(text)
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--link-mbit wants the link rate in Mbit/s (a number > 0), got "${text}"`)
+  return n * 1e6
 }
 
 function sizeArg (text: string, flag: string): number {

@@ -135,6 +135,17 @@ export class Link {
     this.writer.sendNow(encodeSignal(interested ? MsgType.Interested : MsgType.NotInterested))
   }
 
+  /** Origin side: whether this peer was last told to trade with us like any peer. */
+  fullServiceSent = false
+  /** Downloader side: the origin at the other end last said FULL_SERVICE. */
+  fullServiceReceived = false
+
+  fullService (full: boolean): void {
+    if (this.fullServiceSent === full) return
+    this.fullServiceSent = full
+    this.writer.sendNow(encodeSignal(full ? MsgType.FullService : MsgType.LastResort))
+  }
+
   /** Send a chunk, waiting for room in the stream's bounded queue. */
   async piece (index: number, data: Uint8Array): Promise<void> {
     await this.writer.write([encodePieceHeader(index, data.length), data], this.abort.signal)

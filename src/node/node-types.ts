@@ -14,6 +14,12 @@ export interface NodeOptions {
   mdns?: boolean
   /** Other imgp2p hosts to stay connected to before any pull (default 32; 0: only --peer and swarm partners). */
   neighbours?: number
+  /**
+   * This host's link rate in bits/s, as the operator states it. Told to
+   * peers; an origin whose rate covers every host pulling at theirs serves
+   * them like a plain copy would (full service).
+   */
+  linkBps?: number
   store?: ImageStore & ImageExporter
   announceBatchMs?: number
   announceSteadyMs?: number

@@ -183,6 +183,7 @@ export class Imgp2pNode {
       zone: this.opts.zone,
       origin: this.opts.origin === true || this.addedHere.has(key),
       complete,
+      linkBps: this.opts.linkBps,
       rng: this.rng,
       choker: this.opts.choker,
       onHeldChanged: () => { this.announcer.changed() },

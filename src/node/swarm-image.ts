@@ -11,7 +11,7 @@ import type { PartialImage, ImageStore } from '../cache/types.js'
 import { type Manifest, chunkCount } from '../chunking/manifest.js'
 import { ChunkHashMismatchError } from '../errors.js'
 import { createChoker, createDownloadPolicy, createOriginPolicy } from '../policy/index.js'
-import type { ChokerConfig, DownloadPolicy, OriginPolicy, Rng } from '../policy/types.js'
+import type { ChokerConfig, DownloadPolicy, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
 import type { Link } from './link.js'
 import { Uploader } from './uploader.js'
@@ -29,6 +29,8 @@ export interface SwarmImageOptions {
   /** Serve in origin mode (the front-end): reveal chunks so each leaves us about once. */
   origin: boolean
   complete: boolean
+  /** Our link rate in bits/s as the operator stated it: told to peers, and the origin's upload. */
+  linkBps?: number
   rng: Rng
   choker?: Partial<ChokerConfig>
   /** Something we hold changed in a way the rest of the network should hear (gossip). */
@@ -93,7 +95,9 @@ export class SwarmImage {
       cid: opts.cid,
       store: opts.store,
       choker: createChoker(opts.choker, { zone: opts.zone, rng: opts.rng }),
-      origin: opts.origin && opts.complete ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng }) : undefined,
+      origin: opts.origin && opts.complete
+        ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: opts.linkBps })
+        : undefined,
       held: () => this.held(),
       seeding: () => this.complete,
       haveCountOf: (peer) => this.remoteHave.get(peer)?.count ?? 0,
@@ -129,7 +133,22 @@ export class SwarmImage {
       // In origin mode chunks are revealed one HAVE at a time instead.
       have: origin ? null : this.held().bytes,
       zone: this.opts.zone ?? null,
-      origin
+      origin,
+      linkBps: this.opts.linkBps ?? null
+    }
+  }
+
+  /**
+   * What the policies know of a peer. An origin that offered full service is
+   * traded with like any peer until it says LAST_RESORT.
+   */
+  private metaOf (link: Link): PeerMeta {
+    const hello = link.remoteHello
+    return {
+      zone: hello?.zone ?? undefined,
+      rttMs: link.rttMs,
+      origin: (hello?.origin ?? false) && !link.fullServiceReceived,
+      linkBps: hello?.linkBps ?? undefined
     }
   }
 
@@ -155,7 +174,7 @@ export class SwarmImage {
     }
     this.links.set(link.peer, link)
     const hello = link.remoteHello
-    const meta = { zone: hello?.zone ?? undefined, rttMs: link.rttMs, origin: hello?.origin ?? false }
+    const meta = this.metaOf(link)
     this.origin?.addPeer(link.peer, meta)
     const known = this.knownHave(link.peer)
     if (hello?.have != null && hello.have.length === known.bytes.length) {
@@ -291,6 +310,12 @@ export class SwarmImage {
       case MsgType.Hello:
         link.close(new Error('second HELLO on one stream'))
         return
+      case MsgType.FullService:
+      case MsgType.LastResort:
+        if (link.remoteHello?.origin !== true) break
+        link.fullServiceReceived = m.type === MsgType.FullService
+        dl?.policy.updatePeer(link.peer, this.metaOf(link))
+        break
       case MsgType.Peers:
         if (this.downloading) this.opts.onPeersLearned(m.peers.filter(p => p.id !== this.opts.selfId && !this.links.has(p.id)))
         return
@@ -317,8 +342,7 @@ export class SwarmImage {
       })
       this.download = { policy, partial, writing: new Set(), bytes: 0, lastProgressAt: now, finished: false, resolve, reject, onChunk }
       for (const l of this.links.values()) {
-        const hello = l.remoteHello
-        policy.addPeer(l.peer, { zone: hello?.zone ?? undefined, rttMs: l.rttMs, origin: hello?.origin ?? false }, now)
+        policy.addPeer(l.peer, this.metaOf(l), now)
         const known = this.knownHave(l.peer)
         if (known.count > 0) policy.onBitfield(l.peer, known)
         if (!l.peerChoking) policy.onChoke(l.peer, false, now)

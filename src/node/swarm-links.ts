@@ -44,7 +44,7 @@ export class SwarmLinks {
       const cid = CID.decode(hello.cid)
       const img = await this.opts.imageFor(cid)
       if (img == null || (!img.complete && !img.downloading)) {
-        link.sendHello({ cid: hello.cid, chunkCount: 0, have: null, zone: this.opts.zone ?? null, origin: false })
+        link.sendHello({ cid: hello.cid, chunkCount: 0, have: null, zone: this.opts.zone ?? null, origin: false, linkBps: null })
         link.close()
         return
       }

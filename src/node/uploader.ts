@@ -163,6 +163,9 @@ export class Uploader {
 
   private revealTo (link: Link, now: number): void {
     if (this.opts.origin == null) return
-    for (const i of this.opts.origin.reveal(link.peer, now)) link.have(i)
+    const revealed = this.opts.origin.reveal(link.peer, now)
+    // Before the HAVEs, so the peer counts them as an ordinary peer's.
+    link.fullService(this.opts.origin.fullService(now))
+    for (const i of revealed) link.have(i)
   }
 }

@@ -4,11 +4,13 @@
  *   frame = u32 length (of type + body) | u8 type | body
  *
  * HELLO opens each direction (image CID, our bitfield or none, zone, origin
- * flag); then HAVE / CHOKE / UNCHOKE / INTERESTED / NOT_INTERESTED / REQUEST /
- * CANCEL / REJECT carry a u32 chunk index where they need one, and PIECE
- * carries the index followed by the chunk's bytes. PEERS is peer exchange:
- * other hosts trading this image and where to dial them, so a swarm forms in
- * one round trip instead of waiting on gossip.
+ * flag, link rate); then HAVE / CHOKE / UNCHOKE / INTERESTED / NOT_INTERESTED /
+ * REQUEST / CANCEL / REJECT carry a u32 chunk index where they need one, and
+ * PIECE carries the index followed by the chunk's bytes. PEERS is peer
+ * exchange: other hosts trading this image and where to dial them, so a swarm
+ * forms in one round trip instead of waiting on gossip. FULL_SERVICE and
+ * LAST_RESORT come from an origin: trade with it like any peer, or again ask
+ * it only for what no one else has.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -25,7 +27,9 @@ export const MsgType = {
   Cancel: 7,
   Piece: 8,
   Reject: 9,
-  Peers: 10
+  Peers: 10,
+  FullService: 11,
+  LastResort: 12
 } as const
 export type MsgTypeId = typeof MsgType[keyof typeof MsgType]
 
@@ -37,11 +41,16 @@ export interface Hello {
   have: Uint8Array | null
   zone: string | null
   origin: boolean
+  /** The sender's link rate in bits/s as its operator stated it, or null. */
+  linkBps: number | null
 }
+
+export type SignalType = typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested |
+  typeof MsgType.FullService | typeof MsgType.LastResort
 
 export type WireMessage =
   | { type: typeof MsgType.Hello, hello: Hello }
-  | { type: typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested }
+  | { type: SignalType }
   | { type: typeof MsgType.Have | typeof MsgType.Request | typeof MsgType.Cancel | typeof MsgType.Reject, index: number }
   /** `data`: the chunk's bytes in the slices they arrived in (no copy); `length` their total. */
   | { type: typeof MsgType.Piece, index: number, data: Uint8Array[], length: number }
@@ -66,7 +75,8 @@ export function encodeHello (hello: Hello): Uint8Array {
     n: hello.chunkCount,
     have: hello.have,
     zone: hello.zone,
-    origin: hello.origin
+    origin: hello.origin,
+    link: hello.linkBps
   })
   return frame(MsgType.Hello, body)
 }
@@ -88,7 +98,7 @@ function decodePeers (body: Uint8Array): PexEntry[] {
   })
 }
 
-export function encodeSignal (type: typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested): Uint8Array {
+export function encodeSignal (type: SignalType): Uint8Array {
   const out = new Uint8Array(5)
   new DataView(out.buffer).setUint32(0, 1)
   out[4] = type
@@ -134,7 +144,9 @@ function decodeHello (body: Uint8Array): Hello {
     chunkCount: o.n,
     have: (o.have as Uint8Array | null | undefined) ?? null,
     zone: typeof o.zone === 'string' ? o.zone.slice(0, 64) : null,
-    origin: o.origin === true
+    origin: o.origin === true,
+    // A rate is a hint for the origin's service decision; nonsense counts as unknown.
+    linkBps: typeof o.link === 'number' && Number.isFinite(o.link) && o.link > 0 ? o.link : null
   }
 }
 
@@ -222,6 +234,7 @@ function decodeBody (type: number, body: Uint8Array): WireMessage {
     case MsgType.Hello:
       return { type, hello: decodeHello(body) }
     case MsgType.Choke: case MsgType.Unchoke: case MsgType.Interested: case MsgType.NotInterested:
+    case MsgType.FullService: case MsgType.LastResort:
       if (body.length !== 0) throw new ProtocolError(`peer sent ${body.length} stray bytes in a type ${type} frame`)
       return { type }
     case MsgType.Have: case MsgType.Request: case MsgType.Cancel: case MsgType.Reject:

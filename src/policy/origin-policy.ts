@@ -8,6 +8,11 @@
  * so the tail finishes fast; downloaders still take from the origin only what
  * no other peer holds.
  *
+ * Full service: when the operators stated link rates and the origin's upload
+ * covers every peer still pulling at its full rate (a 10 Gbit/s front-end and
+ * up to ten 1 Gbit/s hosts), sparing the origin only slows the hosts down: it
+ * then reveals everything and serves like any seed, as a plain copy would.
+ *
  * Zones: while peers of the origin's own zone still miss chunks, peers in
  * other zones get at most `farRevealWindow` unsent chunks (each of those
  * crosses the boundary twice: out, and back to our zone), so new chunks
@@ -22,6 +27,10 @@ import type { OriginConfig, OriginPolicy, OriginPolicyOptions, PeerKey, PeerMeta
 interface OriginPeer {
   key: PeerKey
   near: boolean
+  /** Its stated link rate, bits/s (0: unknown). */
+  linkBps: number
+  /** Has been given a reveal (the driver reveals as soon as it adds a peer). */
+  seen: boolean
   has: Bitfield
   revealed: Bitfield
   /** Revealed to it, not yet sent to it, held by no peer. */
@@ -64,6 +73,10 @@ class Origin implements OriginPolicy {
   private readonly log: number[] = []
   /** When reveal() first found each logged chunk held by a peer (NaN: not yet). */
   private readonly heldSeenAt: Float64Array
+  private readonly uplinkBps: number
+  /** When a peer was last first revealed to. */
+  private lastJoinAt = -Infinity
+  private full = false
 
   constructor (opts: OriginPolicyOptions) {
     this.n = opts.chunkCount
@@ -78,6 +91,7 @@ class Origin implements OriginPolicy {
     this.shownAt = new Float64Array(this.n)
     this.pool = new ChunkBuckets(this.n)
     this.heldSeenAt = new Float64Array(this.n).fill(NaN)
+    this.uplinkBps = opts.uplinkBps ?? 0
     for (let c = 0; c < this.n; c++) this.pool.put(c, 0)
   }
 
@@ -88,7 +102,7 @@ class Origin implements OriginPolicy {
     if (this.peers.has(peer)) return
     const near = this.zone === undefined || meta.zone === undefined || meta.zone === this.zone
     this.peers.set(peer, {
-      key: peer, near, has: new Bitfield(this.n), revealed: new Bitfield(this.n), open: new Set(), cursor: 0
+      key: peer, near, linkBps: meta.linkBps ?? 0, seen: false, has: new Bitfield(this.n), revealed: new Bitfield(this.n), open: new Set(), cursor: 0
     })
     if (near && this.n > 0) this.nearMissing++
     if (this.n > 0) this.missing++
@@ -144,9 +158,27 @@ class Origin implements OriginPolicy {
     if (p !== undefined && p.open.delete(chunk)) this.close(chunk)
   }
 
+  fullService (now: number): boolean {
+    if (this.uplinkBps <= 0) return false
+    let demand = 0
+    for (const p of this.peers.values()) {
+      if (p.has.complete) continue
+      if (p.linkBps <= 0) { this.full = false; return false }
+      demand += p.linkBps
+    }
+    if (demand > this.uplinkBps) this.full = false
+    else if (now - this.lastJoinAt >= this.cfg.fullServiceSettleMs) this.full = true
+    return this.full
+  }
+
   reveal (peer: PeerKey, now: number): number[] {
     const p = this.peers.get(peer)
     if (p === undefined) return []
+    if (!p.seen) {
+      p.seen = true
+      this.lastJoinAt = now
+    }
+    if (this.fullService(now)) return this.revealAll(p)
     if (this.allSent) {
       // Far peers still get nothing from us while our zone needs chunks, even
       // after the first pass: a far host sees only its few neighbours in our
@@ -240,6 +272,22 @@ class Origin implements OriginPolicy {
       out.push(c)
       if (!waiting) p.cursor = i + 1
     }
+    return this.closeWindow(p, out)
+  }
+
+  /** Full service: every chunk the peer lacks and was not shown, rarest first. */
+  private revealAll (p: OriginPeer): number[] {
+    const out: number[] = []
+    for (let c = 0; c < this.n; c++) {
+      if (p.revealed.has(c) || p.has.has(c)) continue
+      p.revealed.set(c)
+      out.push(c)
+    }
+    return this.closeWindow(p, out)
+  }
+
+  /** The window is no longer needed once a peer is shown everything: close it, and order `out` rarest first. */
+  private closeWindow (p: OriginPeer, out: number[]): number[] {
     for (const c of p.open) this.close(c)
     p.open.clear()
     shuffle(out, this.rng)

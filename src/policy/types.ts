@@ -22,6 +22,8 @@ export interface PeerMeta {
   rttMs?: number
   /** The peer runs in origin mode (the front-end). */
   origin?: boolean
+  /** The peer's network link rate in bits/s, as its operator stated it (unknown if absent). */
+  linkBps?: number
 }
 
 export interface ChunkRequest {
@@ -197,6 +199,8 @@ export interface OriginPolicyOptions {
   zone?: string
   rng: Rng
   config?: Partial<OriginConfig>
+  /** The origin's own upload rate in bits/s, if its operator stated it; without it there is no full service. */
+  uplinkBps?: number
 }
 
 export interface OriginConfig {
@@ -218,6 +222,12 @@ export interface OriginConfig {
    * reaches them first and they fetch it there.
    */
   heldRevealDelayMs?: number
+  /**
+   * Full service (everything revealed, the origin traded with like any peer)
+   * starts only once no peer has joined for this long, so the first few
+   * hosts of a large deployment do not get it before the rest arrive.
+   */
+  fullServiceSettleMs?: number
 }
 
 /**
@@ -236,4 +246,11 @@ export interface OriginPolicy {
   reveal (peer: PeerKey, now: number): number[]
   /** True once every chunk has left the origin at least once (then everything is revealed). */
   readonly allSent?: boolean
+  /**
+   * Whether the origin's upload covers every peer still pulling at its full
+   * link rate (both stated by operators). Then it serves like any seed:
+   * everything is revealed and downloaders should treat it as an ordinary
+   * peer, not as the last resort.
+   */
+  fullService (now: number): boolean
 }
