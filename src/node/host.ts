@@ -6,9 +6,9 @@ import { identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { tcp } from '@libp2p/tcp'
-import { tls } from '@libp2p/tls'
 import { createLibp2p } from 'libp2p'
 import { createHash } from 'node:crypto'
+import { socketTls } from './socket-tls.js'
 
 export interface HostOptions {
   privateKey: PrivateKey
@@ -39,8 +39,9 @@ export async function createHost (opts: HostOptions): Promise<Imgp2pHost> {
     addresses: { listen: opts.listen },
     transports: [tcp()],
     // TLS first: on these machines it moved 40-55% more per core than noise
-    // (STACK-FACTS.md); noise stays for peers that only speak noise.
-    connectionEncrypters: [tls(), noise()],
+    // (STACK-FACTS.md), and more again attached to the socket (socket-tls.ts);
+    // noise stays for peers that only speak noise.
+    connectionEncrypters: [socketTls(), noise()],
     // A 16 MiB window lets one stream fill a fast LAN link despite the round trip.
     streamMuxers: [yamux({ maxMessageSize: 64 * 1024 })],
     peerDiscovery: opts.mdns === true ? [mdns()] : [],
