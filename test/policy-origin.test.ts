@@ -168,8 +168,8 @@ describe('origin full service', () => {
     for (const p of ['a', 'b', 'c', 'd']) o.addPeer(p, { linkBps: G })
     expect(o.reveal('a', 0)).toHaveLength(2) // a window, as for any deployment at first
     for (const p of ['b', 'c', 'd']) o.reveal(p, 100)
-    expect(o.fullService(900)).toBe(false)
-    expect(o.fullService(1100)).toBe(true)
+    expect(o.fullService('a', 900)).toBe(false)
+    expect(o.fullService('a', 1100)).toBe(true)
     const all = o.reveal('a', 1100)
     expect(all).toHaveLength(18) // the rest, in one go
     expect(new Set([...all, ...o.reveal('a', 1200)]).size).toBe(18)
@@ -178,17 +178,28 @@ describe('origin full service', () => {
   it('stays sparing when the hosts together out-pull its upload, or a rate is unknown, or its own is', () => {
     const big = fullOrigin(20, 10 * G)
     for (let i = 0; i < 11; i++) { big.addPeer(`h${i}`, { linkBps: G }); big.reveal(`h${i}`, 0) }
-    expect(big.fullService(5000)).toBe(false)
+    expect(big.fullService('h0', 5000)).toBe(false)
     expect(big.reveal('h0', 5000).length).toBeLessThanOrEqual(2)
 
     const unknown = fullOrigin(20, 10 * G)
     unknown.addPeer('a', { linkBps: G })
     unknown.addPeer('b', {})
-    expect(unknown.fullService(5000)).toBe(false)
+    expect(unknown.fullService('a', 5000)).toBe(false)
 
     const unstated = fullOrigin(20)
     unstated.addPeer('a', { linkBps: G })
-    expect(unstated.fullService(5000)).toBe(false)
+    expect(unstated.fullService('a', 5000)).toBe(false)
+  })
+
+  it('never offers it to another zone, whose chunks would cross the boundary once per host', () => {
+    const o = createOriginPolicy({ chunkCount: 20, rng: seededRng(5), zone: 'a', uplinkBps: 10 * G, config: { revealWindow: 2, farRevealWindow: 1, fullServiceSettleMs: 1000 } })
+    o.addPeer('near', { zone: 'a', linkBps: G })
+    o.addPeer('far', { zone: 'b', linkBps: G })
+    o.reveal('near', 0)
+    o.reveal('far', 0)
+    expect(o.fullService('near', 2000)).toBe(true)
+    expect(o.fullService('far', 2000)).toBe(false)
+    expect(o.reveal('far', 2000).length).toBeLessThanOrEqual(1)
   })
 
   it('falls back to sparing when more hosts join, and hosts that finished no longer count', () => {
@@ -197,12 +208,12 @@ describe('origin full service', () => {
     o.addPeer('b', { linkBps: G })
     o.reveal('a', 0)
     o.reveal('b', 0)
-    expect(o.fullService(1000)).toBe(true)
+    expect(o.fullService('a', 1000)).toBe(true)
     o.addPeer('c', { linkBps: G })
     o.reveal('c', 1500)
-    expect(o.fullService(1500)).toBe(false)
+    expect(o.fullService('a', 1500)).toBe(false)
     for (let c = 0; c < 4; c++) o.onPeerHave('a', c) // a is done: 2 hosts pull again
-    expect(o.fullService(2000)).toBe(false) // c joined 0.5 s ago
-    expect(o.fullService(2500)).toBe(true)
+    expect(o.fullService('a', 2000)).toBe(false) // c joined 0.5 s ago
+    expect(o.fullService('a', 2500)).toBe(true)
   })
 })

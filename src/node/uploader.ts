@@ -165,7 +165,7 @@ export class Uploader {
     if (this.opts.origin == null) return
     const revealed = this.opts.origin.reveal(link.peer, now)
     // Before the HAVEs, so the peer counts them as an ordinary peer's.
-    link.fullService(this.opts.origin.fullService(now))
+    link.fullService(this.opts.origin.fullService(link.peer, now))
     for (const i of revealed) link.have(i)
   }
 }

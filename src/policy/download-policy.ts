@@ -15,26 +15,17 @@
  * after CROSS_ZONE_STEPS), so each chunk crosses the boundary about once and
  * a slow or choked owner delays it by a grace, not forever. Origin:
  * the last resort, only chunks no other peer holds, so the front-end sends
- * about one image's worth.
+ * about one image's worth (unless it offers full service: then it is near).
+ * Who holds what, and the pools picked from, live in availability.ts.
  */
-import { Bitfield } from '../util/bitfield.js'
-import { ChunkBuckets } from './chunk-buckets.js'
-import { CROSS_ZONE_STEPS, DEFAULT_DOWNLOAD_CONFIG, END_GAME_MIN } from './constants.js'
+import type { Bitfield } from '../util/bitfield.js'
+import { Availability, FAR, NEAR, ORIGIN, type PeerClass } from './availability.js'
+import { DEFAULT_DOWNLOAD_CONFIG, END_GAME_MIN } from './constants.js'
 import { RateMeter, pipelineDepth, requestDeadline } from './pipeline.js'
 import { type Budget, EXHAUSTED, NONE, hasBit, scanBitfield, scanBuckets } from './scan.js'
-import { TimeHeap } from './time-heap.js'
-import { ZonePartition } from './zone-partition.js'
 import type {
   ChunkRequest, DownloadConfig, DownloadPolicy, DownloadPolicyOptions, PeerKey, PeerMeta, Rng
 } from './types.js'
-
-const NEAR = 0
-const FAR = 1
-const ORIGIN = 2
-type PeerClass = typeof NEAR | typeof FAR | typeof ORIGIN
-
-/** Keys for the bitfield scan: priority chunks sort before fresh ones. */
-const FRESH = 1 << 20
 
 interface Pending { sentAt: number, ahead: number }
 
@@ -83,28 +74,16 @@ class Download implements DownloadPolicy {
   /** Outstanding chunks at or below which end game starts (see endGameThreshold()). */
   private readonly endGameThreshold: number
   private readonly rng: Rng
-  private readonly zone?: string
-  private readonly partition: ZonePartition
   private readonly peers = new Map<PeerKey, PeerState>()
   private readonly banned = new Set<PeerKey>()
   private order: PeerState[] = []
   private orderDirty = false
-  private ownershipDirty = false
 
-  // Per chunk: holders by class, outstanding requests, priority flag.
-  private readonly nearAvail: Int32Array
-  private readonly farAvail: Int32Array
-  private readonly originAvail: Int32Array
+  /** Outstanding requests per chunk. */
   private readonly reqCount: Int32Array
-  private readonly prioFlag: Uint8Array
+  private readonly avail: Availability
   /** When the chunk's outstanding requests are expected to have delivered it (ms); end game duplicates only overdue chunks. */
   private readonly dueAt: Float64Array
-  // Wanted, unrequested chunks: `main` + `prio` hold all of them (by near availability);
-  // `far` and `fromOrigin` the subsets eligible from far peers and from the origin.
-  private readonly main: ChunkBuckets
-  private readonly prio: ChunkBuckets
-  private readonly far: ChunkBuckets
-  private readonly fromOrigin: ChunkBuckets
   private readonly inflight = new Set<number>()
   /**
    * Chunks requested from the origin that another peer has announced since:
@@ -113,10 +92,6 @@ class Download implements DownloadPolicy {
    */
   private readonly withdraw = new Set<number>()
   private originPeers: PeerState[] = []
-  // Cross-zone grace: when each chunk, first seen in another zone, becomes ours to fetch too.
-  private readonly farSeen: Uint8Array
-  private readonly graceOk: Uint8Array
-  private readonly graceTimers = new TimeHeap()
 
   /** Since when we have had nothing outstanding and nothing to ask (-1: not starved). */
   private starvedSince = -1
@@ -135,21 +110,9 @@ class Download implements DownloadPolicy {
     this.cfg = { ...DEFAULT_DOWNLOAD_CONFIG, ...stripUndefined(opts.config ?? {}) }
     this.endGameThreshold = endGameThreshold(n, this.cfg)
     this.rng = opts.rng
-    this.zone = opts.zone
-    this.partition = new ZonePartition(opts.zone !== undefined ? opts.self : undefined)
-    this.nearAvail = new Int32Array(n)
-    this.farAvail = new Int32Array(n)
-    this.originAvail = new Int32Array(n)
     this.reqCount = new Int32Array(n)
-    this.prioFlag = new Uint8Array(n)
     this.dueAt = new Float64Array(n)
-    this.farSeen = new Uint8Array(n)
-    this.graceOk = new Uint8Array(n)
-    this.main = new ChunkBuckets(n)
-    this.prio = new ChunkBuckets(n)
-    this.far = new ChunkBuckets(n)
-    this.fromOrigin = new ChunkBuckets(n)
-    for (let c = 0; c < n; c++) if (!this.have.has(c)) this.main.put(c, 0)
+    this.avail = new Availability(this.have, this.reqCount, opts.zone, opts.self, () => this.crossZoneGrace())
   }
 
   get done (): boolean { return this.have.complete }
@@ -163,7 +126,7 @@ class Download implements DownloadPolicy {
     const p: PeerState = {
       key: peer,
       meta: { ...meta },
-      cls: this.classOf(meta),
+      cls: this.avail.classOf(meta),
       tiebreak: this.rng(),
       bits: new Uint8Array(Math.ceil(this.chunkCount / 8)),
       interesting: 0,
@@ -181,20 +144,20 @@ class Download implements DownloadPolicy {
     }
     this.updateDepth(p)
     this.peers.set(peer, p)
-    this.joinPartition(p)
+    this.avail.join(peer, p.cls, meta.zone)
     this.orderDirty = true
   }
 
   updatePeer (peer: PeerKey, meta: PeerMeta): void {
     const p = this.peers.get(peer)
     if (p === undefined) return
-    const cls = this.classOf(meta)
+    const cls = this.avail.classOf(meta)
     if (cls !== p.cls || meta.zone !== p.meta.zone) {
       this.countBits(p, -1)
-      this.leavePartition(p)
+      this.avail.leave(peer)
       p.cls = cls
       p.meta = { ...meta }
-      this.joinPartition(p)
+      this.avail.join(peer, cls, meta.zone)
       this.countBits(p, +1)
       this.epoch++
     } else {
@@ -210,7 +173,7 @@ class Download implements DownloadPolicy {
     if (p === undefined) return
     this.releaseAll(p, now)
     this.countBits(p, -1)
-    this.leavePartition(p)
+    this.avail.leave(peer)
     this.peers.delete(peer)
     this.orderDirty = true
     this.epoch++
@@ -244,7 +207,7 @@ class Download implements DownloadPolicy {
     p.haveEpoch++
     p.rejected?.delete(chunk)
     p.interesting++
-    this.bump(p.cls, chunk, +1)
+    this.avail.bump(p.cls, chunk, +1, this.lastNow)
     if (p.cls !== ORIGIN && this.reqCount[chunk] > 0 && this.originPeers.length > 0) {
       for (const o of this.originPeers) if (o.queue.has(chunk)) this.withdraw.add(chunk)
     }
@@ -289,9 +252,9 @@ class Download implements DownloadPolicy {
       }
     }
     this.reqCount[chunk] = 0
-    this.prioFlag[chunk] = 0
+    this.avail.prioFlag[chunk] = 0
     this.inflight.delete(chunk)
-    this.refresh(chunk)
+    this.avail.refresh(chunk)
     return cancels
   }
 
@@ -370,7 +333,7 @@ class Download implements DownloadPolicy {
       while (p.queue.size < p.depth) {
         const rejected = p.rejected
         const c = scanBitfield(p.bits, this.have.bytes, this.chunkCount, (x) =>
-          this.reqCount[x] > 0 || rejected?.has(x) === true ? -1 : this.nearAvail[x] + this.farAvail[x], this.rng)
+          this.reqCount[x] > 0 || rejected?.has(x) === true ? -1 : this.avail.nearAvail[x] + this.avail.farAvail[x], this.rng)
         if (c < 0) break
         this.book(p, c, now)
         out.push({ peer: p.key, chunk: c })
@@ -459,7 +422,7 @@ class Download implements DownloadPolicy {
   // ---- picking internals ---------------------------------------------------
 
   private inEndGame (): boolean {
-    return this.main.size + this.prio.size === 0 && this.inflight.size > 0 &&
+    return this.avail.allRequested && this.inflight.size > 0 &&
       this.inflight.size <= this.endGameThreshold
   }
 
@@ -474,13 +437,14 @@ class Download implements DownloadPolicy {
       this.budget.left = this.cfg.scanBudget
       const rejected = p.rejected
       const ok = rejected === undefined || rejected.size === 0 ? undefined : (x: number) => !rejected.has(x)
+      const a = this.avail
       if (p.cls === NEAR) {
-        c = scanBuckets(this.prio, 1, p.bits, ok, this.rng, this.budget)
-        if (c === NONE) c = scanBuckets(this.main, 1, p.bits, ok, this.rng, this.budget)
+        c = scanBuckets(a.prio, 1, p.bits, ok, this.rng, this.budget)
+        if (c === NONE) c = scanBuckets(a.main, 1, p.bits, ok, this.rng, this.budget)
       } else if (p.cls === FAR) {
-        c = scanBuckets(this.far, 1, p.bits, ok, this.rng, this.budget)
+        c = scanBuckets(a.far, 1, p.bits, ok, this.rng, this.budget)
       } else {
-        c = scanBuckets(this.fromOrigin, 0, p.bits, ok, this.rng, this.budget)
+        c = scanBuckets(a.fromOrigin, 0, p.bits, ok, this.rng, this.budget)
       }
       if (c === EXHAUSTED) {
         c = scanBitfield(p.bits, this.have.bytes, this.chunkCount, (x) => this.eligibleKey(p, x), this.rng)
@@ -496,14 +460,7 @@ class Download implements DownloadPolicy {
 
   /** Rarity key of a chunk for this peer in the bitfield scan, or -1 if not eligible. */
   private eligibleKey (p: PeerState, c: number): number {
-    if (p.rejected?.has(c) === true) return -1
-    if (p.cls === NEAR) {
-      if (this.prio.has(c)) return this.nearAvail[c]
-      if (this.main.has(c)) return FRESH + this.nearAvail[c]
-      return -1
-    }
-    if (p.cls === FAR) return this.far.has(c) ? this.farAvail[c] : -1
-    return this.fromOrigin.has(c) ? 0 : -1
+    return p.rejected?.has(c) === true ? -1 : this.avail.key(p.cls, c)
   }
 
   /**
@@ -519,8 +476,8 @@ class Download implements DownloadPolicy {
     for (const c of this.inflight) {
       const n = this.reqCount[c]
       if (n > bestCount || now < this.dueAt[c] || !hasBit(p.bits, c) || p.queue.has(c) || p.rejected?.has(c) === true) continue
-      if (p.cls !== NEAR && this.nearAvail[c] > 0) continue
-      if (p.cls === ORIGIN && this.farAvail[c] > 0) continue
+      if (p.cls !== NEAR && this.avail.nearAvail[c] > 0) continue
+      if (p.cls === ORIGIN && this.avail.farAvail[c] > 0) continue
       if (n < bestCount) {
         best = c
         bestCount = n
@@ -541,8 +498,8 @@ class Download implements DownloadPolicy {
     if (this.reqCount[c] === 0 || due > this.dueAt[c]) this.dueAt[c] = due
     if (this.reqCount[c]++ === 0) {
       this.inflight.add(c)
-      this.prioFlag[c] = 0
-      this.refresh(c)
+      this.avail.prioFlag[c] = 0
+      this.avail.refresh(c)
     }
   }
 
@@ -551,8 +508,8 @@ class Download implements DownloadPolicy {
     if (!p.queue.delete(c)) return
     if (--this.reqCount[c] > 0 || this.have.has(c)) return
     this.inflight.delete(c)
-    this.prioFlag[c] = 1
-    this.refresh(c)
+    this.avail.prioFlag[c] = 1
+    this.avail.refresh(c)
     this.epoch++
   }
 
@@ -586,63 +543,10 @@ class Download implements DownloadPolicy {
     this.updateDepth(p)
   }
 
-  // ---- availability bookkeeping --------------------------------------------
+  // ---- availability -------------------------------------------------------
 
-  private classOf (meta: PeerMeta): PeerClass {
-    if (meta.origin === true) return ORIGIN
-    if (this.zone !== undefined && meta.zone !== undefined && meta.zone !== this.zone) return FAR
-    return NEAR
-  }
-
-  private joinPartition (p: PeerState): void {
-    if (p.cls === NEAR && p.meta.zone !== undefined && p.meta.zone === this.zone && this.partition.add(p.key)) {
-      this.ownershipDirty = true
-    }
-  }
-
-  private leavePartition (p: PeerState): void {
-    if (this.partition.remove(p.key)) this.ownershipDirty = true
-  }
-
-  /** Availability of the chunks we lack (counts of chunks we hold are frozen and never read). */
   private countBits (p: PeerState, delta: number): void {
-    const b = p.bits
-    const ours = this.have.bytes
-    for (let i = 0; i < b.length; i++) {
-      let x = b[i] & ~ours[i] & 0xff
-      while (x !== 0) {
-        const bit = Math.clz32(x) - 24
-        x &= ~(0x80 >> bit) & 0xff
-        this.bump(p.cls, (i << 3) + bit, delta)
-      }
-    }
-  }
-
-  /** One more (or one fewer) holder of a chunk we lack; keeps the pools in step. */
-  private bump (cls: PeerClass, c: number, delta: number): void {
-    if (cls === NEAR) {
-      const n = (this.nearAvail[c] += delta)
-      if (n === 0 || (n === 1 && delta > 0)) {
-        this.refresh(c) // crosses 0: far and origin eligibility change
-      } else if (this.reqCount[c] === 0) {
-        if (this.prioFlag[c] === 1) this.prio.put(c, n)
-        else this.main.put(c, n)
-      }
-    } else if (cls === FAR) {
-      const n = (this.farAvail[c] += delta)
-      if (delta > 0 && this.farSeen[c] === 0 && this.partition.active) {
-        this.farSeen[c] = 1
-        // The owner goes first; the next member in the ring one grace later, and so
-        // on, until after CROSS_ZONE_STEPS graces any member may take it.
-        const d = Math.min(this.partition.distance(c), CROSS_ZONE_STEPS)
-        if (d > 0) this.graceTimers.push(this.lastNow + d * this.crossZoneGrace(), c)
-      }
-      if (n === 0 || (n === 1 && delta > 0)) this.refresh(c)
-      else if (this.far.has(c)) this.far.put(c, n)
-    } else {
-      const n = (this.originAvail[c] += delta)
-      if (n === 0 || (n === 1 && delta > 0)) this.refresh(c)
-    }
+    this.avail.countBits(p.bits, p.cls, delta, this.lastNow)
   }
 
   /** crossZoneGraceMs, or crossZoneGraceChunks chunk times at the median peer rate if longer. */
@@ -655,30 +559,6 @@ class Download implements DownloadPolicy {
     return Math.max(this.cfg.crossZoneGraceMs, this.cfg.crossZoneGraceChunks * chunkMs)
   }
 
-  /** Put the chunk in exactly the pools its state calls for. */
-  private refresh (c: number): void {
-    if (this.have.has(c) || this.reqCount[c] > 0) {
-      this.main.delete(c)
-      this.prio.delete(c)
-      this.far.delete(c)
-      this.fromOrigin.delete(c)
-      return
-    }
-    const near = this.nearAvail[c]
-    const far = this.farAvail[c]
-    if (this.prioFlag[c] === 1) {
-      this.main.delete(c)
-      this.prio.put(c, near)
-    } else {
-      this.prio.delete(c)
-      this.main.put(c, near)
-    }
-    if (near === 0 && far > 0 && (this.graceOk[c] === 1 || this.partition.owns(c))) this.far.put(c, far)
-    else this.far.delete(c)
-    if (near === 0 && far === 0 && this.originAvail[c] > 0) this.fromOrigin.put(c, 0)
-    else this.fromOrigin.delete(c)
-  }
-
   /** Deferred work before a pick: peer order, ownership changes, grace expiries. */
   private maintain (now: number): void {
     if (this.orderDirty) {
@@ -686,19 +566,7 @@ class Download implements DownloadPolicy {
       this.originPeers = this.order.filter(q => q.cls === ORIGIN)
       this.orderDirty = false
     }
-    if (this.ownershipDirty) {
-      this.ownershipDirty = false
-      for (let c = 0; c < this.chunkCount; c++) if (this.farAvail[c] > 0) this.refresh(c)
-      this.epoch++
-    }
-    let expired = false
-    while (this.graceTimers.peekTime() <= now) {
-      const c = this.graceTimers.pop() as number
-      this.graceOk[c] = 1
-      this.refresh(c)
-      expired = true
-    }
-    if (expired) this.epoch++
+    if (this.avail.maintain(now)) this.epoch++
   }
 }
 

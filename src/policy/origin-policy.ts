@@ -158,7 +158,12 @@ class Origin implements OriginPolicy {
     if (p !== undefined && p.open.delete(chunk)) this.close(chunk)
   }
 
-  fullService (now: number): boolean {
+  fullService (peer: PeerKey, now: number): boolean {
+    return this.peers.get(peer)?.near === true && this.covered(now)
+  }
+
+  /** The origin's upload covers every peer still pulling, and no peer joined within the settle time. */
+  private covered (now: number): boolean {
     if (this.uplinkBps <= 0) return false
     let demand = 0
     for (const p of this.peers.values()) {
@@ -178,7 +183,7 @@ class Origin implements OriginPolicy {
       p.seen = true
       this.lastJoinAt = now
     }
-    if (this.fullService(now)) return this.revealAll(p)
+    if (p.near && this.covered(now)) return this.revealAll(p)
     if (this.allSent) {
       // Far peers still get nothing from us while our zone needs chunks, even
       // after the first pass: a far host sees only its few neighbours in our

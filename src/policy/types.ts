@@ -247,10 +247,12 @@ export interface OriginPolicy {
   /** True once every chunk has left the origin at least once (then everything is revealed). */
   readonly allSent?: boolean
   /**
-   * Whether the origin's upload covers every peer still pulling at its full
-   * link rate (both stated by operators). Then it serves like any seed:
-   * everything is revealed and downloaders should treat it as an ordinary
-   * peer, not as the last resort.
+   * Whether this peer gets full service: it is in the origin's zone, and the
+   * origin's upload covers every peer still pulling at its full link rate
+   * (both stated by operators). Then the origin serves it like any seed:
+   * everything is revealed and it should treat the origin as an ordinary
+   * peer, not as the last resort. Other zones never get it: their chunks
+   * would cross the zone boundary once per host.
    */
-  fullService (now: number): boolean
+  fullService (peer: PeerKey, now: number): boolean
 }
