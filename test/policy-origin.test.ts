@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { createOriginPolicy, seededRng } from '../src/policy/index.js'
 
-function origin (n: number, window = 2, extra: { zone?: string, farRevealWindow?: number } = {}) {
-  return createOriginPolicy({ chunkCount: n, rng: seededRng(4), zone: extra.zone, config: { revealWindow: window, farRevealWindow: extra.farRevealWindow } })
+function origin (n: number, window = 2, extra: { zone?: string, farRevealWindow?: number, redirectHolders?: number } = {}) {
+  return createOriginPolicy({
+    chunkCount: n, rng: seededRng(4), zone: extra.zone, config: { revealWindow: window, farRevealWindow: extra.farRevealWindow, redirectHolders: extra.redirectHolders }
+  })
 }
 
 describe('origin policy', () => {
@@ -97,8 +99,8 @@ describe('origin policy', () => {
     expect(o.reveal('b', 0)).toHaveLength(4)
   })
 
-  it('after every chunk left once, reveals everything the peer lacks, rarest first', () => {
-    const o = origin(6, 3)
+  it('without redirects: after every chunk left once, reveals everything the peer lacks, rarest first', () => {
+    const o = origin(6, 3, { redirectHolders: 0 })
     o.addPeer('a', {})
     o.addPeer('b', {})
     while (!o.allSent) for (const p of ['a', 'b']) for (const c of o.reveal(p, 0)) { o.onSent(p, c); o.onPeerHave(p, c) }
@@ -114,8 +116,8 @@ describe('origin policy', () => {
     expect(o.reveal('c', 1600)).toEqual([]) // revealed once is enough
   })
 
-  it('after the first pass, shows a held chunk only once its holder had time to announce it; a lost one at once', () => {
-    const o = createOriginPolicy({ chunkCount: 3, rng: seededRng(2), config: { revealWindow: 3, heldRevealDelayMs: 1000 } })
+  it('without redirects: after the first pass, shows a held chunk only once its holder had time to announce it; a lost one at once', () => {
+    const o = createOriginPolicy({ chunkCount: 3, rng: seededRng(2), config: { revealWindow: 3, heldRevealDelayMs: 1000, redirectHolders: 0 } })
     o.addPeer('a', {})
     for (const c of o.reveal('a', 0)) o.onSent('a', c)
     expect(o.allSent).toBe(true)
@@ -128,6 +130,41 @@ describe('origin policy', () => {
     o.removePeer('a') // 1 and 2 now have no holder: lost
     expect(o.reveal('c', 1100).sort()).toEqual([0, 1, 2])
     expect(o.reveal('b', 1100).sort()).toEqual([1, 2])
+  })
+
+  it('refuses chunks a peer holds or that are on their way to one, and after the first pass reveals only lost ones', () => {
+    const o = origin(4, 4)
+    o.addPeer('a', {})
+    const shown = o.reveal('a', 0)
+    expect(shown).toHaveLength(4)
+    o.addPeer('b', {})
+    expect(o.serves('a', shown[0], 0)).toBe(true)
+    o.onSent('a', shown[0])
+    expect(o.serves('b', shown[0], 10)).toBe(false) // on its way to a
+    expect(o.serves('a', shown[0], 10)).toBe(true) // a asking again: it lost it
+    o.onPeerHave('a', shown[0])
+    expect(o.serves('b', shown[0], 20)).toBe(false) // a holds it
+    for (const c of shown.slice(1)) { o.onSent('a', c); o.onPeerHave('a', c) }
+    expect(o.allSent).toBe(true)
+    expect(o.reveal('b', 5000)).toEqual([]) // all held: b gets them from a
+    o.removePeer('a') // everything lost
+    expect(o.reveal('b', 5000).sort()).toEqual([0, 1, 2, 3])
+    expect(o.serves('b', 0, 5000)).toBe(true)
+  })
+
+  it('serves a peer that gained nothing for starvingServeMs, even a chunk another peer holds', () => {
+    const o = createOriginPolicy({ chunkCount: 4, rng: seededRng(3), config: { revealWindow: 2, starvingServeMs: 5000 } })
+    o.addPeer('a', {})
+    o.addPeer('b', {})
+    const [c] = o.reveal('a', 0)
+    o.reveal('b', 0)
+    o.onSent('a', c)
+    o.onPeerHave('a', c)
+    expect(o.serves('b', c, 4000)).toBe(false)
+    expect(o.serves('b', c, 5000)).toBe(true) // b got nothing since it joined
+    o.reveal('b', 5000)
+    o.onPeerHave('b', 3 - c) // it gains a chunk at 5000
+    expect(o.serves('b', c, 6000)).toBe(false)
   })
 
   it('after the first pass, still reveals nothing to other zones until its own zone is complete', () => {
@@ -202,18 +239,24 @@ describe('origin full service', () => {
     expect(o.reveal('far', 2000).length).toBeLessThanOrEqual(1)
   })
 
-  it('falls back to sparing when more hosts join, and hosts that finished no longer count', () => {
+  it('falls back to sparing when more hosts join, and stays so until that deployment is done', () => {
     const o = fullOrigin(4, 2 * G)
     o.addPeer('a', { linkBps: G })
     o.addPeer('b', { linkBps: G })
     o.reveal('a', 0)
     o.reveal('b', 0)
     expect(o.fullService('a', 1000)).toBe(true)
+    expect(o.serves('b', 0, 1000)).toBe(true)
     o.addPeer('c', { linkBps: G })
     o.reveal('c', 1500)
     expect(o.fullService('a', 1500)).toBe(false)
-    for (let c = 0; c < 4; c++) o.onPeerHave('a', c) // a is done: 2 hosts pull again
-    expect(o.fullService('a', 2000)).toBe(false) // c joined 0.5 s ago
-    expect(o.fullService('a', 2500)).toBe(true)
+    for (let c = 0; c < 4; c++) o.onPeerHave('a', c) // a is done; b and c alone would fit, but the deployment was too big
+    expect(o.fullService('b', 4000)).toBe(false)
+    expect(o.serves('b', 0, 4000)).toBe(false) // a holds it
+    for (const p of ['b', 'c']) for (let c = 0; c < 4; c++) o.onPeerHave(p, c)
+    o.addPeer('d', { linkBps: G }) // a new, small deployment
+    o.reveal('d', 6000)
+    expect(o.fullService('d', 7000)).toBe(true)
+    expect(o.serves('d', 0, 7000)).toBe(true)
   })
 })

@@ -61,7 +61,10 @@ export class Uploader {
   }
 
   onRequest (link: Link, index: number): void {
-    if (link.amChoking || !this.opts.held().has(index)) { link.reject(index); return }
+    if (link.amChoking || !this.opts.held().has(index) || this.opts.origin?.serves(link.peer, index, Date.now()) === false) {
+      link.reject(index)
+      return
+    }
     const q = this.serving.get(link)
     if (q == null) return
     q.queue.push(index)

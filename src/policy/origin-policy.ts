@@ -4,9 +4,11 @@
  * peers as possible; a slot frees when its chunk is sent (or turns up at any
  * peer), so a lone host still streams at full speed while many hosts split
  * the image among themselves and the origin sends about one image's worth.
- * Once every chunk has left the origin, everything is revealed (rarest first)
- * so the tail finishes fast; downloaders still take from the origin only what
- * no other peer holds.
+ * Once every chunk has left the origin, chunks no peer holds (lost ones) are
+ * revealed at once. A request for a chunk that a peer holds, or that is on its
+ * way to another peer, is refused (REJECT): under load a HAVE takes seconds
+ * to arrive, and a host that had not heard of the holder yet asked us, which
+ * made the front-end send 1.3-1.7 images at 16-24 hosts.
  *
  * Full service: when the operators stated link rates and the origin's upload
  * covers every peer still pulling at its full rate (a 10 Gbit/s front-end and
@@ -31,6 +33,8 @@ interface OriginPeer {
   linkBps: number
   /** Has been given a reveal (the driver reveals as soon as it adds a peer). */
   seen: boolean
+  /** When it last announced a chunk it did not have (or joined). */
+  gainedAt: number
   has: Bitfield
   revealed: Bitfield
   /** Revealed to it, not yet sent to it, held by no peer. */
@@ -76,7 +80,15 @@ class Origin implements OriginPolicy {
   private readonly uplinkBps: number
   /** When a peer was last first revealed to. */
   private lastJoinAt = -Infinity
+  /** The latest time a driver call told us (HAVEs carry none). */
+  private lastNow = 0
   private full = false
+  /**
+   * More hosts than the origin's link covers pulled at once: full service
+   * stays off until every connected peer is complete, so the last hosts of a
+   * large deployment do not get it (and the front-end its bytes) in the tail.
+   */
+  private oversubscribed = false
 
   constructor (opts: OriginPolicyOptions) {
     this.n = opts.chunkCount
@@ -102,7 +114,7 @@ class Origin implements OriginPolicy {
     if (this.peers.has(peer)) return
     const near = this.zone === undefined || meta.zone === undefined || meta.zone === this.zone
     this.peers.set(peer, {
-      key: peer, near, linkBps: meta.linkBps ?? 0, seen: false, has: new Bitfield(this.n), revealed: new Bitfield(this.n), open: new Set(), cursor: 0
+      key: peer, near, linkBps: meta.linkBps ?? 0, seen: false, gainedAt: this.lastNow, has: new Bitfield(this.n), revealed: new Bitfield(this.n), open: new Set(), cursor: 0
     })
     if (near && this.n > 0) this.nearMissing++
     if (this.n > 0) this.missing++
@@ -127,9 +139,11 @@ class Origin implements OriginPolicy {
   onPeerHave (peer: PeerKey, chunk: number): void {
     const p = this.peers.get(peer)
     if (p === undefined || chunk < 0 || chunk >= this.n || !p.has.set(chunk)) return
+    p.gainedAt = Math.max(p.gainedAt, this.lastNow)
     if (p.has.complete) {
       this.missing--
       if (p.near) this.nearMissing--
+      if (this.missing === 0) this.oversubscribed = false
     }
     if (this.holders[chunk]++ === 0) this.append(chunk)
     // A chunk some peer already holds (an all-zero chunk, or one from an earlier
@@ -162,6 +176,20 @@ class Origin implements OriginPolicy {
     return this.peers.get(peer)?.near === true && this.covered(now)
   }
 
+  serves (peer: PeerKey, chunk: number, now: number): boolean {
+    if (chunk < 0 || chunk >= this.n || this.fullService(peer, now)) return true
+    const r = this.cfg.redirectHolders
+    if (r <= 0) return true
+    // A peer that gained nothing for a while cannot reach the holders (too few
+    // links, all choking it): serve it rather than let it starve.
+    const p = this.peers.get(peer)
+    if (p !== undefined && now - p.gainedAt >= this.cfg.starvingServeMs) return true
+    if (this.holders[chunk] >= r) return false
+    // On its way to another peer, which will hold it in a moment and pass it on.
+    const to = this.sentTo[chunk]
+    return !(this.sent[chunk] === 1 && this.holders[chunk] === 0 && to !== undefined && to !== peer && this.peers.has(to))
+  }
+
   /** The origin's upload covers every peer still pulling, and no peer joined within the settle time. */
   private covered (now: number): boolean {
     if (this.uplinkBps <= 0) return false
@@ -171,7 +199,8 @@ class Origin implements OriginPolicy {
       if (p.linkBps <= 0) { this.full = false; return false }
       demand += p.linkBps
     }
-    if (demand > this.uplinkBps) this.full = false
+    if (demand > this.uplinkBps) this.oversubscribed = true
+    if (this.oversubscribed) this.full = false
     else if (now - this.lastJoinAt >= this.cfg.fullServiceSettleMs) this.full = true
     return this.full
   }
@@ -179,8 +208,10 @@ class Origin implements OriginPolicy {
   reveal (peer: PeerKey, now: number): number[] {
     const p = this.peers.get(peer)
     if (p === undefined) return []
+    this.lastNow = now
     if (!p.seen) {
       p.seen = true
+      p.gainedAt = now
       this.lastJoinAt = now
     }
     if (p.near && this.covered(now)) return this.revealAll(p)
@@ -262,6 +293,7 @@ class Origin implements OriginPolicy {
     if (p.cursor >= this.log.length) return []
     const out: number[] = []
     const due = now - this.cfg.heldRevealDelayMs
+    const redirect = this.cfg.redirectHolders
     let waiting = false
     for (let i = p.cursor; i < this.log.length; i++) {
       const c = this.log[i]
@@ -270,6 +302,11 @@ class Origin implements OriginPolicy {
         continue
       }
       if (this.holders[c] > 0) {
+        // We would refuse it (see serves); if its holders leave, it is logged again as lost.
+        if (redirect > 0 && this.holders[c] >= redirect) {
+          if (!waiting) p.cursor = i + 1
+          continue
+        }
         if (Number.isNaN(this.heldSeenAt[c])) this.heldSeenAt[c] = now
         if (this.heldSeenAt[c] > due) { waiting = true; continue }
       }

@@ -228,6 +228,16 @@ export interface OriginConfig {
    * hosts of a large deployment do not get it before the rest arrive.
    */
   fullServiceSettleMs?: number
+  /**
+   * A chunk at least this many connected peers hold, or one on its way to
+   * another peer, is refused (REJECT) to a peer without full service: it is
+   * out in the swarm, and the peer that asked has not heard of a holder yet.
+   * Such chunks are not revealed after the first pass either. 0 serves every
+   * request (and reveals held chunks after heldRevealDelayMs).
+   */
+  redirectHolders?: number
+  /** A peer that announced no new chunk for this long is served whatever it asks (it cannot reach the holders). */
+  starvingServeMs?: number
 }
 
 /**
@@ -255,4 +265,6 @@ export interface OriginPolicy {
    * would cross the zone boundary once per host.
    */
   fullService (peer: PeerKey, now: number): boolean
+  /** Whether to serve this request (see redirectHolders); false: answer REJECT. */
+  serves (peer: PeerKey, chunk: number, now: number): boolean
 }

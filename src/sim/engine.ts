@@ -300,7 +300,10 @@ class Engine {
       if (this.topo.peer[c] === this.watch) this.note(t, `request ${chunk} dropped at ${this.names[u]} (choked)`)
       return
     }
-    if (u !== this.origin && !this.policies[u].have.has(chunk)) {
+    const refused = u === this.origin
+      ? this.originPolicy?.serves(this.names[this.topo.peer[c]], chunk, this.ms(t)) === false
+      : !this.policies[u].have.has(chunk)
+    if (refused) {
       this.q.push(t + this.lat, EV_REJECT, c, chunk)
       return
     }
