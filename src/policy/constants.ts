@@ -171,11 +171,11 @@ export const DEFAULT_ORIGIN_CONFIG: Readonly<Required<OriginConfig>> = Object.fr
   fullServiceSettleMs: 1_000,
   /**
    * Refuse a chunk as soon as one peer holds it (or it is on its way to one).
-   * Cluster, 64 MiB, one run each (FINDINGS session 3, H): the front-end sent
-   * 1.19 images of chunk data at 16 hosts and 1.32-1.71 at 24 serving all
-   * requests; 1.03-1.07 and 1.03 refusing held and in-flight chunks, with the
-   * makespan within the runs' spread. Every refused request was one a host
-   * made before its peers' HAVEs reached it.
+   * Cluster, 64 MiB (FINDINGS session 3, H): serving every request, the
+   * front-end sent 1.19-1.39 images of chunk data at 16 hosts and 1.32-1.71 at
+   * 24; refusing held and in-flight chunks, 1.00-1.07 and 1.03-1.13, with the
+   * makespan within the runs' spread. The refused requests were ones hosts
+   * made before their peers' HAVEs reached them.
    */
   redirectHolders: 1,
   /**
