@@ -175,6 +175,26 @@ describe('swarm on loopback', () => {
     expect((await host.status()).bytesReceived).toBeLessThan(1.5 * 8 * MiB)
   })
 
+  it('counts the chunk bytes it received from another zone', async () => {
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    await writeImage(image, 2 * MiB)
+    const origin = track(await startNode(join(dir, 'origin'), { zone: 'sw0' }))
+    const { cid } = await origin.add(image, { chunkSize: 256 * 1024 })
+    const near = track(await startNode(join(dir, 'near'), { zone: 'sw0', peers: [addrOf(origin)] }))
+    await waitFor(() => near.host.getPeers().length > 0, 10_000, 'near host to connect')
+    await near.pull(cid, { timeoutMs: 20_000 })
+    const far = track(await startNode(join(dir, 'far'), { zone: 'sw1', peers: [addrOf(origin)] }))
+    await waitFor(() => far.host.getPeers().length > 0, 10_000, 'far host to connect')
+    await far.pull(cid, { timeoutMs: 20_000 })
+    const f = await far.status()
+    expect(f.bytesReceived).toBeGreaterThanOrEqual(2 * MiB)
+    expect(f.bytesReceivedCrossZone).toBe(f.bytesReceived) // origin and near host are both in sw0
+    const n = await near.status()
+    expect(n.bytesReceived).toBeGreaterThanOrEqual(2 * MiB)
+    expect(n.bytesReceivedCrossZone).toBe(0)
+  })
+
   it('reports download progress at the interval the caller asks for', async () => {
     const dir = await setup()
     const image = join(dir, 'image.raw')

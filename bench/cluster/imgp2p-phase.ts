@@ -154,8 +154,17 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     const c = diffCounters(c0, readCounters(ctx.topo))
     const timeline = await sampler.stop()
     const after = daemons.map(d => treeUsage(d.pid))
-    let feAppSent: number | undefined
-    try { feAppSent = (JSON.parse((await cli(ctx, fe, ['status', '--data-dir', dataDir(ctx, fe), '--json'])).stdout) as { bytesSent?: number }).bytesSent } catch {}
+    // What the daemons counted themselves: chunk data only, without TCP's headers and retransmits.
+    const statuses = await Promise.all([fe, ...hosts].map(async n => {
+      try { return JSON.parse((await cli(ctx, n, ['status', '--data-dir', dataDir(ctx, n), '--json'])).stdout) as { bytesSent?: number, bytesReceivedCrossZone?: number } } catch { return {} }
+    }))
+    const feAppSent = statuses[0].bytesSent
+    const crossZone = statuses.map(st => st.bytesReceivedCrossZone)
+    const nodes = [fe, ...hosts]
+    const into = (sw: number): number => nodes.reduce((a, n, i) => a + (n.sw === sw ? crossZone[i] ?? 0 : 0), 0) / ctx.imageBytes
+    const islApp = ctx.topo.opts.switches === 2 && crossZone.every(x => typeof x === 'number')
+      ? { total: into(0) + into(1), intoFrontEndSwitch: into(0), intoOther: into(1) }
+      : undefined
     const pullJson = pulls.map(p => { try { return JSON.parse(p.stdout.trim().split('\n').pop() ?? '') as { method?: string, bytesDownloaded?: number } } catch { return {} } })
     const methods = pullJson.map(j => j.method)
     const dl = pullJson.map(j => j.bytesDownloaded).filter((x): x is number => typeof x === 'number')
@@ -167,6 +176,8 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       cid,
       chunkCount: Number.isFinite(chunks) ? chunks : undefined,
       feAppBytesPerImage: feAppSent === undefined ? undefined : feAppSent / ctx.imageBytes,
+      islAppBytesPerImage: islApp?.total,
+      islAppIntoFrontEndSwitchPerImage: islApp?.intoFrontEndSwitch,
       pullMethods: [...new Set(methods.map(m => m ?? '?'))].join(','),
       downloadedPerImage: dl.length === 0 ? undefined : { mean: dl.reduce((a, b) => a + b, 0) / dl.length / ctx.imageBytes, max: Math.max(...dl) / ctx.imageBytes },
       addS,

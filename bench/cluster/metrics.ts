@@ -59,6 +59,10 @@ export interface Imgp2pResult extends PhaseResult {
   chunkCount?: number
   /** The front-end daemon's own bytesSent counter (application bytes, whole life) / image size. */
   feAppBytesPerImage?: number
+  /** Chunk data the daemons received from another zone / image size (two switches only). */
+  islAppBytesPerImage?: number
+  /** Of it, what went back into the front-end's switch (each chunk starts there, so ideally 0). */
+  islAppIntoFrontEndSwitchPerImage?: number
   /** The `method` values the pulls reported (download, copy, ...). */
   pullMethods?: string
   /** The pulls' own bytesDownloaded / image size (duplicates included). */
@@ -127,7 +131,8 @@ export function summary (r: RunRecord): string {
     lines.push(`  imgp2p daemons: pull-phase CPU mean ${f2(i.pullCpuS.mean)} s max ${f2(i.pullCpuS.max)} s (front-end ${f2(i.pullCpuS.fe)} s), of it system ${f2(i.pullSysCpuS?.mean)} s (front-end ${f2(i.pullSysCpuS?.fe)} s); ` +
       `idle ${((i.idleCpuFraction?.mean ?? 0) * 100).toFixed(1)}% of a core; peak RSS mean ${Math.round(i.maxRssMiB.mean)} MiB max ${Math.round(i.maxRssMiB.max)} MiB (front-end ${Math.round(i.maxRssMiB.fe)} MiB); add ${f2(i.addS)} s; ${r.hosts} simultaneous \`imgp2p status\` took ${f2(i.statusBurstS)} s` +
       (i.downloadedPerImage !== undefined ? `; pulls report ${f2(i.downloadedPerImage.mean)} (max ${f2(i.downloadedPerImage.max)}) x image downloaded` : '') +
-      (i.feAppBytesPerImage !== undefined ? `; front-end daemon sent ${f2(i.feAppBytesPerImage)} x image of chunk data (the link figure adds headers and retransmits)` : ''))
+      (i.feAppBytesPerImage !== undefined ? `; front-end daemon sent ${f2(i.feAppBytesPerImage)} x image of chunk data (the link figure adds headers and retransmits)` : '') +
+      (i.islAppBytesPerImage !== undefined ? `; chunk data across the switches ${f2(i.islAppBytesPerImage)} x image (back into the front-end's switch ${f2(i.islAppIntoFrontEndSwitchPerImage)})` : ''))
   }
   return lines.join('\n')
 }

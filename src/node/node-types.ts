@@ -68,5 +68,7 @@ export interface NodeStatus {
   peers: Array<{ id: string, addrs: string[] }>
   bytesSent: number
   bytesReceived: number
+  /** Chunk bytes received from peers of another zone (both zones known), duplicates included. */
+  bytesReceivedCrossZone: number
   images: Array<ImageInfo & { downloading: boolean, links: number, uploadRate: number, downloadRate: number, corruptChunks: number, bannedPeers: string[] }>
 }

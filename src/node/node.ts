@@ -348,7 +348,12 @@ export class Imgp2pNode {
     const infos = await this.store.list()
     let bytesSent = this.manifestBytesSent
     let bytesReceived = 0
-    for (const img of this.images.values()) { bytesSent += img.uploadedBytes; bytesReceived += img.downloadedBytes }
+    let bytesReceivedCrossZone = 0
+    for (const img of this.images.values()) {
+      bytesSent += img.uploadedBytes
+      bytesReceived += img.downloadedBytes
+      bytesReceivedCrossZone += img.crossZoneBytes
+    }
     return {
       peerId: this.peerId,
       addrs: this.addrs(),
@@ -356,6 +361,7 @@ export class Imgp2pNode {
       peers: this.host.getPeers().map(p => ({ id: p.toString(), addrs: this.host.getConnections(p).map(c => c.remoteAddr.toString()) })),
       bytesSent,
       bytesReceived,
+      bytesReceivedCrossZone,
       images: infos.map(info => {
         const img = this.images.get(info.cid)
         let up = 0

@@ -75,6 +75,8 @@ export class SwarmImage {
   corruptChunks = 0
   /** PIECE payload received, duplicates and corrupt ones included. */
   downloadedBytes = 0
+  /** Of it, from peers of another zone (what crossed a zone boundary). */
+  crossZoneBytes = 0
   /** Peers that sent corrupt data too often: never again, for this image. */
   readonly banned = new Set<string>()
 
@@ -381,6 +383,8 @@ export class SwarmImage {
   private onPiece (link: Link, index: number, data: Uint8Array[], length: number): void {
     const dl = this.download
     this.downloadedBytes += length
+    const theirZone = link.remoteHello?.zone
+    if (this.opts.zone != null && theirZone != null && theirZone !== this.opts.zone) this.crossZoneBytes += length
     if (dl == null || dl.finished || index >= this.chunkCount) return
     if (dl.partial.have.has(index) || dl.writing.has(index)) return // an end-game duplicate
     dl.writing.add(index)
