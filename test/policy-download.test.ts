@@ -290,6 +290,16 @@ describe('peers leaving and choking', () => {
     expect(f.dp.pick(2)).toEqual([{ peer: 'p1', chunk: 0 }])
   })
 
+  it('forgets a rejection requestTimeoutMs after it, so a refusing origin can be asked again', () => {
+    const dp = createDownloadPolicy({ chunkCount: 1, chunkBytes: MiB, have: new Bitfield(1), rng: seededRng(1), config: { randomFirstPicks: 0, requestTimeoutMs: 4000 } })
+    dp.addPeer('origin', { origin: true }, 0)
+    dp.onBitfield('origin', bits('*'))
+    expect(dp.pick(0)).toEqual([{ peer: 'origin', chunk: 0 }])
+    dp.onRejected('origin', 0, 10)
+    expect(dp.pick(3000)).toEqual([])
+    expect(dp.pick(4010)).toEqual([{ peer: 'origin', chunk: 0 }])
+  })
+
   it('isInterested follows what the peer has that we lack', () => {
     const f = setupPicker('21', '', {})
     expect(f.dp.isInterested('p1')).toBe(true)

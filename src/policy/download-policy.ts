@@ -60,6 +60,8 @@ interface PeerState {
   dryUntil: number
   corrupt: number
   rejected?: Set<number>
+  /** When `rejected` got its first entry: it is forgotten requestTimeoutMs later (see forgetRejections). */
+  rejectedSince: number
 }
 
 export function createDownloadPolicy (opts: DownloadPolicyOptions): DownloadPolicy {
@@ -140,7 +142,8 @@ class Download implements DownloadPolicy {
       dryEpoch: -1,
       dryHave: -1,
       dryUntil: 0,
-      corrupt: 0
+      corrupt: 0,
+      rejectedSince: 0
     }
     this.updateDepth(p)
     this.peers.set(peer, p)
@@ -283,7 +286,11 @@ class Download implements DownloadPolicy {
       this.unbook(p, chunk)
       this.stall(p, now)
     }
-    ;(p.rejected ??= new Set()).add(chunk)
+    if (p.rejected === undefined) {
+      p.rejected = new Set()
+      p.rejectedSince = now
+    }
+    p.rejected.add(chunk)
   }
 
   // ---- decisions -----------------------------------------------------------
@@ -292,6 +299,7 @@ class Download implements DownloadPolicy {
     this.lastNow = now
     if (this.done) return []
     this.maintain(now)
+    this.forgetRejections(now)
     const out: ChunkRequest[] = []
     for (const p of this.order) {
       if (p.choked || p.queue.size >= p.depth) continue
@@ -557,6 +565,19 @@ class Download implements DownloadPolicy {
     rates.sort((a, b) => a - b)
     const chunkMs = this.chunkBytes * 1000 / rates[rates.length >> 1]
     return Math.max(this.cfg.crossZoneGraceMs, this.cfg.crossZoneGraceChunks * chunkMs)
+  }
+
+  /**
+   * A refusal is not forever: the peer was choking us, lacked the chunk then,
+   * or (the origin) expected us to find it elsewhere and serves a host that
+   * stays starved. Rejections are dropped requestTimeoutMs after the first.
+   */
+  private forgetRejections (now: number): void {
+    for (const p of this.order) {
+      if (p.rejected === undefined || now - p.rejectedSince < this.cfg.requestTimeoutMs) continue
+      p.rejected = undefined
+      p.haveEpoch++
+    }
   }
 
   /** Deferred work before a pick: peer order, ownership changes, grace expiries. */

@@ -134,6 +134,7 @@ class Origin implements OriginPolicy {
     }
     if (p.near && !p.has.complete) this.nearMissing--
     if (!p.has.complete) this.missing--
+    if (this.missing === 0) this.oversubscribed = false
   }
 
   onPeerHave (peer: PeerKey, chunk: number): void {
