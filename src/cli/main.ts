@@ -174,7 +174,8 @@ async function statusCmd (args: string[]): Promise<number> {
   if (values.json === true) { process.stdout.write(JSON.stringify(s) + '\n'); return 0 }
   process.stdout.write(`peer id  ${s.peerId}${s.zone != null ? `  zone ${s.zone}` : ''}\n`)
   for (const a of s.addrs) process.stdout.write(`listen   ${a}\n`)
-  process.stdout.write(`peers    ${s.peers.length}\nsent     ${formatBytes(s.bytesSent)}\nreceived ${formatBytes(s.bytesReceived)}\n`)
+  process.stdout.write(`peers    ${s.peers.length}\nsent     ${formatBytes(s.bytesSent)}\nreceived ${formatBytes(s.bytesReceived)}` +
+    (s.bytesReceivedCrossZone > 0 ? ` (${formatBytes(s.bytesReceivedCrossZone)} from other zones)` : '') + '\n')
   for (const i of s.images) {
     const state = i.complete ? 'complete' : `${i.downloading ? 'pulling' : 'partial'} ${i.haveCount}/${i.chunkCount}`
     process.stdout.write(`image    ${i.cid} ${state}, ${i.links} peers, up ${formatBytes(i.uploadRate)}/s, down ${formatBytes(i.downloadRate)}/s\n`)
