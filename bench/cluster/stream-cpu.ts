@@ -11,14 +11,14 @@
  * shows here and not on loopback (BENCHMARKS.md section 3, FINDINGS D).
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { callDaemon } from '../../src/cli/control-client.js'
 import { startDaemonProcess } from '../../src/cli/daemon-process.js'
 import { repoRoot } from './context.js'
-import { sh } from './sys.js'
+import { sh, treeUsage } from './sys.js'
 import { shape } from './topology.js'
 
 const { values } = parseArgs({ options: { mbit: { type: 'string', default: '50' }, mib: { type: 'string', default: '64' } } })
@@ -27,10 +27,7 @@ const bytes = Number(values.mib) * 1024 * 1024
 const NS = ['i2p-scpu-a', 'i2p-scpu-b']
 const IP = ['10.78.0.1', '10.78.0.2']
 
-function cpuSeconds (pid: number | undefined): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return (Number(f[11]) + Number(f[12])) / 100
-}
+const cpuSeconds = (pid: number | undefined): number => pid === undefined ? 0 : treeUsage(pid).cpuSeconds
 
 function cleanup (): void {
   for (const ns of NS) sh('ip', ['netns', 'del', ns], { allowFail: true })

@@ -15,10 +15,8 @@ import type { ChokerConfig, DownloadPolicy, OriginPolicy, PeerMeta, Rng } from '
 import { Bitfield } from '../util/bitfield.js'
 import type { Link } from './link.js'
 import { Uploader } from './uploader.js'
-import { MAX_PEX_PEERS, MsgType, type Hello, type PexEntry, type WireMessage } from './wire.js'
-
-/** Peer exchange waits this long after a new link, so a burst of links makes one exchange. */
-const PEX_BATCH_MS = 200
+import { PeerExchange } from './peer-exchange.js'
+import { MsgType, type Hello, type PexEntry, type WireMessage } from './wire.js'
 
 export interface SwarmImageOptions {
   cid: CID
@@ -85,7 +83,7 @@ export class SwarmImage {
   private readonly remoteHave = new Map<string, Bitfield>()
   private fullHeld?: Bitfield
   private pumpScheduled = false
-  private pexTimer?: NodeJS.Timeout
+  private readonly pex: PeerExchange
 
   constructor (private readonly opts: SwarmImageOptions) {
     this.cid = opts.cid
@@ -93,6 +91,7 @@ export class SwarmImage {
     this.manifest = opts.manifest
     this.chunkCount = chunkCount(opts.manifest)
     this.complete = opts.complete
+    this.pex = new PeerExchange(this.links, opts.addrsOf)
     this.uploader = new Uploader({
       cid: opts.cid,
       store: opts.store,
@@ -195,7 +194,7 @@ export class SwarmImage {
     this.catchUpHaves(link)
     this.updateInterest(link)
     this.uploader.addLink(link, now)
-    this.schedulePex()
+    this.pex.schedule()
     this.schedulePump()
     return true
   }
@@ -221,44 +220,6 @@ export class SwarmImage {
     const told = new Bitfield(this.chunkCount, link.helloHave)
     const held = this.held()
     for (const i of held.indexes()) if (!told.has(i)) link.have(i)
-  }
-
-  /**
-   * Links come in bursts when a pull starts (one per neighbour); telling every
-   * link about every new one as each arrives sent N² PEERS frames, each
-   * dag-cbor encoded, ~0.3 s of CPU per host at 16 hosts. One exchange per
-   * burst carries the same news.
-   */
-  private schedulePex (): void {
-    if (this.pexTimer != null) return
-    this.pexTimer = setTimeout(() => {
-      this.pexTimer = undefined
-      this.exchangePeers()
-    }, PEX_BATCH_MS)
-    this.pexTimer.unref()
-  }
-
-  /**
-   * Tell each partner about the others it has not heard of from us yet, soon
-   * after a link joins, so a swarm meshes within a round trip or so.
-   */
-  private exchangePeers (): void {
-    if (this.links.size < 2) return
-    const entries = new Map<string, PexEntry>()
-    for (const l of this.links.values()) {
-      const addrs = this.opts.addrsOf(l.peer)
-      if (addrs.length > 0) entries.set(l.peer, { id: l.peer, addrs })
-    }
-    for (const l of this.links.values()) {
-      const fresh: PexEntry[] = []
-      for (const [id, e] of entries) {
-        if (id === l.peer || l.pexSent.has(id)) continue
-        l.pexSent.add(id)
-        fresh.push(e)
-        if (fresh.length >= MAX_PEX_PEERS) break
-      }
-      l.peers(fresh)
-    }
   }
 
   private detach (link: Link, now: number, keepKnown = false): void {
@@ -480,7 +441,7 @@ export class SwarmImage {
   }
 
   close (): void {
-    clearTimeout(this.pexTimer)
+    this.pex.close()
     this.stopDownload(new Error('node stopping'))
     for (const l of this.links.values()) l.close()
     this.links.clear()

@@ -37,17 +37,13 @@ export interface SwarmLinksOptions {
 }
 
 export class SwarmLinks {
-  private readonly opening = new Set<string>()
+  /** image key -> peers a swarm stream is being opened to. */
+  private readonly opening = new Map<string, Set<string>>()
   /** image/peer -> when that peer last lacked the image or could not be reached. */
   private readonly missed = new Map<string, number>()
 
   constructor (private readonly opts: SwarmLinksOptions) {}
 
-  private openingFor (img: SwarmImage): number {
-    let n = 0
-    for (const k of this.opening) if (k.startsWith(img.key + '/')) n++
-    return n
-  }
 
   /** A peer opened a swarm stream to us. */
   async accept (stream: Stream, conn: Connection): Promise<void> {
@@ -82,12 +78,14 @@ export class SwarmLinks {
    */
   async open (img: SwarmImage, peer: string, addrs: Multiaddr[] = [], announced = false): Promise<void> {
     const key = `${img.key}/${peer}`
-    if (peer === this.opts.selfId || img.links.has(peer) || this.opening.has(key) || img.banned.has(peer)) return
-    if (img.links.size + this.openingFor(img) >= MAX_LINKS_PER_IMAGE) return
+    let opening = this.opening.get(img.key)
+    if (peer === this.opts.selfId || img.links.has(peer) || opening?.has(peer) === true || img.banned.has(peer)) return
+    if (img.links.size + (opening?.size ?? 0) >= MAX_LINKS_PER_IMAGE) return
     const missedAt = this.missed.get(key)
     if (!announced && missedAt != null && Date.now() - missedAt < RETRY_MISSED_MS) return
     this.missed.delete(key)
-    this.opening.add(key)
+    if (opening == null) { opening = new Set(); this.opening.set(img.key, opening) }
+    opening.add(peer)
     let link: Link | undefined
     try {
       const pid: PeerId = peerIdFromString(peer)
@@ -106,7 +104,8 @@ export class SwarmLinks {
       this.missed.set(key, Date.now())
       link?.close(err as Error)
     } finally {
-      this.opening.delete(key)
+      opening.delete(peer)
+      if (opening.size === 0) this.opening.delete(img.key)
     }
   }
 }

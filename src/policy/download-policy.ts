@@ -299,9 +299,9 @@ class Download implements DownloadPolicy {
     this.lastNow = now
     if (this.done) return []
     this.maintain(now)
-    this.forgetRejections(now)
     const out: ChunkRequest[] = []
     for (const p of this.order) {
+      if (p.rejected !== undefined) this.forgetRejections(p, now)
       if (p.choked || p.queue.size >= p.depth) continue
       while (p.queue.size < p.depth) {
         let c: number
@@ -572,12 +572,10 @@ class Download implements DownloadPolicy {
    * or (the origin) expected us to find it elsewhere and serves a host that
    * stays starved. Rejections are dropped requestTimeoutMs after the first.
    */
-  private forgetRejections (now: number): void {
-    for (const p of this.order) {
-      if (p.rejected === undefined || now - p.rejectedSince < this.cfg.requestTimeoutMs) continue
-      p.rejected = undefined
-      p.haveEpoch++
-    }
+  private forgetRejections (p: PeerState, now: number): void {
+    if (now - p.rejectedSince < this.cfg.requestTimeoutMs) return
+    p.rejected = undefined
+    p.haveEpoch++
   }
 
   /** Deferred work before a pick: peer order, ownership changes, grace expiries. */

@@ -82,6 +82,10 @@ class Origin implements OriginPolicy {
   private lastJoinAt = -Infinity
   /** The latest time a driver call told us (HAVEs carry none). */
   private lastNow = 0
+  /** Sum of the stated link rates of the peers still pulling, and how many of them stated none. */
+  private demandBps = 0
+  private unstatedRates = 0
+  /** Full service once granted lasts while the link still covers everyone (a host joining does not interrupt it). */
   private full = false
   /**
    * More hosts than the origin's link covers pulled at once: full service
@@ -116,8 +120,7 @@ class Origin implements OriginPolicy {
     this.peers.set(peer, {
       key: peer, near, linkBps: meta.linkBps ?? 0, seen: false, gainedAt: this.lastNow, has: new Bitfield(this.n), revealed: new Bitfield(this.n), open: new Set(), cursor: 0
     })
-    if (near && this.n > 0) this.nearMissing++
-    if (this.n > 0) this.missing++
+    if (this.n > 0) this.pulling(this.peers.get(peer) as OriginPeer, +1)
   }
 
   removePeer (peer: PeerKey): void {
@@ -132,20 +135,14 @@ class Origin implements OriginPolicy {
     for (let c = 0; c < this.n; c++) {
       if (this.sentTo[c] === peer && this.holders[c] === 0) this.lost(c)
     }
-    if (p.near && !p.has.complete) this.nearMissing--
-    if (!p.has.complete) this.missing--
-    if (this.missing === 0) this.oversubscribed = false
+    if (!p.has.complete) this.pulling(p, -1)
   }
 
   onPeerHave (peer: PeerKey, chunk: number): void {
     const p = this.peers.get(peer)
     if (p === undefined || chunk < 0 || chunk >= this.n || !p.has.set(chunk)) return
     p.gainedAt = Math.max(p.gainedAt, this.lastNow)
-    if (p.has.complete) {
-      this.missing--
-      if (p.near) this.nearMissing--
-      if (this.missing === 0) this.oversubscribed = false
-    }
+    if (p.has.complete) this.pulling(p, -1)
     if (this.holders[chunk]++ === 0) this.append(chunk)
     // A chunk some peer already holds (an all-zero chunk, or one from an earlier
     // pull) is out in the swarm: it need not leave us before the fallback.
@@ -191,17 +188,23 @@ class Origin implements OriginPolicy {
     return !(this.sent[chunk] === 1 && this.holders[chunk] === 0 && to !== undefined && to !== peer && this.peers.has(to))
   }
 
+  /**
+   * A peer starts (+1) or stops (-1) pulling: the counts of missing peers and
+   * the demand on our link follow, so the full-service test, asked on every
+   * reveal and request, costs nothing.
+   */
+  private pulling (p: OriginPeer, delta: 1 | -1): void {
+    this.missing += delta
+    if (p.near) this.nearMissing += delta
+    if (p.linkBps > 0) this.demandBps += delta * p.linkBps
+    else this.unstatedRates += delta
+    if (this.missing === 0) this.oversubscribed = false
+    else if (this.demandBps > this.uplinkBps) this.oversubscribed = true
+  }
+
   /** The origin's upload covers every peer still pulling, and no peer joined within the settle time. */
   private covered (now: number): boolean {
-    if (this.uplinkBps <= 0) return false
-    let demand = 0
-    for (const p of this.peers.values()) {
-      if (p.has.complete) continue
-      if (p.linkBps <= 0) { this.full = false; return false }
-      demand += p.linkBps
-    }
-    if (demand > this.uplinkBps) this.oversubscribed = true
-    if (this.oversubscribed) this.full = false
+    if (this.uplinkBps <= 0 || this.unstatedRates > 0 || this.oversubscribed) this.full = false
     else if (now - this.lastJoinAt >= this.cfg.fullServiceSettleMs) this.full = true
     return this.full
   }
