@@ -16,6 +16,9 @@ import { connect as tlsConnect, TLSSocket } from 'node:tls'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { afterEach, describe, expect, it } from 'vitest'
 import { socketTls, takeOver, type TcpConnection } from '../src/node/socket-tls.js'
+import { TlsMessageStream } from '../src/node/tls-message-stream.js'
+import { defaultLogger } from '@libp2p/logger'
+import type { MessageStream } from '@libp2p/interface'
 
 const ECHO = '/test/echo/1.0.0'
 let nodes: Libp2p[] = []
@@ -99,6 +102,44 @@ describe('TLS on the socket', () => {
       })
       expect(received).toBe('hello over TLS')
     } finally {
+      server?.close()
+    }
+  })
+
+  it('sends what one tick hands it as one TLS record', async () => {
+    const key = readFileSync(new URL('./fixtures/tls-key.pem', import.meta.url))
+    const cert = readFileSync(new URL('./fixtures/tls-cert.pem', import.meta.url))
+    let server: Server | undefined
+    let client: TLSSocket | undefined
+    try {
+      // The far end counts records: Node's TLS emits one 'data' per record read.
+      const reads: number[] = []
+      const total = 3 * (12 + 5 + 12 + 5)
+      const gotAll = new Promise<void>((resolve) => {
+        server = createServer((raw: Socket) => {
+          const s = new TLSSocket(raw, { isServer: true, key, cert })
+          let n = 0
+          s.on('data', (d: Buffer) => { reads.push(d.length); n += d.length; if (n >= total) resolve() })
+        }).listen(0, '127.0.0.1')
+      })
+      await new Promise<void>((resolve) => { server?.once('listening', resolve) })
+      const port = (server?.address() as { port: number }).port
+      client = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false })
+      await new Promise<void>((resolve, reject) => { client?.once('secureConnect', resolve); client?.once('error', reject) })
+      const transport = new EventTarget() as unknown as MessageStream
+      Object.assign(transport, { log: defaultLogger().forComponent('test'), direction: 'outbound', close: async () => {}, abort: () => {} })
+      const ms = new TlsMessageStream(transport, client)
+      // Three ticks, each like yamux sending two small frames: a header and its body, apiece.
+      for (let tick = 0; tick < 3; tick++) {
+        ms.send(new Uint8ArrayList(new Uint8Array(12), new Uint8Array(5)))
+        ms.send(new Uint8ArrayList(new Uint8Array(12), new Uint8Array(5)))
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+      await gotAll
+      expect(reads.reduce((a, b) => a + b, 0)).toBe(total)
+      expect(reads).toEqual([34, 34, 34])
+    } finally {
+      client?.destroy()
       server?.close()
     }
   })

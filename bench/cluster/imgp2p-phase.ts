@@ -12,6 +12,7 @@ import { type Node, diffCounters, readCounters } from './topology.js'
 import { deploymentResult } from './phase-result.js'
 import { DEFAULT_NEIGHBOURS } from '../../src/node/neighbours.js'
 import { startSampler } from './sampler.js'
+import { generateImage } from './image.js'
 
 const P2P_PORT = 4001
 
@@ -48,6 +49,12 @@ export interface Imgp2pOptions {
   /** Extra arguments for `imgp2p add` and `imgp2p daemon`. */
   addArgs: string[]
   daemonArgs: string[]
+  /**
+   * MiB of a different random image deployed to every host before the
+   * measured one (0 = none): daemons that have served a deployment, as on a
+   * running cloud, instead of processes started seconds before.
+   */
+  warmupMiB: number
 }
 
 const dataDir = (ctx: RunContext, n: Node): string => join(ctx.dir, n.name, 'data')
@@ -81,6 +88,20 @@ function peerCount (status: unknown): number {
   const peers = (status as { peers?: unknown }).peers
   if (Array.isArray(peers)) return peers.length
   return typeof peers === 'number' ? peers : 0
+}
+
+/** A whole deployment of another image, outputs deleted; then idle a moment. */
+async function warmUp (ctx: RunContext, mib: number): Promise<void> {
+  const { fe, hosts } = ctx.topo
+  const path = join(ctx.dir, 'www', 'warmup.img')
+  generateImage(path, mib * 2 ** 20, 'random')
+  const t0 = performance.now()
+  const cid = (await cli(ctx, fe, ['add', path, '--data-dir', dataDir(ctx, fe)])).stdout.trim().split('\n').pop()?.trim() ?? ''
+  const outs = hosts.map(h => join(ctx.dir, h.name, 'warmup.img'))
+  await Promise.all(hosts.map(async (h, i) => await cli(ctx, h, ['pull', cid, '--out', outs[i], '--data-dir', dataDir(ctx, h)])))
+  for (const f of [path, ...outs]) rmSync(f, { force: true })
+  ctx.log(`imgp2p: warm-up deployment of ${mib} MiB took ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+  await sleep(2000)
 }
 
 export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Imgp2pResult> {
@@ -125,6 +146,8 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     await sleep(3000)
     const idleS = (performance.now() - idleT0) / 1000
     const idleCpu = daemons.map((d, i) => (treeUsage(d.pid).cpuSeconds - idle0[i]) / idleS)
+
+    if (o.warmupMiB > 0) await warmUp(ctx, o.warmupMiB)
 
     const imageArg = ctx.imagePath
     const ta = performance.now()

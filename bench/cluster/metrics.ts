@@ -98,6 +98,8 @@ export interface RunRecord {
   islMbit: number
   /** Absent in runs before the option existed (they used 30 ms). */
   queueMs?: number
+  /** MiB deployed before the measured image (absent or 0: cold daemons). */
+  warmupMiB?: number
   tMinS: number
   shaping?: { bytes: number, expectedS: number, downS: number, upS: number }
   http: PhaseResult

@@ -28,6 +28,8 @@ export interface RunOptions {
   islMbit: number
   /** FIFO behind every shaped port, in milliseconds at the port's rate. */
   queueMs: number
+  /** MiB of another image deployed before the measured one (0 = cold daemons). */
+  warmupMiB: number
   http: boolean
   /** 'auto': run imgp2p if its CLI answers, else record why not. */
   imgp2p: boolean | 'auto'
@@ -54,6 +56,7 @@ export const defaults: RunOptions = {
   frontMbit: 500,
   islMbit: 0,
   queueMs: 100,
+  warmupMiB: 0,
   http: true,
   imgp2p: 'auto',
   shapeCheckMiB: 4,
@@ -155,6 +158,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       frontMbit: o.frontMbit,
       islMbit: o.islMbit,
       queueMs: o.queueMs,
+      warmupMiB: o.warmupMiB,
       tMinS: ctx.tMinS,
       http: { ok: false, error: 'not run' },
       imgp2p: { ok: false, error: 'not run' },
@@ -178,7 +182,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
     if (why === undefined) {
       try {
         record.imgp2p = await imgp2pRun(ctx, {
-          chunkBytes: o.chunkBytes, addArgs: o.addArgs, daemonArgs: o.daemonArgs, profile: o.profile, profileDir: join(repoRoot(), 'bench', 'cluster', 'profiles')
+          chunkBytes: o.chunkBytes, addArgs: o.addArgs, daemonArgs: o.daemonArgs, warmupMiB: o.warmupMiB, profile: o.profile, profileDir: join(repoRoot(), 'bench', 'cluster', 'profiles')
         })
       } catch (e) {
         record.imgp2p = { ok: false, error: (e as Error).message.slice(0, 2000) }

@@ -22,10 +22,11 @@ import type {
   StreamMuxerFactory, Upgrader
 } from '@libp2p/interface'
 import { tls as libp2pTls } from '@libp2p/tls'
-import { generateCertificate, toMessageStream, verifyPeerCertificate } from '@libp2p/tls/utils'
+import { generateCertificate, verifyPeerCertificate } from '@libp2p/tls/utils'
 import { Socket } from 'node:net'
 import { TLSSocket, connect, createSecureContext, type SecureContext } from 'node:tls'
 import type { Uint8ArrayList } from 'uint8arraylist'
+import { TlsMessageStream } from './tls-message-stream.js'
 
 export interface SocketTlsComponents {
   privateKey: PrivateKey
@@ -124,8 +125,8 @@ class SocketTls implements ConnectionEncrypter {
           }
           options?.signal?.removeEventListener('abort', onAbort)
           socket.off('error', fail)
-          // Errors after the handshake reach the connection through toMessageStream's own listener.
-          resolve({ remotePeer, connection: toMessageStream(connection, socket), streamMuxer })
+          // Errors after the handshake reach the connection through the message stream's own listener.
+          resolve({ remotePeer, connection: new TlsMessageStream(connection, socket), streamMuxer })
         }).catch(fail)
       })
     })
