@@ -201,6 +201,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       feAppBytesPerImage: feAppSent === undefined ? undefined : feAppSent / ctx.imageBytes,
       islAppBytesPerImage: islApp?.total,
       islAppIntoFrontEndSwitchPerImage: islApp?.intoFrontEndSwitch,
+      islAppPerHost: islApp === undefined ? undefined : Object.fromEntries(hosts.map((h, i) => [h.name, (crossZone[i + 1] ?? 0) / ctx.imageBytes])),
       pullMethods: [...new Set(methods.map(m => m ?? '?'))].join(','),
       downloadedPerImage: dl.length === 0 ? undefined : { mean: dl.reduce((a, b) => a + b, 0) / dl.length / ctx.imageBytes, max: Math.max(...dl) / ctx.imageBytes },
       addS,

@@ -63,6 +63,8 @@ export interface Imgp2pResult extends PhaseResult {
   islAppBytesPerImage?: number
   /** Of it, what went back into the front-end's switch (each chunk starts there, so ideally 0). */
   islAppIntoFrontEndSwitchPerImage?: number
+  /** Per host: chunk data it received from the other switch, in images. */
+  islAppPerHost?: Record<string, number>
   /** The `method` values the pulls reported (download, copy, ...). */
   pullMethods?: string
   /** The pulls' own bytesDownloaded / image size (duplicates included). */
