@@ -113,7 +113,7 @@ export class Availability {
       const n = (this.farAvail[c] += delta)
       if (delta > 0 && this.farSeen[c] === 0 && this.partition.active) {
         this.farSeen[c] = 1
-        // The owner goes first; the next member in the ring one grace later, and so
+        // The owner goes first; the member next in line for it one grace later, and so
         // on, until after CROSS_ZONE_STEPS graces any member may take it.
         const d = Math.min(this.partition.distance(c), CROSS_ZONE_STEPS)
         if (d > 0) this.graceTimers.push(now + d * this.graceMs(), c)
