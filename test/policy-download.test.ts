@@ -429,6 +429,37 @@ describe('nearest peers', () => {
     expect(new Set(full.pick(10).map(r => r.peer))).toEqual(new Set(['p']))
   })
 
+  it('takes everything from a full-service origin that keeps up with our link, and goes back to trading when it does not', () => {
+    const mbit = 1e6
+    const make = (downlinkBps: number): DownloadPolicy => {
+      const dp = createDownloadPolicy({ chunkCount: 64, chunkBytes: MiB, have: new Bitfield(64), rng: seededRng(1), config: { randomFirstPicks: 0, initialPipeline: 2, downlinkBps } })
+      dp.addPeer('origin', { origin: false, fullService: true, rttMs: 0.1 }, 0)
+      dp.addPeer('p', { rttMs: 0.1 }, 0)
+      dp.addPeer('q', { rttMs: 0.1 }, 0)
+      for (const k of ['origin', 'p', 'q']) dp.onBitfield(k, bits('*'.repeat(64)))
+      return dp
+    }
+    // Our link rate unknown: the origin is one peer among others.
+    expect(new Set(make(0).pick(0).map(r => r.peer))).toEqual(new Set(['origin', 'p', 'q']))
+    // Known: the origin alone, three deep, and again after each chunk.
+    const dp = make(80 * mbit)
+    let t = 0
+    expect(dp.pick(t).map(r => r.peer)).toEqual(['origin', 'origin', 'origin'])
+    for (let i = 0; i < 10; i++) {
+      // 1 MiB every 100 ms: ~84 Mbit/s, our whole link.
+      t += 100
+      dp.onReceived('origin', dp.outstanding()[0].chunk, MiB, t)
+      expect(dp.pick(t).map(r => r.peer)).toEqual(['origin'])
+    }
+    // It slows to a third of our link (1 MiB per 300 ms): the hosts trade again.
+    for (let i = 0; i < 20; i++) {
+      t += 300
+      dp.onReceived('origin', dp.outstanding().find(r => r.peer === 'origin')?.chunk ?? -1, MiB, t)
+      dp.pick(t)
+    }
+    expect(new Set(dp.outstanding().map(r => r.peer))).toEqual(new Set(['origin', 'p', 'q']))
+  })
+
   it('withdraws a request at the origin once another peer announces the chunk (FINDINGS 2)', () => {
     const dp = createDownloadPolicy({ chunkCount: 3, chunkBytes: MiB, have: new Bitfield(3), rng: seededRng(1), config: { randomFirstPicks: 0, initialPipeline: 3 } })
     dp.addPeer('origin', { origin: true }, 0)

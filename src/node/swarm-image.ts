@@ -149,6 +149,7 @@ export class SwarmImage {
       zone: hello?.zone ?? undefined,
       rttMs: link.rttMs,
       origin: (hello?.origin ?? false) && !link.fullServiceReceived,
+      fullService: (hello?.origin ?? false) && link.fullServiceReceived,
       linkBps: hello?.linkBps ?? undefined
     }
   }
@@ -301,7 +302,7 @@ export class SwarmImage {
         self: this.opts.selfId,
         rng: this.opts.rng,
         // Our peers start by choking us and say UNCHOKE on the wire.
-        config: { peersStartChoked: true }
+        config: { peersStartChoked: true, downlinkBps: this.opts.linkBps ?? 0 }
       })
       this.download = { policy, partial, writing: new Set(), bytes: 0, lastProgressAt: now, finished: false, resolve, reject, onChunk }
       for (const l of this.links.values()) {

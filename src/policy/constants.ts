@@ -87,8 +87,17 @@ export const DEFAULT_DOWNLOAD_CONFIG: Readonly<Required<DownloadConfig>> = Objec
    * 1.57/1.57/1.71, 0 (the second pick in a row with nothing to ask)
    * 1.32/1.56/1.37, inter-zone 1.2-1.3 images, front-end unchanged.
    */
-  starveMs: 0
+  starveMs: 0,
+  downlinkBps: 0
 })
+
+/**
+ * A full-service origin must deliver at least this fraction of our stated
+ * link to stay our only source (see Download.feeder)...
+ */
+export const FEEDER_MIN_SHARE = 0.5
+/** ...judged once it has sent this many chunks as our only source. */
+export const FEEDER_JUDGE_CHUNKS = 8
 
 /** End game covers at least this many outstanding chunks, however small the image. */
 export const END_GAME_MIN = 2

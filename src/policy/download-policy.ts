@@ -20,7 +20,7 @@
  */
 import type { Bitfield } from '../util/bitfield.js'
 import { Availability, FAR, NEAR, ORIGIN, type PeerClass } from './availability.js'
-import { DEFAULT_DOWNLOAD_CONFIG, END_GAME_MIN } from './constants.js'
+import { DEFAULT_DOWNLOAD_CONFIG, END_GAME_MIN, FEEDER_JUDGE_CHUNKS, FEEDER_MIN_SHARE } from './constants.js'
 import { RateMeter, pipelineDepth, requestDeadline } from './pipeline.js'
 import { type Budget, EXHAUSTED, NONE, hasBit, scanBitfield, scanBuckets } from './scan.js'
 import type {
@@ -79,6 +79,10 @@ class Download implements DownloadPolicy {
   private readonly peers = new Map<PeerKey, PeerState>()
   private readonly banned = new Set<PeerKey>()
   private order: PeerState[] = []
+  /** The full-service origin we take everything from (see feeder), and those that proved too slow for it. */
+  private feederKey?: PeerKey
+  private readonly feederFailed = new Set<PeerKey>()
+  private feederChunks = 0
   private orderDirty = false
 
   /** Outstanding requests per chunk. */
@@ -238,6 +242,8 @@ class Download implements DownloadPolicy {
     if (p !== undefined && p.queue.delete(chunk)) {
       this.reqCount[chunk]--
       p.meter.sample(bytes, now, p.queue.size > 0)
+      // A feeder's rate counts from the first chunk it sent with no other peer busy.
+      if (peer === this.feederKey && this.onlyFeederBusy(p) && this.feederChunks++ === 0) this.restartMeter(p, now)
       this.updateDepth(p)
     }
     if (this.have.has(chunk)) {
@@ -300,10 +306,14 @@ class Download implements DownloadPolicy {
     if (this.done) return []
     this.maintain(now)
     const out: ChunkRequest[] = []
+    const feeder = this.inEndGame() ? undefined : this.feeder(now)
     for (const p of this.order) {
       if (p.rejected !== undefined) this.forgetRejections(p, now)
-      if (p.choked || p.queue.size >= p.depth) continue
-      while (p.queue.size < p.depth) {
+      if (feeder !== undefined && p !== feeder) continue
+      // One source must keep our whole link busy: never fewer than three requests queued there.
+      const depth = p === feeder ? Math.max(p.depth, this.cfg.minPipeline + 1) : p.depth
+      if (p.choked || p.queue.size >= depth) continue
+      while (p.queue.size < depth) {
         let c: number
         if (this.inEndGame()) {
           // A duplicate goes only to a link with nothing else to do: a busy
@@ -576,6 +586,50 @@ class Download implements DownloadPolicy {
     if (now - p.rejectedSince < this.cfg.requestTimeoutMs) return
     p.rejected = undefined
     p.haveEpoch++
+  }
+
+  /**
+   * A full-service origin that keeps up with our link is our only source
+   * outside end game, as for a plain copy from it. FULL_SERVICE means its link
+   * covers every host still pulling; trading among hosts as well adds only
+   * upload CPU on every host and several senders converging on each host's
+   * switch port (queue drops, and links idle while TCP recovers). If it
+   * delivers under FEEDER_MIN_SHARE of our stated link, it is one peer among
+   * others again, for the rest of this download.
+   */
+  private feeder (now: number): PeerState | undefined {
+    if (!(this.cfg.downlinkBps > 0)) return undefined
+    if (this.feederKey !== undefined) {
+      const p = this.peers.get(this.feederKey)
+      if (p !== undefined && p.meta.fullService === true && !p.choked) {
+        // A few chunks first: the first ones cross a connection still ramping up, from a busy origin.
+        if (this.feederChunks < FEEDER_JUDGE_CHUNKS || p.meter.rate * 8 >= FEEDER_MIN_SHARE * this.cfg.downlinkBps) return p
+        this.feederFailed.add(p.key)
+      }
+      this.feederKey = undefined
+    }
+    for (const p of this.order) {
+      if (p.meta.fullService !== true || p.choked || this.feederFailed.has(p.key)) continue
+      // Judged afresh: as one source among several (or as a last resort that
+      // refused us) it measured a share of our link, not what it can send.
+      this.restartMeter(p, now)
+      this.feederKey = p.key
+      this.feederChunks = 0
+      return p
+    }
+    return undefined
+  }
+
+  /** Forget a peer's measured rate; the clock runs from now if it has requests queued. */
+  private restartMeter (p: PeerState, now: number): void {
+    p.meter = new RateMeter()
+    if (p.queue.size > 0) p.meter.busy(now)
+  }
+
+  /** Nothing outstanding at peers other than `f`: what `f` delivers is all our link carries. */
+  private onlyFeederBusy (f: PeerState): boolean {
+    for (const q of this.peers.values()) if (q !== f && q.queue.size > 0) return false
+    return true
   }
 
   /** Deferred work before a pick: peer order, ownership changes, grace expiries. */

@@ -24,6 +24,8 @@ export interface PeerMeta {
   origin?: boolean
   /** The peer's network link rate in bits/s, as its operator stated it (unknown if absent). */
   linkBps?: number
+  /** An origin that said FULL_SERVICE: its link covers every host pulling, ours included. */
+  fullService?: boolean
 }
 
 export interface ChunkRequest {
@@ -93,6 +95,8 @@ export interface DownloadConfig {
    * of anything they hold, instead of waiting for a rechoke.
    */
   starveMs?: number
+  /** Our own download link in bits/s, as the operator stated it (0: unknown). */
+  downlinkBps?: number
 }
 
 /**
