@@ -44,7 +44,6 @@ export class SwarmLinks {
 
   constructor (private readonly opts: SwarmLinksOptions) {}
 
-
   /** A peer opened a swarm stream to us. */
   async accept (stream: Stream, conn: Connection): Promise<void> {
     const peer = conn.remotePeer.toString()

@@ -41,6 +41,8 @@ interface OriginPeer {
   open: Set<number>
   /** Position in the fallback log up to which this peer has been shown everything. */
   cursor: number
+  /** Full service showed it every chunk: nothing is left to reveal. */
+  shownAll: boolean
 }
 
 export function createOriginPolicy (opts: OriginPolicyOptions): OriginPolicy {
@@ -118,7 +120,7 @@ class Origin implements OriginPolicy {
     if (this.peers.has(peer)) return
     const near = this.zone === undefined || meta.zone === undefined || meta.zone === this.zone
     this.peers.set(peer, {
-      key: peer, near, linkBps: meta.linkBps ?? 0, seen: false, gainedAt: this.lastNow, has: new Bitfield(this.n), revealed: new Bitfield(this.n), open: new Set(), cursor: 0
+      key: peer, near, linkBps: meta.linkBps ?? 0, seen: false, gainedAt: this.lastNow, has: new Bitfield(this.n), revealed: new Bitfield(this.n), open: new Set(), cursor: 0, shownAll: false
     })
     if (this.n > 0) this.pulling(this.peers.get(peer) as OriginPeer, +1)
   }
@@ -323,6 +325,9 @@ class Origin implements OriginPolicy {
 
   /** Full service: every chunk the peer lacks and was not shown, rarest first. */
   private revealAll (p: OriginPeer): number[] {
+    // Asked on every tick and after every chunk sent: scan the image once per peer.
+    if (p.shownAll) return []
+    p.shownAll = true
     const out: number[] = []
     for (let c = 0; c < this.n; c++) {
       if (p.revealed.has(c) || p.has.has(c)) continue
