@@ -179,7 +179,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     const after = daemons.map(d => treeUsage(d.pid))
     // What the daemons counted themselves: chunk data only, without TCP's headers and retransmits.
     const statuses = await Promise.all([fe, ...hosts].map(async n => {
-      try { return JSON.parse((await cli(ctx, n, ['status', '--data-dir', dataDir(ctx, n), '--json'])).stdout) as { bytesSent?: number, bytesReceivedCrossZone?: number } } catch { return {} }
+      try { return JSON.parse((await cli(ctx, n, ['status', '--data-dir', dataDir(ctx, n), '--json'])).stdout) as { bytesSent?: number, bytesReceived?: number, bytesReceivedCrossZone?: number } } catch { return {} }
     }))
     const feAppSent = statuses[0].bytesSent
     const crossZone = statuses.map(st => st.bytesReceivedCrossZone)
@@ -191,6 +191,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     const pullJson = pulls.map(p => { try { return JSON.parse(p.stdout.trim().split('\n').pop() ?? '') as { method?: string, bytesDownloaded?: number } } catch { return {} } })
     const methods = pullJson.map(j => j.method)
     const dl = pullJson.map(j => j.bytesDownloaded).filter((x): x is number => typeof x === 'number')
+    const rx = statuses.slice(1).map(st => st.bytesReceived).filter((x): x is number => typeof x === 'number')
     const pullCpu = after.map((u, i) => u.cpuSeconds - before[i])
     const pullSys = after.map((u, i) => u.sysSeconds - beforeU[i].sysSeconds)
 
@@ -204,6 +205,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       islAppPerHost: islApp === undefined ? undefined : Object.fromEntries(hosts.map((h, i) => [h.name, (crossZone[i + 1] ?? 0) / ctx.imageBytes])),
       pullMethods: [...new Set(methods.map(m => m ?? '?'))].join(','),
       downloadedPerImage: dl.length === 0 ? undefined : { mean: dl.reduce((a, b) => a + b, 0) / dl.length / ctx.imageBytes, max: Math.max(...dl) / ctx.imageBytes },
+      payloadRxPerImage: rx.length === 0 ? undefined : { mean: rx.reduce((a, b) => a + b, 0) / rx.length / ctx.imageBytes, max: Math.max(...rx) / ctx.imageBytes },
       addS,
       daemonStartS,
       statusBurstS,

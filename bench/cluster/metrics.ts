@@ -39,6 +39,8 @@ export interface PhaseResult extends Partial<Stats> {
   switchDrops?: number
   /** TCP retransmissions by the front-end (segments x 1448 B) / image size: part of feBytesPerImage. */
   feRetransPerImage?: number
+  /** TCP retransmissions by the hosts (segments x 1448 B), per host / image size. */
+  hostRetransPerImage?: number
   /** Hosts whose output's sha256 matched. */
   shaOk?: number
   /** Fraction of all cores busy during the phase (whole machine). */
@@ -67,8 +69,10 @@ export interface Imgp2pResult extends PhaseResult {
   islAppPerHost?: Record<string, number>
   /** The `method` values the pulls reported (download, copy, ...). */
   pullMethods?: string
-  /** The pulls' own bytesDownloaded / image size (duplicates included). */
+  /** The pulls' own bytesDownloaded / image size (verified chunks, so 1.00 unless a chunk was fetched twice after a crash). */
   downloadedPerImage?: { mean: number, max: number }
+  /** Chunk payload the hosts' daemons received (status bytesReceived: end-game duplicates and corrupt chunks included) / image size. */
+  payloadRxPerImage?: { mean: number, max: number }
   addS?: number
   /** Daemon CPU while idle and connected, in cores (CPU seconds per second). */
   idleCpuFraction?: Usage
@@ -122,6 +126,7 @@ export function summary (r: RunRecord): string {
       (p.hostRxPerImage !== undefined ? `; host rx ${f2(p.hostRxPerImage.mean)} (max ${f2(p.hostRxPerImage.max)}) x image` : '') +
       (p.switchDrops !== undefined ? `; queue drops ${p.switchDrops}` : '') +
       (p.feRetransPerImage !== undefined ? `; front-end TCP retransmits ${f2(p.feRetransPerImage)} x image` : '') +
+      (p.hostRetransPerImage !== undefined ? `; host TCP retransmits ${f2(p.hostRetransPerImage)} x image per host` : '') +
       (p.firstBytes !== undefined ? `; first 256 KiB after ${f2(p.firstBytes.medianS)} s (last host ${f2(p.firstBytes.maxS)} s)` : '')
     : `${name}: FAILED (${p.error ?? 'skipped'})`
   const lines = [
@@ -135,6 +140,7 @@ export function summary (r: RunRecord): string {
     lines.push(`  imgp2p daemons: pull-phase CPU mean ${f2(i.pullCpuS.mean)} s max ${f2(i.pullCpuS.max)} s (front-end ${f2(i.pullCpuS.fe)} s), of it system ${f2(i.pullSysCpuS?.mean)} s (front-end ${f2(i.pullSysCpuS?.fe)} s); ` +
       `idle ${((i.idleCpuFraction?.mean ?? 0) * 100).toFixed(1)}% of a core; peak RSS mean ${Math.round(i.maxRssMiB.mean)} MiB max ${Math.round(i.maxRssMiB.max)} MiB (front-end ${Math.round(i.maxRssMiB.fe)} MiB); add ${f2(i.addS)} s; ${r.hosts} simultaneous \`imgp2p status\` took ${f2(i.statusBurstS)} s` +
       (i.downloadedPerImage !== undefined ? `; pulls report ${f2(i.downloadedPerImage.mean)} (max ${f2(i.downloadedPerImage.max)}) x image downloaded` : '') +
+      (i.payloadRxPerImage !== undefined ? `; chunk payload received ${f2(i.payloadRxPerImage.mean)} (max ${f2(i.payloadRxPerImage.max)}) x image` : '') +
       (i.feAppBytesPerImage !== undefined ? `; front-end daemon sent ${f2(i.feAppBytesPerImage)} x image of chunk data (the link figure adds headers and retransmits)` : '') +
       (i.islAppBytesPerImage !== undefined ? `; chunk data across the switches ${f2(i.islAppBytesPerImage)} x image (back into the front-end's switch ${f2(i.islAppIntoFrontEndSwitchPerImage)})` : ''))
   }

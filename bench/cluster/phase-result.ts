@@ -50,6 +50,7 @@ export async function deploymentResult (ctx: RunContext, d: Deployment): Promise
     islBytesPerImage: c.isl / ctx.imageBytes,
     switchDrops: c.switchDrops,
     feRetransPerImage: c.feRetransSegs * 1448 / ctx.imageBytes,
+    hostRetransPerImage: c.hostRetransSegs * 1448 / ctx.imageBytes / Math.max(1, hosts.length),
     shaOk,
     cpuBusy: busyFraction(d.cpu0, d.cpu1),
     linkUse: utilisation(d.timeline, ctx.topo.opts.hostMbit, ctx.topo.opts.frontMbit, Object.fromEntries(names.map((n, i) => [n, perHost[i]])), makespanS),

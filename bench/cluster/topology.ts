@@ -135,7 +135,7 @@ export function linkBytes (ns: string, dev: string): LinkBytes {
  * in the switches (a host's download queue overflowing: TCP losses, whose
  * retransmissions count as sent again).
  */
-export interface Counters { feSent: number, isl: number, switchDrops: number, feRetransSegs: number }
+export interface Counters { feSent: number, isl: number, switchDrops: number, feRetransSegs: number, hostRetransSegs: number }
 
 function qdiscDrops (ns: string): number {
   const j = JSON.parse(sh('tc', ['-n', ns, '-s', '-j', 'qdisc', 'show'])) as Array<{ kind: string, drops?: number }>
@@ -158,11 +158,23 @@ export function readCounters (t: Topology): Counters {
     const l = linkBytes(t.switchNs[0], 'isl')
     isl = l.tx + l.rx
   }
-  return { feSent: fe.tx, isl, switchDrops: t.switchNs.reduce((a, ns) => a + qdiscDrops(ns), 0), feRetransSegs: retransSegs(t.fe.ns) }
+  return {
+    feSent: fe.tx,
+    isl,
+    switchDrops: t.switchNs.reduce((a, ns) => a + qdiscDrops(ns), 0),
+    feRetransSegs: retransSegs(t.fe.ns),
+    hostRetransSegs: t.hosts.reduce((a, h) => a + retransSegs(h.ns), 0)
+  }
 }
 
 export function diffCounters (a: Counters, b: Counters): Counters {
-  return { feSent: b.feSent - a.feSent, isl: b.isl - a.isl, switchDrops: b.switchDrops - a.switchDrops, feRetransSegs: b.feRetransSegs - a.feRetransSegs }
+  return {
+    feSent: b.feSent - a.feSent,
+    isl: b.isl - a.isl,
+    switchDrops: b.switchDrops - a.switchDrops,
+    feRetransSegs: b.feRetransSegs - a.feRetransSegs,
+    hostRetransSegs: b.hostRetransSegs - a.hostRetransSegs
+  }
 }
 
 /** Pids of every process living in a namespace (all of them started by us). */
