@@ -92,6 +92,18 @@ describe('FsImageStore: import, read, list, remove', () => {
     expect((await again.getManifest(cid))?.size).toBe(data.length)
   })
 
+  it('picks smaller chunks for a small image when no chunk size is given', async () => {
+    // 3 MiB: 128 KiB chunks (24 of them) rather than 6 of 512 KiB, so a
+    // request never waits behind megabytes on a shared link (chunkSizeFor).
+    const data = randomBytes(3 * 1024 * KiB)
+    const path = join(root, 'small'); await writeFile(path, data)
+    const s = await store('a')
+    const { cid, manifest } = await s.importFile(path)
+    expect(manifest.chunkSize).toBe(128 * KiB)
+    expect(manifest.chunks.length).toBe(24)
+    expect((await readFile((await s.completePath(cid))!)).equals(data)).toBe(true)
+  })
+
   it('imports an empty file as an image with no chunks', async () => {
     const path = join(root, 'empty'); await writeFile(path, '')
     const s = await store('a')

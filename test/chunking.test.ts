@@ -8,6 +8,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { identity } from 'multiformats/hashes/identity'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chunkFile } from '../src/chunking/chunker.js'
+import { DEFAULT_CHUNK_SIZE, MIN_DEFAULT_CHUNK_SIZE, chunkSizeFor } from '../src/chunking/constants.js'
 import { chunkCid, isZeroCid, parseCid, zeroChunkCid } from '../src/chunking/cid.js'
 import {
   MAX_MANIFEST_BYTES, chunkLength, chunkOffset, decodeManifest, encodeManifest, isZeroChunk, manifestCid
@@ -56,6 +57,19 @@ describe('cid', () => {
       expect((err as Error).message).not.toContain('\n')
     }
     expect(parseCid(chunkCid(new Uint8Array(1)).toString(), 'chunk').code).toBe(0x55)
+  })
+})
+
+describe('chunkSizeFor', () => {
+  it('keeps 512 KiB from 128 MiB up and halves below, to at least 256 chunks, never under 128 KiB', () => {
+    const MiB = 1024 * 1024
+    expect(chunkSizeFor(10 * 1024 * MiB)).toBe(DEFAULT_CHUNK_SIZE)
+    expect(chunkSizeFor(128 * MiB)).toBe(512 * 1024)
+    expect(chunkSizeFor(128 * MiB - 1)).toBe(256 * 1024)
+    expect(chunkSizeFor(64 * MiB)).toBe(256 * 1024)
+    expect(chunkSizeFor(64 * MiB - 1)).toBe(128 * 1024)
+    expect(chunkSizeFor(8 * MiB)).toBe(MIN_DEFAULT_CHUNK_SIZE)
+    expect(chunkSizeFor(0)).toBe(MIN_DEFAULT_CHUNK_SIZE)
   })
 })
 

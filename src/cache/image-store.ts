@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { chunkHandle } from '../chunking/chunker.js'
 import { isImageCid, isZeroCid } from '../chunking/cid.js'
-import { DEFAULT_CHUNK_SIZE } from '../chunking/constants.js'
+import { chunkSizeFor } from '../chunking/constants.js'
 import { chunkLength, chunkOffset, decodeManifest, encodeManifest, isZeroChunk, manifestCid } from '../chunking/manifest.js'
 import type { Manifest } from '../chunking/manifest.js'
 import type { HashPool } from '../chunking/verify.js'
@@ -69,7 +69,6 @@ export class FsImageStore implements ImageStore, ImageExporter {
 
   async importFile (file: string, options: ImportOptions = {}): Promise<{ cid: CID, manifest: Manifest }> {
     const tmp = join(this.dataDir, 'partial', `import-${randomBytes(6).toString('hex')}.tmp`)
-    const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
     let src: FileHandle
     try {
       src = await fsOpen(file, 'r')
@@ -79,9 +78,11 @@ export class FsImageStore implements ImageStore, ImageExporter {
     }
     let result
     try {
+      const size = (await src.stat()).size
+      const chunkSize = options.chunkSize ?? chunkSizeFor(size)
       const out = await this.open(tmp, 'w', 0o644)
       try {
-        await out.truncate((await src.stat()).size) // sparse from the start: zero chunks are never written
+        await out.truncate(size) // sparse from the start: zero chunks are never written
         result = await chunkHandle(src, {
           chunkSize,
           signal: options.signal,

@@ -6,7 +6,7 @@ import { open } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import type { CID } from 'multiformats/cid'
 import { chunkCid } from './cid.js'
-import { DEFAULT_CHUNK_SIZE } from './constants.js'
+import { chunkSizeFor } from './constants.js'
 import { encodeManifest, manifestCid } from './manifest.js'
 import type { Manifest } from './manifest.js'
 
@@ -45,11 +45,11 @@ export async function chunkFile (path: string, options: ChunkFileOptions = {}): 
 
 /** As chunkFile, over an open handle (read from offset 0). */
 export async function chunkHandle (fh: FileHandle, options: ChunkFileOptions = {}): Promise<ChunkFileResult> {
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
+  const total = (await fh.stat()).size
+  const chunkSize = options.chunkSize ?? chunkSizeFor(total)
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) throw new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`)
   const { signal } = options
   signal?.throwIfAborted()
-  const total = (await fh.stat()).size
   // Two buffers so the read of chunk i+1 overlaps hashing and onChunk of chunk i.
   const bufs = [Buffer.allocUnsafe(chunkSize), Buffer.allocUnsafe(chunkSize)]
   const chunks: CID[] = []

@@ -13,7 +13,6 @@ import { checkOutputPath } from '../cache/output-file.js'
 import type { ImageInfo, ImageStore, ImageExporter, PartialImage } from '../cache/types.js'
 import { parseCid } from '../chunking/cid.js'
 import type { Bitfield } from '../util/bitfield.js'
-import { DEFAULT_CHUNK_SIZE } from '../chunking/constants.js'
 import type { Manifest } from '../chunking/manifest.js'
 import { HashPool, setDefaultHashPool } from '../chunking/verify.js'
 import { NoProvidersError } from '../errors.js'
@@ -217,7 +216,7 @@ export class Imgp2pNode {
   // ---- operations ----
 
   async add (file: string, options: { chunkSize?: number, signal?: AbortSignal } = {}): Promise<{ cid: string, size: number, chunks: number }> {
-    const { cid, manifest } = await this.store.importFile(resolvePath(file), { chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE, signal: options.signal })
+    const { cid, manifest } = await this.store.importFile(resolvePath(file), { chunkSize: options.chunkSize, signal: options.signal })
     const key = cid.toString()
     this.addedHere.add(key)
     this.completeImages.add(key)
