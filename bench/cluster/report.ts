@@ -10,7 +10,7 @@ export function markdownTable (records: RunRecord[]): string {
     const h = r.http
     const i = r.imgp2p
     const img = `${r.imageMiB} MiB${r.imageKind !== 'random' ? ` ${r.imageKind}` : ''}`
-    const chunk = r.chunkBytes === null ? 'default' : `${r.chunkBytes / 1024} KiB`
+    const chunk = r.chunkBytes !== null ? `${r.chunkBytes / 1024} KiB` : (i.chunkCount !== undefined && i.chunkCount > 0 ? `${Math.ceil(r.imageBytes / i.chunkCount / 1024)} KiB (default)` : 'default')
     const http = h.ok ? `${f(h.makespanS)} (${f(h.ratio)})` : (h.error === 'disabled' ? 'not run' : 'failed')
     const p2p = i.ok ? `${f(i.makespanS)} (${f(i.ratio)})` : `failed: ${(i.error ?? '').slice(0, 40).replace(/\|/g, '/').replace(/\n/g, ' ')}`
     return `| ${r.hosts} | ${r.switches} | ${img} | ${chunk} | ${f(r.tMinS)} | ${http} | ${p2p} | ${f(i.meanS)} / ${f(i.maxS)} | ` +

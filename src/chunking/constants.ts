@@ -36,7 +36,7 @@ export const CHUNKS_PER_IMAGE_TARGET = 256
  * and 4.2 s at the 90th percentile with 512 KiB chunks of a 64 MiB image:
  * requests expired unanswered and were fetched twice (hosts received 1.16 x
  * the image). With 256 KiB chunks the makespan went from 1.53-1.70 to
- * 1.36-1.37 x T_min, duplicates from 8 % to 2-6 %; an 8 MiB image at N = 8
+ * 1.36-1.37 x T_min, duplicate chunk data from 8-9 % to 2-5 %; an 8 MiB image at N = 8
  * from 2.29 to 1.64 x T_min with 128 KiB chunks (bench/cluster/FINDINGS.md,
  * session 5). A 9.77 GB image has 18,635 chunks either way: there the queue
  * ahead of a REQUEST is a few ms of a 1 Gbit/s link.
