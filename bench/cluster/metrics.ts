@@ -104,6 +104,8 @@ export interface RunRecord {
   islMbit: number
   /** Absent in runs before the option existed (they used 30 ms). */
   queueMs?: number
+  /** TCP congestion control the namespaces used (absent before session 5: the kernel's default, bbr on these machines). */
+  tcpCc?: string
   /** MiB deployed before the measured image (absent or 0: cold daemons). */
   warmupMiB?: number
   tMinS: number

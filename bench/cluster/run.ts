@@ -13,7 +13,7 @@ import { imgp2pRun, imgp2pUnavailable } from './imgp2p-phase.js'
 import { type RunRecord, summary, tMin } from './metrics.js'
 import { ProcessRegistry, signalGroup } from './procs.js'
 import { alive, busyFraction, cpuCounters, sleep, sleepSync } from './sys.js'
-import { type Topology, createTopology, deleteNamespace, emptyTopology, listNamespaces, namespacePids } from './topology.js'
+import { type Topology, createTopology, deleteNamespace, emptyTopology, listNamespaces, namespacePids, tcpCongestionControl } from './topology.js'
 
 export const PREFIX_ROOT = 'i2p-'
 
@@ -28,6 +28,8 @@ export interface RunOptions {
   islMbit: number
   /** FIFO behind every shaped port, in milliseconds at the port's rate. */
   queueMs: number
+  /** TCP congestion control for the front-end and hosts ('' = the kernel's default). */
+  tcpCc: string
   /** MiB of another image deployed before the measured one (0 = cold daemons). */
   warmupMiB: number
   http: boolean
@@ -56,6 +58,7 @@ export const defaults: RunOptions = {
   frontMbit: 500,
   islMbit: 0,
   queueMs: 100,
+  tcpCc: '',
   warmupMiB: 0,
   http: true,
   imgp2p: 'auto',
@@ -90,7 +93,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
   const prefix = `${PREFIX_ROOT}${process.pid}-${runCounter++}-`
   const dir = join(tmpdir(), prefix.slice(0, -1))
   const procs = new ProcessRegistry()
-  const topo = emptyTopology({ prefix, hosts: o.hosts, switches: o.switches, hostMbit: o.hostMbit, frontMbit: o.frontMbit, islMbit: o.islMbit, queueMs: o.queueMs })
+  const topo = emptyTopology({ prefix, hosts: o.hosts, switches: o.switches, hostMbit: o.hostMbit, frontMbit: o.frontMbit, islMbit: o.islMbit, queueMs: o.queueMs, tcpCc: o.tcpCc })
 
   let tornDown = false
   const cleanup = (): void => { if (!tornDown) { tornDown = true; teardown(topo, procs, dir) } }
@@ -143,7 +146,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       variant: `${o.chunkBytes !== undefined ? `-c${o.chunkBytes / 1024}k` : ''}${o.imageKind !== 'random' ? `-${o.imageKind}` : ''}`,
       log: o.log
     }
-    o.log(`topology ${prefix}*: ${o.switches} switch(es), front-end + ${o.hosts} hosts, B=${o.hostMbit} F=${o.frontMbit} Mbit/s, queues ${o.queueMs} ms; T_min ${ctx.tMinS.toFixed(2)} s`)
+    o.log(`topology ${prefix}*: ${o.switches} switch(es), front-end + ${o.hosts} hosts, B=${o.hostMbit} F=${o.frontMbit} Mbit/s, queues ${o.queueMs} ms, TCP ${tcpCongestionControl(topo.fe.ns)}; T_min ${ctx.tMinS.toFixed(2)} s`)
 
     const record: RunRecord = {
       time: new Date().toISOString(),
@@ -158,6 +161,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       frontMbit: o.frontMbit,
       islMbit: o.islMbit,
       queueMs: o.queueMs,
+      tcpCc: tcpCongestionControl(topo.fe.ns),
       warmupMiB: o.warmupMiB,
       tMinS: ctx.tMinS,
       http: { ok: false, error: 'not run' },

@@ -34,6 +34,8 @@ export interface TopologyOptions {
   islMbit: number
   /** Each shaped port's FIFO, in milliseconds at its rate. */
   queueMs: number
+  /** TCP congestion control in the front-end's and hosts' namespaces ('' = the kernel's default). */
+  tcpCc: string
 }
 
 export interface Topology {
@@ -80,6 +82,7 @@ function attach (topo: Topology, node: Node, mbit: number): void {
   sh('ip', ['-n', sw, 'link', 'set', node.port, 'up'])
   sh('ip', ['-n', node.ns, 'addr', 'add', `${node.ip}/16`, 'dev', 'eth0'])
   sh('ip', ['-n', node.ns, 'link', 'set', 'eth0', 'up'])
+  if (topo.opts.tcpCc !== '') sh('ip', ['netns', 'exec', node.ns, 'sysctl', '-q', '-w', `net.ipv4.tcp_congestion_control=${topo.opts.tcpCc}`])
   shape(node.ns, 'eth0', mbit, topo.opts.queueMs) // upload
   shape(sw, node.port, mbit, topo.opts.queueMs) // download
 }
@@ -184,4 +187,9 @@ export function namespacePids (ns: string): number[] {
 
 export function deleteNamespace (ns: string): void {
   sh('ip', ['netns', 'del', ns], { allowFail: true })
+}
+
+/** The congestion control new TCP connections get in a namespace (per namespace since Linux 4.15). */
+export function tcpCongestionControl (ns: string): string {
+  return sh('ip', ['netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.tcp_congestion_control']).trim()
 }
