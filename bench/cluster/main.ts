@@ -8,6 +8,7 @@
  *
  * See bench/cluster/BENCHMARKS-cluster.md.
  */
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { readResults, writeCharts } from './charts.js'
@@ -114,6 +115,15 @@ const base: Partial<RunOptions> = {
   daemonArgs: v['daemon-arg'] ?? [],
   profile: v.profile?.split(',') ?? [],
   log
+}
+
+if (base.tcpCc !== undefined && base.tcpCc !== '') {
+  // A namespace may only pick what the root namespace allows; say so before building anything.
+  const allowed = readFileSync('/proc/sys/net/ipv4/tcp_allowed_congestion_control', 'utf8').trim().split(/\s+/)
+  if (!allowed.includes(base.tcpCc)) {
+    log(`--tcp-cc ${base.tcpCc}: namespaces may use only ${allowed.join(', ')} (net.ipv4.tcp_allowed_congestion_control)`)
+    process.exit(2)
+  }
 }
 
 // Global bound: whatever happens, this process ends (the run's own handlers clean up on SIGTERM/exit).
