@@ -63,6 +63,14 @@ function usageOf (fe: number, hosts: number[]): Usage {
   return { fe, mean: hosts.reduce((a, b) => a + b, 0) / Math.max(1, hosts.length), max: Math.max(0, ...hosts) }
 }
 
+/** Mean and max of per-host byte counts, in images (undefined when no host reported one). */
+function perImage (bytes: Array<number | undefined>, imageBytes: number): { mean: number, max: number } | undefined {
+  const v = bytes.filter((x): x is number => typeof x === 'number')
+  if (v.length === 0) return undefined
+  const { mean, max } = usageOf(0, v)
+  return { mean: mean / imageBytes, max: max / imageBytes }
+}
+
 /** Runs the CLI in a namespace and returns its stdout (throws on non-zero exit). */
 async function cli (ctx: RunContext, n: Node, args: string[]): Promise<Proc> {
   const p = ctx.procs.spawnIn(n.ns, `${args[0]}@${n.name}`, cliPath(), args, cliEnv())
@@ -190,8 +198,6 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       : undefined
     const pullJson = pulls.map(p => { try { return JSON.parse(p.stdout.trim().split('\n').pop() ?? '') as { method?: string, bytesDownloaded?: number } } catch { return {} } })
     const methods = pullJson.map(j => j.method)
-    const dl = pullJson.map(j => j.bytesDownloaded).filter((x): x is number => typeof x === 'number')
-    const rx = statuses.slice(1).map(st => st.bytesReceived).filter((x): x is number => typeof x === 'number')
     const pullCpu = after.map((u, i) => u.cpuSeconds - before[i])
     const pullSys = after.map((u, i) => u.sysSeconds - beforeU[i].sysSeconds)
 
@@ -204,8 +210,8 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       islAppIntoFrontEndSwitchPerImage: islApp?.intoFrontEndSwitch,
       islAppPerHost: islApp === undefined ? undefined : Object.fromEntries(hosts.map((h, i) => [h.name, (crossZone[i + 1] ?? 0) / ctx.imageBytes])),
       pullMethods: [...new Set(methods.map(m => m ?? '?'))].join(','),
-      downloadedPerImage: dl.length === 0 ? undefined : { mean: dl.reduce((a, b) => a + b, 0) / dl.length / ctx.imageBytes, max: Math.max(...dl) / ctx.imageBytes },
-      payloadRxPerImage: rx.length === 0 ? undefined : { mean: rx.reduce((a, b) => a + b, 0) / rx.length / ctx.imageBytes, max: Math.max(...rx) / ctx.imageBytes },
+      downloadedPerImage: perImage(pullJson.map(j => j.bytesDownloaded), ctx.imageBytes),
+      payloadRxPerImage: perImage(statuses.slice(1).map(st => st.bytesReceived), ctx.imageBytes),
       addS,
       daemonStartS,
       statusBurstS,

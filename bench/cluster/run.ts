@@ -146,7 +146,8 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       variant: `${o.chunkBytes !== undefined ? `-c${o.chunkBytes / 1024}k` : ''}${o.imageKind !== 'random' ? `-${o.imageKind}` : ''}`,
       log: o.log
     }
-    o.log(`topology ${prefix}*: ${o.switches} switch(es), front-end + ${o.hosts} hosts, B=${o.hostMbit} F=${o.frontMbit} Mbit/s, queues ${o.queueMs} ms, TCP ${tcpCongestionControl(topo.fe.ns)}; T_min ${ctx.tMinS.toFixed(2)} s`)
+    const tcpCc = tcpCongestionControl(topo.fe.ns)
+    o.log(`topology ${prefix}*: ${o.switches} switch(es), front-end + ${o.hosts} hosts, B=${o.hostMbit} F=${o.frontMbit} Mbit/s, queues ${o.queueMs} ms, TCP ${tcpCc}; T_min ${ctx.tMinS.toFixed(2)} s`)
 
     const record: RunRecord = {
       time: new Date().toISOString(),
@@ -161,7 +162,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       frontMbit: o.frontMbit,
       islMbit: o.islMbit,
       queueMs: o.queueMs,
-      tcpCc: tcpCongestionControl(topo.fe.ns),
+      tcpCc,
       warmupMiB: o.warmupMiB,
       tMinS: ctx.tMinS,
       http: { ok: false, error: 'not run' },
