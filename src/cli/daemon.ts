@@ -25,9 +25,18 @@ export interface DaemonArgs {
  * side, 1.3-1.8 s of CPU. Counting it in the global heap limit instead
  * halves the collections; bench:pull went from 138 to 220 MB/s and from 12.3
  * to 6.9 core-s/GB (raw stream 424 -> 562 MB/s), see BENCHMARKS.md.
+ *
+ * The daemon's live heap is small (~30 MB), so the limit V8 derives from it
+ * after each collection was still reached every 1-2 s of transfer: ~10 full
+ * collections per 64 MiB pull, and concurrent marking was 12 % of all CPU in
+ * the 16-host cluster. Letting the heap grow to 4x its live size before the
+ * next one leaves one collection per pull, at no measurable cost in peak RSS
+ * (bench:pull 4.7-5.5 -> 3.9-4.4 core-s/GB; cluster N = 16: 1.92 -> 1.77 s
+ * of CPU per host; BENCHMARKS.md section 3).
  */
 function tuneGcForStreaming (): void {
   setFlagsFromString('--external-memory-accounted-in-global-limit')
+  setFlagsFromString('--heap-growing-percent=300')
 }
 
 export async function runDaemon (args: DaemonArgs): Promise<number> {
