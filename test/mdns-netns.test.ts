@@ -28,7 +28,7 @@ if (reason !== undefined) console.warn(`mDNS test skipped: ${reason}`)
 describe.skipIf(reason !== undefined)('mDNS on a LAN', () => {
   it('finds the only peer that holds the image without any --peer', async () => {
     const prefix = `i2pm-${process.pid}-`
-    const topo = emptyTopology({ prefix, hosts: 2, switches: 1, hostMbit: 1000, frontMbit: 1000, islMbit: 0, queueMs: 30, tcpCc: '' })
+    const topo = emptyTopology({ prefix, hosts: 2, switches: 1, hostMbit: 1000, frontMbit: 1000, islMbit: 0, queueMs: 30, tcpCc: '', notsentLowat: 0 })
     const dir = await mkdtemp(join(tmpdir(), 'imgp2p-mdns-'))
     const daemons: DaemonProcess[] = []
     try {

@@ -30,6 +30,7 @@ const { values: v } = parseArgs({
     'isl-mbit': { type: 'string' },
     'queue-ms': { type: 'string' },
     'tcp-cc': { type: 'string' },
+    'notsent-lowat': { type: 'string' },
     'warmup-mib': { type: 'string' },
     'no-http': { type: 'boolean' },
     'no-imgp2p': { type: 'boolean' },
@@ -64,6 +65,7 @@ if (v.help === true) {
   --host-mbit B (50)  --front-mbit F (10 x B)  --isl-mbit R (0 = unshaped)
   --queue-ms Q (${defaults.queueMs}: each shaped port's FIFO, in ms at its rate, at least 64 KiB)
   --tcp-cc NAME (the kernel's default: TCP congestion control in the front-end's and hosts' namespaces; one of net.ipv4.tcp_allowed_congestion_control, e.g. reno)
+  --notsent-lowat BYTES (0 = the kernel's default: net.ipv4.tcp_notsent_lowat in those namespaces, the unsent bytes a socket may hold)
   --warmup-mib M (0: deploy another M MiB image first, so the measured deployment meets daemons that have already run one)
   --no-http  --no-imgp2p  --require-imgp2p  --shape-check-mib MiB (4; 0 = skip)
   --timeout S (per run, 300)  --global-timeout S  --results FILE (bench/cluster/results.jsonl)  --label L
@@ -105,6 +107,7 @@ const base: Partial<RunOptions> = {
   islMbit: num(v['isl-mbit'], 0),
   queueMs: num(v['queue-ms'], defaults.queueMs),
   tcpCc: v['tcp-cc'] ?? defaults.tcpCc,
+  notsentLowat: num(v['notsent-lowat'], defaults.notsentLowat),
   warmupMiB: num(v['warmup-mib'], defaults.warmupMiB),
   http: v['no-http'] !== true,
   imgp2p: v['no-imgp2p'] === true ? false : (v['require-imgp2p'] === true ? true : 'auto'),

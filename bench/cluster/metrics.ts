@@ -106,6 +106,8 @@ export interface RunRecord {
   queueMs?: number
   /** TCP congestion control the namespaces used (absent before session 5: the kernel's default, bbr on these machines). */
   tcpCc?: string
+  /** net.ipv4.tcp_notsent_lowat in those namespaces (absent before session 6: the kernel's default, 4294967295). */
+  tcpNotsentLowat?: number
   /** MiB deployed before the measured image (absent or 0: cold daemons). */
   warmupMiB?: number
   tMinS: number

@@ -13,7 +13,7 @@ import { imgp2pRun, imgp2pUnavailable } from './imgp2p-phase.js'
 import { type RunRecord, summary, tMin } from './metrics.js'
 import { ProcessRegistry, signalGroup } from './procs.js'
 import { alive, busyFraction, cpuCounters, sleep, sleepSync } from './sys.js'
-import { type Topology, createTopology, deleteNamespace, emptyTopology, listNamespaces, namespacePids, tcpCongestionControl } from './topology.js'
+import { type Topology, createTopology, deleteNamespace, emptyTopology, listNamespaces, namespacePids, tcpCongestionControl, tcpNotsentLowat } from './topology.js'
 
 export const PREFIX_ROOT = 'i2p-'
 
@@ -30,6 +30,8 @@ export interface RunOptions {
   queueMs: number
   /** TCP congestion control for the front-end and hosts ('' = the kernel's default). */
   tcpCc: string
+  /** net.ipv4.tcp_notsent_lowat for the front-end and hosts (0 = the kernel's default). */
+  notsentLowat: number
   /** MiB of another image deployed before the measured one (0 = cold daemons). */
   warmupMiB: number
   http: boolean
@@ -59,6 +61,7 @@ export const defaults: RunOptions = {
   islMbit: 0,
   queueMs: 100,
   tcpCc: '',
+  notsentLowat: 0,
   warmupMiB: 0,
   http: true,
   imgp2p: 'auto',
@@ -93,7 +96,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
   const prefix = `${PREFIX_ROOT}${process.pid}-${runCounter++}-`
   const dir = join(tmpdir(), prefix.slice(0, -1))
   const procs = new ProcessRegistry()
-  const topo = emptyTopology({ prefix, hosts: o.hosts, switches: o.switches, hostMbit: o.hostMbit, frontMbit: o.frontMbit, islMbit: o.islMbit, queueMs: o.queueMs, tcpCc: o.tcpCc })
+  const topo = emptyTopology({ prefix, hosts: o.hosts, switches: o.switches, hostMbit: o.hostMbit, frontMbit: o.frontMbit, islMbit: o.islMbit, queueMs: o.queueMs, tcpCc: o.tcpCc, notsentLowat: o.notsentLowat })
 
   let tornDown = false
   const cleanup = (): void => { if (!tornDown) { tornDown = true; teardown(topo, procs, dir) } }
@@ -147,7 +150,8 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       log: o.log
     }
     const tcpCc = tcpCongestionControl(topo.fe.ns)
-    o.log(`topology ${prefix}*: ${o.switches} switch(es), front-end + ${o.hosts} hosts, B=${o.hostMbit} F=${o.frontMbit} Mbit/s, queues ${o.queueMs} ms, TCP ${tcpCc}; T_min ${ctx.tMinS.toFixed(2)} s`)
+    const lowat = tcpNotsentLowat(topo.fe.ns)
+    o.log(`topology ${prefix}*: ${o.switches} switch(es), front-end + ${o.hosts} hosts, B=${o.hostMbit} F=${o.frontMbit} Mbit/s, queues ${o.queueMs} ms, TCP ${tcpCc}, notsent_lowat ${lowat}; T_min ${ctx.tMinS.toFixed(2)} s`)
 
     const record: RunRecord = {
       time: new Date().toISOString(),
@@ -163,6 +167,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       islMbit: o.islMbit,
       queueMs: o.queueMs,
       tcpCc,
+      tcpNotsentLowat: lowat,
       warmupMiB: o.warmupMiB,
       tMinS: ctx.tMinS,
       http: { ok: false, error: 'not run' },

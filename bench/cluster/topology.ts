@@ -36,6 +36,8 @@ export interface TopologyOptions {
   queueMs: number
   /** TCP congestion control in the front-end's and hosts' namespaces ('' = the kernel's default). */
   tcpCc: string
+  /** net.ipv4.tcp_notsent_lowat in the front-end's and hosts' namespaces (0 = the kernel's default). */
+  notsentLowat: number
 }
 
 export interface Topology {
@@ -83,6 +85,7 @@ function attach (topo: Topology, node: Node, mbit: number): void {
   sh('ip', ['-n', node.ns, 'addr', 'add', `${node.ip}/16`, 'dev', 'eth0'])
   sh('ip', ['-n', node.ns, 'link', 'set', 'eth0', 'up'])
   if (topo.opts.tcpCc !== '') sh('ip', ['netns', 'exec', node.ns, 'sysctl', '-q', '-w', `net.ipv4.tcp_congestion_control=${topo.opts.tcpCc}`])
+  if (topo.opts.notsentLowat > 0) sh('ip', ['netns', 'exec', node.ns, 'sysctl', '-q', '-w', `net.ipv4.tcp_notsent_lowat=${topo.opts.notsentLowat}`])
   shape(node.ns, 'eth0', mbit, topo.opts.queueMs) // upload
   shape(sw, node.port, mbit, topo.opts.queueMs) // download
 }
@@ -192,4 +195,9 @@ export function deleteNamespace (ns: string): void {
 /** The congestion control new TCP connections get in a namespace (per namespace since Linux 4.15). */
 export function tcpCongestionControl (ns: string): string {
   return sh('ip', ['netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.tcp_congestion_control']).trim()
+}
+
+/** How many unsent bytes a TCP socket in the namespace may hold before it stops taking writes. */
+export function tcpNotsentLowat (ns: string): number {
+  return Number(sh('ip', ['netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.tcp_notsent_lowat']).trim())
 }
