@@ -63,6 +63,16 @@ describe('wire frames', () => {
     }
   })
 
+  it('carries a starving flag only when set', () => {
+    const base = { cid: new Uint8Array([1]), chunkCount: 1, have: null, zone: null, origin: false, linkBps: null }
+    const decode = (h: typeof base & { starving?: boolean }): boolean | undefined =>
+      (new FrameDecoder(64).push(encodeHello(h))[0] as Extract<WireMessage, { hello: unknown }>).hello.starving
+    expect(decode({ ...base, starving: true })).toBe(true)
+    expect(decode(base)).toBe(false)
+    // Older peers send no such key; the frame is the same bytes as before.
+    expect(encodeHello({ ...base, starving: false })).toEqual(encodeHello(base))
+  })
+
   it('refuses a PIECE larger than the image chunk size', () => {
     const d = new FrameDecoder(1024)
     expect(() => d.push(encodePieceHeader(0, 4096))).toThrow(/over the limit/)

@@ -2,6 +2,7 @@
 import type { ImageExporter, ImageInfo, ImageStore } from '../cache/types.js'
 import type { ChokerConfig } from '../policy/types.js'
 import type { DownloadProgress } from './swarm-image.js'
+import type { LinkCaps } from './swarm-links.js'
 
 export interface NodeOptions {
   dataDir: string
@@ -28,6 +29,8 @@ export interface NodeOptions {
   seed?: number
   /** Serve /imgp2p/perf/1.0.0 (benchmarks only: it lets peers make us send data). */
   enablePerf?: boolean
+  /** How many peers a pulling host trades one image with (swarm-links.ts has the defaults and why). */
+  links?: Partial<LinkCaps>
   /** Threads that verify chunk hashes; 0 hashes on the network thread. */
   hashWorkers?: number
   log?: (msg: string) => void

@@ -37,6 +37,8 @@ const TICK_MS = 100
 const DEFAULT_PULL_TIMEOUT_MS = 120_000
 /** A terminal's progress bar redraws this often; machines may ask for less (PullOptions). */
 const DEFAULT_PROGRESS_MS = 250
+/** A download that verified nothing for this long dials beyond its link caps (connectCandidates). */
+const STARVED_MS = 3000
 
 export class Imgp2pNode {
   readonly host: Imgp2pHost
@@ -72,6 +74,7 @@ export class Imgp2pNode {
       selfId: this.peerId,
       zone: opts.zone,
       imageFor: async (cid) => await this.imageFor(cid),
+      caps: opts.links,
       log: this.log
     })
     this.neighbours = new Neighbourhood({
@@ -118,7 +121,7 @@ export class Imgp2pNode {
     this.announcer.start()
     this.announcer.onHolder((cid, holder) => {
       const img = this.images.get(cid)
-      if (img?.downloading === true && holder.peer !== this.peerId) void this.links.open(img, holder.peer, holder.addrs, true)
+      if (img?.downloading === true && holder.peer !== this.peerId) void this.links.open(img, holder.peer, holder.addrs, { news: true, holder: true })
     })
     this.host.addEventListener('peer:identify', (evt) => {
       const addrs = evt.detail.listenAddrs.filter(a => !isWildcard(a)).slice(0, 8).map(a => a.bytes)
@@ -193,7 +196,7 @@ export class Imgp2pNode {
         for (const p of peers) {
           let addrs: Multiaddr[]
           try { addrs = p.addrs.map(a => multiaddr(a)) } catch { continue }
-          void this.links.open(img, p.id, addrs, true)
+          void this.links.open(img, p.id, addrs, { news: true })
         }
       },
       log: this.log
@@ -207,10 +210,21 @@ export class Imgp2pNode {
     return this.listenAddrs.get(peer) ?? []
   }
 
-  /** Open links to everyone who may have chunks of `img`: announced holders, then direct neighbours. */
+  /**
+   * Open links to everyone who may have chunks of `img`: announced holders,
+   * then direct neighbours. A download that got nothing for a while ignores
+   * the link caps: its partners may all be hosts as empty as itself, with no
+   * one among them linked to a holder.
+   */
   private connectCandidates (img: SwarmImage): void {
-    for (const h of this.announcer.holdersOf(img.key)) void this.links.open(img, h.peer, h.addrs, true)
-    for (const p of this.host.getPeers()) void this.links.open(img, p.toString())
+    const starved = img.downloading && img.idleFor(Date.now()) > STARVED_MS
+    for (const h of this.announcer.holdersOf(img.key)) void this.links.open(img, h.peer, h.addrs, { news: true, holder: true, anyCap: starved })
+    for (const p of this.host.getPeers()) void this.links.open(img, p.toString(), [], { anyCap: starved })
+  }
+
+  /** Peers announced to hold a complete copy of an image. */
+  holdersOf (cidText: string): string[] {
+    return this.announcer.holdersOf(parseCid(cidText).toString()).map(h => h.peer)
   }
 
   // ---- operations ----

@@ -14,15 +14,40 @@ import { SWARM_PROTOCOL } from './protocols.js'
 import type { SwarmImage } from './swarm-image.js'
 
 /**
- * A host pulling an image trades it with at most this many peers (BitTorrent
- * clients use 30-80); a seed takes all comers. Each link costs a HELLO, a HAVE
- * per chunk and a share of every tick. Simulator, 72 hosts, two switches,
- * 9.77 GB (`imgp2p simulate --peers K`): 40 links 1.035 x T_min with 1.25
- * images across the switches, 24 1.032 x / 1.26, 16 1.035 x / 1.43. In the
- * 24-host cluster 16 links cut each daemon's CPU by ~10 % and the makespan
- * from 2.62 to 2.40 x (one run each), but 24 keeps the zones' traffic down.
+ * A host pulling an image trades it with at most `near` peers of its own
+ * zone (or of no stated zone), and at most `far` in other zones; a
+ * seed takes all comers, and an origin is always taken. Each link costs a
+ * HELLO, a HAVE per chunk and a share of every tick, and eight upload slots
+ * keep only so many busy. 16 hosts on one switch (64 MiB, 50/500 Mbit/s):
+ * 10 links instead of 24 cut each daemon's CPU from 1.70-1.72 to 1.50-1.51 s
+ * and the makespan from 1.63 / 1.71 to 1.59 / 1.47 x T_min; 8 MiB: CPU 0.52 ->
+ * 0.42 s. A cap on all links alike more than doubled the bytes crossing
+ * between two switches (1.33-1.39 -> 2.23 / 2.63 x image): a zone's members
+ * must see each other to split the far chunks among them (zone-partition.ts),
+ * and each needs a few far peers to fetch its share from.
  */
-const MAX_LINKS_PER_IMAGE = 24
+export interface LinkCaps {
+  near: number
+  far: number
+  /**
+   * Links a pulling host accepts beyond what it would open itself: a host
+   * that starts its pull last finds every other one at its cap, and without
+   * this slack would trade with the origin alone.
+   */
+  acceptSlack: number
+}
+
+export const DEFAULT_LINK_CAPS: LinkCaps = { near: 10, far: 4, acceptSlack: 4 }
+
+/** Why a link is opened, which decides what may stop it. */
+export interface OpenReason {
+  /** Fresh news of the peer (an announcement, peer exchange): ask again even if it lacked the image lately. */
+  news?: boolean
+  /** The peer announced a complete copy. */
+  holder?: boolean
+  /** Our download is starving: no cap applies. */
+  anyCap?: boolean
+}
 const DIAL_TIMEOUT_MS = 10_000
 /** A peer that lacked the image or could not be reached is asked again after this long. */
 const RETRY_MISSED_MS = 10_000
@@ -33,6 +58,7 @@ export interface SwarmLinksOptions {
   zone?: string
   /** The image a HELLO names, if we hold or pull it. */
   imageFor: (cid: CID) => Promise<SwarmImage | undefined>
+  caps?: Partial<LinkCaps>
   log: (msg: string) => void
 }
 
@@ -41,8 +67,11 @@ export class SwarmLinks {
   private readonly opening = new Map<string, Set<string>>()
   /** image/peer -> when that peer last lacked the image or could not be reached. */
   private readonly missed = new Map<string, number>()
+  private readonly caps: LinkCaps
 
-  constructor (private readonly opts: SwarmLinksOptions) {}
+  constructor (private readonly opts: SwarmLinksOptions) {
+    this.caps = { ...DEFAULT_LINK_CAPS, ...opts.caps }
+  }
 
   /** A peer opened a swarm stream to us. */
   async accept (stream: Stream, conn: Connection): Promise<void> {
@@ -54,7 +83,7 @@ export class SwarmLinks {
       const img = await this.opts.imageFor(cid)
       // A host still pulling trades with a bounded set of peers: every link costs
       // it HELLOs, a HAVE per chunk and a share of each tick. A seed takes all comers.
-      const full = img != null && !img.complete && img.links.size >= MAX_LINKS_PER_IMAGE
+      const full = img != null && hello.starving !== true && !this.hasRoom(img, hello.zone, hello.origin, this.caps.acceptSlack)
       if (img == null || (!img.complete && !img.downloading) || full) {
         link.sendHello({ cid: hello.cid, chunkCount: 0, have: null, zone: this.opts.zone ?? null, origin: false, linkBps: null })
         link.close()
@@ -70,18 +99,36 @@ export class SwarmLinks {
     }
   }
 
+  /** Whether a pulling `img` takes one more link to a peer of `zone` (a seed takes all, and anyone takes an origin). */
+  private hasRoom (img: SwarmImage, zone: string | null, origin: boolean, slack = 0): boolean {
+    if (img.complete || origin) return true
+    const far = (z: string | null | undefined): boolean => z != null && this.opts.zone != null && z !== this.opts.zone
+    let count = 0
+    for (const l of img.links.values()) if (l.remoteHello?.origin !== true && far(l.remoteHello?.zone) === far(zone)) count++
+    return count < (far(zone) ? this.caps.far : this.caps.near) + slack
+  }
+
+  /** Links of `img` that count against its caps (an origin's does not), and those being opened. */
+  private busy (img: SwarmImage): number {
+    let n = this.opening.get(img.key)?.size ?? 0
+    for (const l of img.links.values()) if (l.remoteHello?.origin !== true) n++
+    return n
+  }
+
   /**
    * Open a swarm stream to `peer` about `img` (no-op if one exists or is being
    * opened). A neighbour that lacked the image or could not be reached is
    * asked again only after a while, unless it has since `announced` the image.
    */
-  async open (img: SwarmImage, peer: string, addrs: Multiaddr[] = [], announced = false): Promise<void> {
+  async open (img: SwarmImage, peer: string, addrs: Multiaddr[] = [], why: OpenReason = {}): Promise<void> {
     const key = `${img.key}/${peer}`
     let opening = this.opening.get(img.key)
     if (peer === this.opts.selfId || img.links.has(peer) || opening?.has(peer) === true || img.banned.has(peer)) return
-    if (img.links.size + (opening?.size ?? 0) >= MAX_LINKS_PER_IMAGE) return
+    // Its zone is unknown until its HELLO, so the near cap bounds all dialling;
+    // a holder (a seed, or the origin, which is always kept) is worth the dial.
+    if (why.anyCap !== true && why.holder !== true && this.busy(img) >= this.caps.near) return
     const missedAt = this.missed.get(key)
-    if (!announced && missedAt != null && Date.now() - missedAt < RETRY_MISSED_MS) return
+    if (why.news !== true && why.anyCap !== true && missedAt != null && Date.now() - missedAt < RETRY_MISSED_MS) return
     this.missed.delete(key)
     if (opening == null) { opening = new Set(); this.opening.set(img.key, opening) }
     opening.add(peer)
@@ -92,11 +139,13 @@ export class SwarmLinks {
       const stream = await this.opts.host.dialProtocol(pid, SWARM_PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
       link = new Link(stream, peer, 'local', Date.now(), img.manifest.chunkSize)
       const t0 = performance.now()
-      link.sendHello(img.hello())
+      link.sendHello({ ...img.hello(), starving: why.anyCap === true })
       const hello = await link.readHello()
       link.rttMs = performance.now() - t0
       if (hello.chunkCount === 0) { this.missed.set(key, Date.now()); link.close(); return }
       if (!CID.decode(hello.cid).equals(img.cid) || hello.chunkCount !== img.chunkCount) throw new Error('peer answered about another image')
+      // Dialled before its zone was known: keep it only if its class has room.
+      if (why.anyCap !== true && !this.hasRoom(img, hello.zone, hello.origin)) { this.missed.set(key, Date.now()); link.close(); return }
       img.addLink(link, Date.now())
     } catch (err) {
       this.opts.log(`cannot trade ${img.key} with ${peer}: ${(err as Error).message}`)

@@ -43,6 +43,8 @@ export interface Hello {
   origin: boolean
   /** The sender's link rate in bits/s as its operator stated it, or null. */
   linkBps: number | null
+  /** The sender's download has got nothing for a while: take this link whatever the caps (absent: false). */
+  starving?: boolean
 }
 
 export type SignalType = typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested |
@@ -76,7 +78,8 @@ export function encodeHello (hello: Hello): Uint8Array {
     have: hello.have,
     zone: hello.zone,
     origin: hello.origin,
-    link: hello.linkBps
+    link: hello.linkBps,
+    ...(hello.starving === true ? { starving: true } : {})
   })
   return frame(MsgType.Hello, body)
 }
@@ -146,7 +149,8 @@ function decodeHello (body: Uint8Array): Hello {
     zone: typeof o.zone === 'string' ? o.zone.slice(0, 64) : null,
     origin: o.origin === true,
     // A rate is a hint for the origin's service decision; nonsense counts as unknown.
-    linkBps: typeof o.link === 'number' && Number.isFinite(o.link) && o.link > 0 ? o.link : null
+    linkBps: typeof o.link === 'number' && Number.isFinite(o.link) && o.link > 0 ? o.link : null,
+    starving: o.starving === true
   }
 }
 
