@@ -217,20 +217,25 @@ describe('swarm on loopback', () => {
     expect(await pullWith('seldom', 60_000)).toBe(1) // the first tick only
   })
 
-  it('trades with at most its cap of peers while pulling, the origin aside', async () => {
+  /** A slow origin holding a 4 MiB image and `n` hosts with these link caps, all connected and told the origin holds it. */
+  async function cappedSwarm (n: number, links: { near: number, far: number, acceptSlack: number }): Promise<{ dir: string, cid: string, want: string, hosts: Imgp2pNode[] }> {
     const dir = await setup()
     const image = join(dir, 'image.raw')
     await writeImage(image, 4 * MiB)
     const want = await sha256File(image)
     const origin = track(await startNode(join(dir, 'origin'), { store: await FaultyStore.open(join(dir, 'origin'), { readDelayMs: 40 }) }))
     const { cid } = await origin.add(image, { chunkSize: 128 * 1024 })
-    // Each host opens links to three others and accepts one more.
-    const links = { near: 3, far: 1, acceptSlack: 1 }
-    const hosts = await Promise.all([1, 2, 3, 4, 5, 6].map(async i => track(await startNode(join(dir, `h${i}`), { peers: [addrOf(origin)], seed: i, links }))))
-    // Every host knows the origin and the five others: without the cap each would trade with all six.
-    await waitFor(() => hosts.every(h => h.host.getPeers().length === 6), 10_000, 'hosts to connect to each other')
+    const hosts = await Promise.all(Array.from({ length: n }, async (_, i) => track(await startNode(join(dir, `h${i}`), { peers: [addrOf(origin)], seed: i + 1, links }))))
+    // Every host knows the origin and all the others: without caps each would trade with all of them...
+    await waitFor(() => hosts.every(h => h.host.getPeers().length === n), 10_000, 'hosts to connect to each other')
     // ...and that the origin holds the image, so each links to it first.
     await waitFor(() => hosts.every(h => h.holdersOf(cid).length > 0), 10_000, 'the origin\'s announcement')
+    return { dir, cid, want, hosts }
+  }
+
+  it('trades with at most its cap of peers while pulling, the origin aside', async () => {
+    // Each host opens links to three others and accepts one more.
+    const { dir, cid, want, hosts } = await cappedSwarm(6, { near: 3, far: 1, acceptSlack: 1 })
     const most = hosts.map(() => 0)
     const results = await Promise.all(hosts.map(async (h, i) => await h.pull(cid, {
       out: join(dir, `out${i}.raw`),
@@ -243,19 +248,10 @@ describe('swarm on loopback', () => {
   })
 
   it('reaches beyond its cap when its partners have nothing to give it', async () => {
-    const dir = await setup()
-    const image = join(dir, 'image.raw')
-    await writeImage(image, 4 * MiB)
-    const want = await sha256File(image)
-    const origin = track(await startNode(join(dir, 'origin'), { store: await FaultyStore.open(join(dir, 'origin'), { readDelayMs: 40 }) }))
-    const { cid } = await origin.add(image, { chunkSize: 128 * 1024 })
     // One partner each: the hosts pair off, and the origin, which sends a chunk
     // only once while someone holds it, leaves each pair without the chunks
     // the other pair got. Without reaching out they would wait for ever.
-    const links = { near: 1, far: 1, acceptSlack: 0 }
-    const hosts = await Promise.all([1, 2, 3, 4].map(async i => track(await startNode(join(dir, `h${i}`), { peers: [addrOf(origin)], seed: i, links }))))
-    await waitFor(() => hosts.every(h => h.host.getPeers().length === 4), 10_000, 'hosts to connect to each other')
-    await waitFor(() => hosts.every(h => h.holdersOf(cid).length > 0), 10_000, 'the origin\'s announcement')
+    const { dir, cid, want, hosts } = await cappedSwarm(4, { near: 1, far: 1, acceptSlack: 0 })
     const results = await Promise.all(hosts.map(async (h, i) => await h.pull(cid, { out: join(dir, `out${i}.raw`), timeoutMs: 20_000 })))
     for (const r of results) expect(await sha256File(r.path)).toBe(want)
   })

@@ -19,9 +19,9 @@ import type { SwarmImage } from './swarm-image.js'
  * seed takes all comers, and an origin is always taken. Each link costs a
  * HELLO, a HAVE per chunk and a share of every tick, and eight upload slots
  * keep only so many busy. 16 hosts on one switch (64 MiB, 50/500 Mbit/s):
- * 10 links instead of 24 cut each daemon's CPU from 1.70-1.72 to 1.50-1.51 s
- * and the makespan from 1.63 / 1.71 to 1.59 / 1.47 x T_min; 8 MiB: CPU 0.52 ->
- * 0.42 s. A cap on all links alike more than doubled the bytes crossing
+ * CPU per host 1.70-1.77 s -> 1.45-1.56 s, makespan 1.59-1.71 -> 1.48-1.56 x
+ * T_min; 8 MiB: CPU 0.52 -> 0.43 s, 4.0-4.4 -> 3.33-3.44 x; 24 hosts: CPU and
+ * makespan unchanged (FINDINGS.md session 6 D). A cap on all links alike more than doubled the bytes crossing
  * between two switches (1.33-1.39 -> 2.23 / 2.63 x image): a zone's members
  * must see each other to split the far chunks among them (zone-partition.ts),
  * and each needs a few far peers to fetch its share from.
@@ -67,6 +67,13 @@ export class SwarmLinks {
   private readonly opening = new Map<string, Set<string>>()
   /** image/peer -> when that peer last lacked the image or could not be reached. */
   private readonly missed = new Map<string, number>()
+  /**
+   * image/peer -> when we dropped that peer's link for want of room. Not even
+   * news of it (it completed, say) dials it again before RETRY_MISSED_MS: with
+   * 24 hosts, every completion re-dialled by every host still pulling was a
+   * HELLO and a close per pair, and cost more CPU than the caps saved.
+   */
+  private readonly turnedAway = new Map<string, number>()
   private readonly caps: LinkCaps
 
   constructor (private readonly opts: SwarmLinksOptions) {
@@ -127,6 +134,8 @@ export class SwarmLinks {
     // Its zone is unknown until its HELLO, so the near cap bounds all dialling;
     // a holder (a seed, or the origin, which is always kept) is worth the dial.
     if (why.anyCap !== true && why.holder !== true && this.busy(img) >= this.caps.near) return
+    const awayAt = this.turnedAway.get(key)
+    if (why.anyCap !== true && awayAt != null && Date.now() - awayAt < RETRY_MISSED_MS) return
     const missedAt = this.missed.get(key)
     if (why.news !== true && why.anyCap !== true && missedAt != null && Date.now() - missedAt < RETRY_MISSED_MS) return
     this.missed.delete(key)
@@ -145,7 +154,7 @@ export class SwarmLinks {
       if (hello.chunkCount === 0) { this.missed.set(key, Date.now()); link.close(); return }
       if (!CID.decode(hello.cid).equals(img.cid) || hello.chunkCount !== img.chunkCount) throw new Error('peer answered about another image')
       // Dialled before its zone was known: keep it only if its class has room.
-      if (why.anyCap !== true && !this.hasRoom(img, hello.zone, hello.origin)) { this.missed.set(key, Date.now()); link.close(); return }
+      if (why.anyCap !== true && !this.hasRoom(img, hello.zone, hello.origin)) { this.turnedAway.set(key, Date.now()); link.close(); return }
       img.addLink(link, Date.now())
     } catch (err) {
       this.opts.log(`cannot trade ${img.key} with ${peer}: ${(err as Error).message}`)
