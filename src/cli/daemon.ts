@@ -31,7 +31,7 @@ export interface DaemonArgs {
  * collections per 64 MiB pull, and concurrent marking was 12 % of all CPU in
  * the 16-host cluster. Letting the heap grow to 4x its live size before the
  * next one leaves one collection per pull, at no measurable cost in peak RSS
- * (bench:pull 4.7-5.5 -> 3.9-4.4 core-s/GB; cluster N = 16: 1.92 -> 1.77 s
+ * (bench:pull 4.7-5.5 -> 3.9-4.7 core-s/GB; cluster N = 16: 1.92 -> 1.77 s
  * of CPU per host; BENCHMARKS.md section 3).
  */
 function tuneGcForStreaming (): void {

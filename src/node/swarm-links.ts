@@ -20,9 +20,10 @@ import type { SwarmImage } from './swarm-image.js'
  * HELLO, a HAVE per chunk and a share of every tick, and eight upload slots
  * keep only so many busy. 16 hosts on one switch (64 MiB, 50/500 Mbit/s):
  * CPU per host 1.70-1.77 s -> 1.45-1.56 s, makespan 1.59-1.71 -> 1.48-1.56 x
- * T_min; 8 MiB: CPU 0.52 -> 0.43 s, 4.0-4.4 -> 3.33-3.44 x; 24 hosts: CPU and
- * makespan unchanged (FINDINGS.md session 6 D). A cap on all links alike more than doubled the bytes crossing
- * between two switches (1.33-1.39 -> 2.23 / 2.63 x image): a zone's members
+ * T_min; 8 MiB: CPU 0.52 -> 0.43 s, 4.0-4.4 -> 3.33-3.71 x; 24 hosts: CPU and
+ * makespan unchanged (FINDINGS.md session 6 D). A cap on all links alike more
+ * than doubled the bytes crossing between two switches (1.33-1.39 -> 2.23 /
+ * 2.63 x image): a zone's members
  * must see each other to split the far chunks among them (zone-partition.ts),
  * and each needs a few far peers to fetch its share from.
  */
@@ -88,8 +89,8 @@ export class SwarmLinks {
       const hello = await link.readHello()
       const cid = CID.decode(hello.cid)
       const img = await this.opts.imageFor(cid)
-      // A host still pulling trades with a bounded set of peers: every link costs
-      // it HELLOs, a HAVE per chunk and a share of each tick. A seed takes all comers.
+      // A host still pulling trades with a bounded set of peers (LinkCaps), more
+      // than it dials itself; a seed takes all comers, and a starving host is taken.
       const full = img != null && hello.starving !== true && !this.hasRoom(img, hello.zone, hello.origin, this.caps.acceptSlack)
       if (img == null || (!img.complete && !img.downloading) || full) {
         link.sendHello({ cid: hello.cid, chunkCount: 0, have: null, zone: this.opts.zone ?? null, origin: false, linkBps: null })
@@ -124,8 +125,9 @@ export class SwarmLinks {
 
   /**
    * Open a swarm stream to `peer` about `img` (no-op if one exists or is being
-   * opened). A neighbour that lacked the image or could not be reached is
-   * asked again only after a while, unless it has since `announced` the image.
+   * opened, or the caps are full). A neighbour that lacked the image or could
+   * not be reached is asked again only after a while, unless `why.news` says
+   * something changed; one we turned away for want of room, only after a while.
    */
   async open (img: SwarmImage, peer: string, addrs: Multiaddr[] = [], why: OpenReason = {}): Promise<void> {
     const key = `${img.key}/${peer}`
@@ -139,6 +141,7 @@ export class SwarmLinks {
     const missedAt = this.missed.get(key)
     if (why.news !== true && why.anyCap !== true && missedAt != null && Date.now() - missedAt < RETRY_MISSED_MS) return
     this.missed.delete(key)
+    this.turnedAway.delete(key)
     if (opening == null) { opening = new Set(); this.opening.set(img.key, opening) }
     opening.add(peer)
     let link: Link | undefined
