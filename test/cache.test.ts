@@ -50,6 +50,18 @@ async function feed (p: PartialImage, data: Buffer, indexes?: number[]): Promise
   for (const i of indexes ?? m.chunks.map((_, i) => i).filter(i => !isZeroChunk(m, i))) await p.writeChunk(i, chunkOf(m, data, i))
 }
 
+/** A ChunkFile's methods bound to it, to override one of them in a test. */
+function bind (fh: ChunkFile): ChunkFile {
+  return {
+    write: async (buf, off, len, pos) => await fh.write(buf, off, len, pos),
+    read: async (buf, off, len, pos) => await fh.read(buf, off, len, pos),
+    truncate: async len => { await fh.truncate(len) },
+    datasync: async () => { await fh.datasync() },
+    sync: async () => { await fh.sync() },
+    close: async () => { await fh.close() }
+  }
+}
+
 /** Import into a "seeder" store and return what a puller needs. */
 async function seed (pattern: string, chunkSize: number, tail = 0): Promise<{ cid: CID, manifest: Manifest, data: Buffer }> {
   const { path, data } = await makeImage('src-' + pattern, pattern, chunkSize, tail)
@@ -335,6 +347,36 @@ describe('PartialImage', () => {
     expect(await b.info(cid)).toMatchObject({ haveCount: 4 })
     await feed(q, data, [4, 5, 6, 7])
     expect((await readFile(await q.finish())).equals(data)).toBe(true)
+  })
+
+  it('starts a pull before its manifest is on disk, but records progress and finishes only after', async () => {
+    const { path, data } = await makeImage('src-manifest', 'DDDD', cs)
+    const seeder = await store('seeder-m')
+    const { cid } = await seeder.importFile(path, { chunkSize: cs })
+    const bytes = (await seeder.getManifestBytes(cid))!
+    // Hold the manifest's fdatasync until we say so.
+    let release!: () => void
+    const gate = new Promise<void>(resolve => { release = resolve })
+    const gated: OpenFile = async (p, flags, mode) => {
+      const fh = await openFile(p, flags, mode)
+      if (!p.includes('/manifests/')) return fh
+      return { ...bind(fh), datasync: async () => { await gate; await fh.datasync() } }
+    }
+    const s = await store('m', { open: gated, flushChunks: 1e9, flushIntervalMs: 1e9 })
+    const manifest = await s.putManifest(cid, bytes, { durable: false })
+    expect(await s.getManifestBytes(cid)).toEqual(bytes) // peers can have it meanwhile
+    const p = await s.openPartial(cid, manifest)
+    await feed(p, data, [0, 1])
+    const flushing = p.flush()
+    await new Promise(resolve => setTimeout(resolve, 100))
+    const have = join(root, 'm', 'partial', `${cid.toString()}.have`)
+    expect(existsSync(have)).toBe(false) // a record without its manifest could not be resumed
+    release()
+    await flushing
+    expect(existsSync(have)).toBe(true)
+    expect(await readFile(join(root, 'm', 'manifests', cid.toString()))).toEqual(Buffer.from(bytes))
+    await feed(p, data, [2, 3])
+    expect((await readFile(await p.finish())).equals(data)).toBe(true)
   })
 
   it('ignores a damaged or foreign .have record and starts clean', async () => {

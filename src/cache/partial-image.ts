@@ -35,6 +35,8 @@ export interface PartialOptions {
   flushIntervalMs?: number
   /** ...and after this many new chunks. Default 64. */
   flushChunks?: number
+  /** Resolves once the image's manifest is on disk: no progress record or finished image may exist without it. */
+  manifestStored?: () => Promise<void>
   /** Called once when the object is finished or closed (the store forgets it). */
   onDone: () => void
 }
@@ -171,6 +173,7 @@ export class FsPartialImage implements PartialImage {
     const counted = this.dirty
     this.dirty = 0
     try {
+      await this.options.manifestStored?.()
       await this.fh.datasync()
       await writeFileAtomic(this.paths.have, encodeHave(this.cid, snapshot), `recording progress of ${this.cid}`, this.options.open)
     } catch (err) {
@@ -199,6 +202,7 @@ export class FsPartialImage implements PartialImage {
     if (!this.alreadyComplete) {
       await this.flushing?.catch(() => {})
       try {
+        await this.options.manifestStored?.()
         await this.fh.sync()
         await this.fh.close()
         await rename(this.paths.part, this.paths.image)

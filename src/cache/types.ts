@@ -33,8 +33,13 @@ export interface ImageStore {
   /** Chunk `file`, keep a copy in the cache and return the image CID (the manifest's CID). */
   importFile (file: string, options?: ImportOptions): Promise<{ cid: CID, manifest: Manifest }>
 
-  /** Store manifest bytes after checking they hash to `cid` and decode; returns the decoded manifest. */
-  putManifest (cid: CID, bytes: Uint8Array): Promise<Manifest>
+  /**
+   * Store manifest bytes after checking they hash to `cid` and decode; returns
+   * the decoded manifest. With `durable: false` it returns before the file is
+   * on disk: a pull then starts at once, and its progress record and its
+   * finished image wait for the manifest (see openPartial).
+   */
+  putManifest (cid: CID, bytes: Uint8Array, options?: { durable?: boolean }): Promise<Manifest>
   getManifest (cid: CID): Promise<Manifest | undefined>
   getManifestBytes (cid: CID): Promise<Uint8Array | undefined>
 

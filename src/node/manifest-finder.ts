@@ -62,7 +62,7 @@ export async function findManifest (deps: FinderDeps, cid: CID, opts: FindOption
     })
     if (tries.length > 0) {
       try {
-        return await deps.store.putManifest(cid, await Promise.any(tries))
+        return await deps.store.putManifest(cid, await Promise.any(tries), { durable: false })
       } catch {
         // Nobody had it (or answered wrongly); ask again as holders appear.
       }
