@@ -556,6 +556,19 @@ describe('disk full', () => {
     await p.close()
   })
 
+  it('a manifest stored in the background that fails fails the pull\'s record, and no record appears', async () => {
+    const { path, data } = await makeImage('src-mfull', 'DDD', cs)
+    const seeder = await store('seeder-mfull')
+    const { cid } = await seeder.importFile(path, { chunkSize: cs })
+    const s = await store('t', { open: fullDisk(/\/manifests\//, 0), flushChunks: 1e9, flushIntervalMs: 1e9 })
+    const manifest = await s.putManifest(cid, (await seeder.getManifestBytes(cid))!, { durable: false })
+    const p = await s.openPartial(cid, manifest)
+    await feed(p, data, [0])
+    await expectName(p.flush(), 'DiskFullError')
+    expect(existsSync(join(root, 't', 'partial', `${cid.toString()}.have`))).toBe(false)
+    await p.close().catch(() => {})
+  })
+
   it('importFile maps ENOSPC to DiskFullError and leaves no temp file', async () => {
     const { path } = await makeImage('img', 'DDDD', cs)
     const s = await store('t', { open: fullDisk(/import-.*\.tmp$/, 2 * cs) })

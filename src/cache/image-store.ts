@@ -131,10 +131,11 @@ export class FsImageStore implements ImageStore, ImageExporter {
     if (write == null && !await exists(this.manifestPath(cid))) {
       // Its fdatasync took up to 0.85 s with 16 daemons starting pulls on one
       // disk, all of it before the first chunk request (FINDINGS session 6 C).
+      // A failed write stays in the map, so whoever waits for it hears of it.
       const done = writeFileAtomic(this.manifestPath(cid), bytes, `storing the manifest of ${cid}`, this.open)
-        .finally(() => { this.manifestWrites.delete(key) })
+        .then(() => { this.manifestWrites.delete(key) })
       this.manifestWrites.set(key, { bytes, done })
-      done.catch(() => {}) // the waiter reports it: manifestStored()
+      done.catch(() => {}) // reported to the waiters: manifestStored()
       write = done
     }
     if (options.durable !== false) await write
