@@ -84,8 +84,8 @@ function attach (topo: Topology, node: Node, mbit: number): void {
   sh('ip', ['-n', sw, 'link', 'set', node.port, 'up'])
   sh('ip', ['-n', node.ns, 'addr', 'add', `${node.ip}/16`, 'dev', 'eth0'])
   sh('ip', ['-n', node.ns, 'link', 'set', 'eth0', 'up'])
-  if (topo.opts.tcpCc !== '') sh('ip', ['netns', 'exec', node.ns, 'sysctl', '-q', '-w', `net.ipv4.tcp_congestion_control=${topo.opts.tcpCc}`])
-  if (topo.opts.notsentLowat > 0) sh('ip', ['netns', 'exec', node.ns, 'sysctl', '-q', '-w', `net.ipv4.tcp_notsent_lowat=${topo.opts.notsentLowat}`])
+  if (topo.opts.tcpCc !== '') setSysctl(node.ns, 'net.ipv4.tcp_congestion_control', topo.opts.tcpCc)
+  if (topo.opts.notsentLowat > 0) setSysctl(node.ns, 'net.ipv4.tcp_notsent_lowat', String(topo.opts.notsentLowat))
   shape(node.ns, 'eth0', mbit, topo.opts.queueMs) // upload
   shape(sw, node.port, mbit, topo.opts.queueMs) // download
 }
@@ -192,12 +192,21 @@ export function deleteNamespace (ns: string): void {
   sh('ip', ['netns', 'del', ns], { allowFail: true })
 }
 
-/** The congestion control new TCP connections get in a namespace (per namespace since Linux 4.15). */
+/** A namespace's own value of a per-namespace sysctl (TCP's are, since Linux 4.15). */
+function sysctl (ns: string, key: string): string {
+  return sh('ip', ['netns', 'exec', ns, 'sysctl', '-n', key]).trim()
+}
+
+function setSysctl (ns: string, key: string, value: string): void {
+  sh('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', `${key}=${value}`])
+}
+
+/** The congestion control new TCP connections get in a namespace. */
 export function tcpCongestionControl (ns: string): string {
-  return sh('ip', ['netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.tcp_congestion_control']).trim()
+  return sysctl(ns, 'net.ipv4.tcp_congestion_control')
 }
 
 /** How many unsent bytes a TCP socket in the namespace may hold before it stops taking writes. */
 export function tcpNotsentLowat (ns: string): number {
-  return Number(sh('ip', ['netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.tcp_notsent_lowat']).trim())
+  return Number(sysctl(ns, 'net.ipv4.tcp_notsent_lowat'))
 }

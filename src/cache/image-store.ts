@@ -135,16 +135,11 @@ export class FsImageStore implements ImageStore, ImageExporter {
       const done = writeFileAtomic(this.manifestPath(cid), bytes, `storing the manifest of ${cid}`, this.open)
         .then(() => { this.manifestWrites.delete(key) })
       this.manifestWrites.set(key, { bytes, done })
-      done.catch(() => {}) // reported to the waiters: manifestStored()
+      done.catch(() => {}) // reported to the waiters: the partial's manifestStored
       write = done
     }
     if (options.durable !== false) await write
     return manifest
-  }
-
-  /** Resolves once the manifest of `key` is on disk (at once if it is not being written). */
-  private async manifestStored (key: string): Promise<void> {
-    await this.manifestWrites.get(key)?.done
   }
 
   async getManifestBytes (cid: CID): Promise<Uint8Array | undefined> {
@@ -221,7 +216,8 @@ export class FsImageStore implements ImageStore, ImageExporter {
       hashPool: this.options.hashPool,
       flushIntervalMs: this.options.flushIntervalMs,
       flushChunks: this.options.flushChunks,
-      manifestStored: async () => { await this.manifestStored(key) },
+      // Resolves at once unless the manifest is still being written (or its write failed).
+      manifestStored: async () => { await this.manifestWrites.get(key)?.done },
       onDone: () => { this.partials.delete(key) }
     }
     if (await exists(paths.image)) {
