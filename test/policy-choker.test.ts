@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createChoker, seededRng } from '../src/policy/index.js'
+import { createChoker, createOriginChoker, seededRng } from '../src/policy/index.js'
 import type { UploadPeerStats } from '../src/policy/index.js'
 
 /** Peers from a rate string: "9310" = four interested peers with rates 9, 3, 1, 0 (x 1 MB/s). */
@@ -106,9 +106,23 @@ describe('choker', () => {
     expect(d.unchoked.slice(0, 2).sort()).toEqual(['p3', 'p4'])
   })
 
+  it('origin: unchokes every interested peer, of any zone, from the first rechoke', () => {
+    // 20 peers, two zones, mixed rates; four are not interested.
+    const list = peers('9876543210abcdefghij', { seeding: true, zones: 'aaaaaaaaaabbbbbbbbbb', interested: '**.***.******.*****.' })
+    const want = list.filter(p => p.interested).map(p => p.peer).sort()
+    expect(want).toHaveLength(16)
+    const origin = createOriginChoker({ uploadSlots: 2 }, { zone: 'a', rng: seededRng(1) })
+    const d = origin.rechoke(list, true, 0)
+    expect([...d.unchoked].sort()).toEqual(want)
+    expect(d.optimistic).toBeUndefined()
+    // A host's choker on the same peers keeps to its slots.
+    const host = createChoker(undefined, { zone: 'a', rng: seededRng(1) })
+    expect(host.rechoke(list, true, 0).unchoked.length).toBeLessThanOrEqual(host.config.uploadSlots + 1 + (host.config.farSlots ?? 0))
+  })
+
   it('has justified defaults', () => {
     const c = createChoker()
-    expect(c.config).toEqual({ uploadSlots: 8, rechokeIntervalMs: 2000, optimisticEvery: 3, farSlots: 1 })
+    expect(c.config).toEqual({ uploadSlots: 8, rechokeIntervalMs: 1000, optimisticEvery: 3, farSlots: 1 })
   })
 
   it('gives the optimistic slot to the interested peer holding least, whatever the seed', () => {

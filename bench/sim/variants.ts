@@ -8,7 +8,7 @@ import type { PolicyKit } from '../../src/sim/kit.js'
 import type { Scenario } from '../../src/sim/scenario.js'
 import { swarmKit } from '../../src/sim/swarm-kit.js'
 
-export type Variant = 'none' | 'choker-zone-blind' | 'far-slot' | 'starved-optimistic'
+export type Variant = 'none' | 'choker-zone-blind' | 'far-slot' | 'starved-optimistic' | 'behind-first' | 'unchoke-all'
 
 export function variantKit (s: Scenario, v: Variant): PolicyKit {
   const base = swarmKit(s)
@@ -19,6 +19,8 @@ export function variantKit (s: Scenario, v: Variant): PolicyKit {
       const inner = base.choker(host, rng)
       if (v === 'choker-zone-blind') return zoneBlind(inner)
       if (v === 'starved-optimistic') return starvedOptimistic(inner)
+      if (v === 'behind-first') return behindFirst(inner)
+      if (v === 'unchoke-all') return { config: inner.config, rechoke: (peers) => ({ unchoked: peers.filter(p => p.interested).map(p => p.peer) }) }
       return farSlot(inner, host < 0 ? 'z' + String(s.frontEndZone) : 'z' + String(s.zoneOf[host]))
     }
   }
@@ -72,6 +74,17 @@ function starvedOptimistic (inner: Choker): Choker {
       for (const p of peers) if (p.interested && !regular.has(p.peer) && (best === undefined || count(p) < count(best))) best = p
       if (best === undefined) return d
       return { unchoked: [...regular, best.peer], optimistic: best.peer }
+    }
+  }
+}
+
+function behindFirst (inner: Choker): Choker {
+  return {
+    config: inner.config,
+    rechoke: (peers, seeding, now) => {
+      const count = (p: UploadPeerStats): number => (p as UploadPeerStats & { haveCount?: number }).haveCount ?? 0
+      const sorted = peers.filter(p => p.interested).sort((a, b) => count(a) - count(b))
+      return { unchoked: sorted.slice(0, inner.config.uploadSlots + 1).map(p => p.peer) }
     }
   }
 }

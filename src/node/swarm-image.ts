@@ -10,7 +10,7 @@ import type { CID } from 'multiformats/cid'
 import type { PartialImage, ImageStore } from '../cache/types.js'
 import { type Manifest, chunkCount } from '../chunking/manifest.js'
 import { ChunkHashMismatchError } from '../errors.js'
-import { createChoker, createDownloadPolicy, createOriginPolicy } from '../policy/index.js'
+import { createChoker, createDownloadPolicy, createOriginChoker, createOriginPolicy } from '../policy/index.js'
 import type { ChokerConfig, DownloadPolicy, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
 import type { Link } from './link.js'
@@ -92,11 +92,12 @@ export class SwarmImage {
     this.chunkCount = chunkCount(opts.manifest)
     this.complete = opts.complete
     this.pex = new PeerExchange(this.links, opts.addrsOf)
+    const origin = opts.origin && opts.complete
     this.uploader = new Uploader({
       cid: opts.cid,
       store: opts.store,
-      choker: createChoker(opts.choker, { zone: opts.zone, rng: opts.rng }),
-      origin: opts.origin && opts.complete
+      choker: (origin ? createOriginChoker : createChoker)(opts.choker, { zone: opts.zone, rng: opts.rng }),
+      origin: origin
         ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: opts.linkBps })
         : undefined,
       held: () => this.held(),

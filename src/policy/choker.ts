@@ -6,7 +6,7 @@
  * in-zone ones first. No clock, no sockets: the driver calls rechoke on its
  * timer (config.rechokeIntervalMs) and applies the decision.
  */
-import { DEFAULT_CHOKER_CONFIG } from './constants.js'
+import { DEFAULT_CHOKER_CONFIG, ORIGIN_CHOKER_CONFIG } from './constants.js'
 import { randomInt, seededRng, shuffle } from './rng.js'
 import type { ChokeDecision, Choker, ChokerConfig, ChokerOptions, PeerKey, Rng, UploadPeerStats } from './types.js'
 
@@ -15,6 +15,11 @@ export function createChoker (config?: Partial<ChokerConfig>, opts: ChokerOption
   for (const [k, v] of Object.entries(config ?? {})) if (v !== undefined) (cfg as unknown as Record<string, unknown>)[k] = v
   if (!(cfg.uploadSlots >= 0) || !(cfg.optimisticEvery >= 1)) throw new RangeError('uploadSlots must be >= 0 and optimisticEvery >= 1')
   return new TitForTatChoker(cfg, opts.rng ?? seededRng(0x5eed), opts.zone)
+}
+
+/** The front-end's choker: every interested peer unchoked (ORIGIN_CHOKER_CONFIG says why). */
+export function createOriginChoker (config?: Partial<ChokerConfig>, opts: ChokerOptions = {}): Choker {
+  return createChoker({ ...config, ...ORIGIN_CHOKER_CONFIG }, opts)
 }
 
 class TitForTatChoker implements Choker {

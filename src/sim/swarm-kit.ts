@@ -3,7 +3,7 @@
  * scenario's policyConfig overrides. Peers start choked in the simulator (it
  * models choke messages), so the download policy is told so.
  */
-import { createChoker, createDownloadPolicy, createOriginPolicy } from '../policy/index.js'
+import { createChoker, createDownloadPolicy, createOriginChoker, createOriginPolicy } from '../policy/index.js'
 import type { ChokerConfig, DownloadConfig, OriginConfig } from '../policy/types.js'
 import type { PolicyKit } from './kit.js'
 import { hostKey } from './baseline.js'
@@ -20,7 +20,7 @@ export function swarmKit (s: Scenario): PolicyKit {
       config: { peersStartChoked: true, ...(pc.download as Partial<DownloadConfig> | undefined) }
     }),
     choker: (host, rng) => host < 0
-      ? createChoker({ ...(pc.originChoker as Partial<ChokerConfig> | undefined) }, { zone: zoneName(s.frontEndZone), rng })
+      ? createOriginChoker({ ...(pc.originChoker as Partial<ChokerConfig> | undefined) }, { zone: zoneName(s.frontEndZone), rng })
       : createChoker({ ...(pc.choker as Partial<ChokerConfig> | undefined) }, { zone: zoneName(s.zoneOf[host]), rng }),
     origin: (chunkCount, rng) => createOriginPolicy({
       chunkCount,
