@@ -110,6 +110,18 @@ describe('end game', () => {
     expect(f.dp.onReceived(left.peer, left.chunk, MiB, 13)).toEqual([]) // a late duplicate is harmless
   })
 
+  it('duplicates at once a chunk left at a peer that choked us, without waiting for its due time', () => {
+    const f = setupPicker('2222', '', { config: { initialPipeline: 1, minPipeline: 1, maxPipeline: 1, endGameThreshold: 4, endGameFraction: 1 } })
+    for (const r of f.dp.pick(0)) f.dp.onReceived(r.peer, r.chunk, MiB, 5) // both peers now deliver one per 5 ms
+    const [c, left] = f.dp.pick(5) // the last two chunks, one at each peer, due at 10 ms
+    f.dp.onReceived(c.peer, c.chunk, MiB, 7)
+    expect(f.dp.pick(7)).toEqual([]) // on time: nothing duplicated
+    // Its peer chokes us: the request stays booked (it may be on the wire) but
+    // is no longer expected on time, so the idle peer is asked now, not at 10 ms.
+    f.dp.onChoke(left.peer, true, 8)
+    expect(f.dp.pick(8)).toEqual([{ peer: c.peer, chunk: left.chunk }])
+  })
+
   it('does not start while an unrequested chunk is left', () => {
     const f = setupPicker('2220', '', { config: { initialPipeline: 4, maxPipeline: 4 } })
     const reqs = f.dp.pick(0)

@@ -8,7 +8,7 @@ import type { PolicyKit } from '../../src/sim/kit.js'
 import type { Scenario } from '../../src/sim/scenario.js'
 import { swarmKit } from '../../src/sim/swarm-kit.js'
 
-export type Variant = 'none' | 'choker-zone-blind' | 'far-slot' | 'starved-optimistic' | 'behind-first' | 'unchoke-all'
+export type Variant = 'none' | 'choker-zone-blind' | 'far-slot' | 'starved-optimistic' | 'behind-first' | 'unchoke-all' | 'seed-behind-first'
 
 export function variantKit (s: Scenario, v: Variant): PolicyKit {
   const base = swarmKit(s)
@@ -20,6 +20,7 @@ export function variantKit (s: Scenario, v: Variant): PolicyKit {
       if (v === 'choker-zone-blind') return zoneBlind(inner)
       if (v === 'starved-optimistic') return starvedOptimistic(inner)
       if (v === 'behind-first') return behindFirst(inner)
+      if (v === 'seed-behind-first') return { config: inner.config, rechoke: (peers, seeding, now) => seeding ? behindFirst(inner).rechoke(peers, seeding, now) : inner.rechoke(peers, seeding, now) }
       if (v === 'unchoke-all') return { config: inner.config, rechoke: (peers) => ({ unchoked: peers.filter(p => p.interested).map(p => p.peer) }) }
       return farSlot(inner, host < 0 ? 'z' + String(s.frontEndZone) : 'z' + String(s.zoneOf[host]))
     }

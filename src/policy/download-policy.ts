@@ -545,6 +545,9 @@ class Download implements DownloadPolicy {
     let headAt = Infinity
     for (const [c, r] of p.queue) if (r.sentAt < headAt) { head = c; headAt = r.sentAt }
     for (const c of [...p.queue.keys()]) if (c !== head) this.unbook(p, c)
+    // The kept request may be the chunk on the wire, or one the peer dropped
+    // with its queue: no longer due on time, so end game may ask elsewhere.
+    if (head >= 0) this.dueAt[head] = Math.min(this.dueAt[head], now)
     p.chokedAt = now
     this.stall(p, now)
   }
