@@ -96,7 +96,7 @@ export class SwarmImage {
     this.uploader = new Uploader({
       cid: opts.cid,
       store: opts.store,
-      choker: (origin ? createOriginChoker : createChoker)(opts.choker, { zone: opts.zone, rng: opts.rng }),
+      choker: origin ? createOriginChoker(opts.choker) : createChoker(opts.choker, { zone: opts.zone, rng: opts.rng }),
       origin: origin
         ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: opts.linkBps })
         : undefined,

@@ -135,18 +135,12 @@ export class Uploader {
 
   private unchokeIfFree (link: Link): void {
     if (!link.amChoking) return
-    // The front-end serves whoever asks: the origin policy already limits what they can ask for.
-    if (this.opts.origin != null) { link.choke(false); return }
     let unchoked = 0
     for (const l of this.opts.links.values()) if (!l.amChoking) unchoked++
     if (unchoked < this.opts.choker.config.uploadSlots + 1) link.choke(false)
   }
 
   private rechoke (now: number): void {
-    if (this.opts.origin != null) {
-      for (const l of this.opts.links.values()) if (l.peerInterested) l.choke(false)
-      return
-    }
     const stats: UploadPeerStats[] = []
     for (const l of this.opts.links.values()) {
       stats.push({

@@ -11,15 +11,25 @@ import { randomInt, seededRng, shuffle } from './rng.js'
 import type { ChokeDecision, Choker, ChokerConfig, ChokerOptions, PeerKey, Rng, UploadPeerStats } from './types.js'
 
 export function createChoker (config?: Partial<ChokerConfig>, opts: ChokerOptions = {}): Choker {
-  const cfg: Required<ChokerConfig> = { ...DEFAULT_CHOKER_CONFIG }
-  for (const [k, v] of Object.entries(config ?? {})) if (v !== undefined) (cfg as unknown as Record<string, unknown>)[k] = v
+  const cfg: Required<ChokerConfig> = { ...DEFAULT_CHOKER_CONFIG, ...definedOnly(config) }
   if (!(cfg.uploadSlots >= 0) || !(cfg.optimisticEvery >= 1)) throw new RangeError('uploadSlots must be >= 0 and optimisticEvery >= 1')
   return new TitForTatChoker(cfg, opts.rng ?? seededRng(0x5eed), opts.zone)
 }
 
-/** The front-end's choker: every interested peer unchoked (ORIGIN_CHOKER_CONFIG says why). */
-export function createOriginChoker (config?: Partial<ChokerConfig>, opts: ChokerOptions = {}): Choker {
-  return createChoker({ ...config, ...ORIGIN_CHOKER_CONFIG }, opts)
+/**
+ * The front-end's choker: every peer unchoked, interested or not, so a host
+ * may ask the moment a chunk is revealed to it (ORIGIN_CHOKER_CONFIG says why).
+ */
+export function createOriginChoker (config?: Partial<ChokerConfig>): Choker {
+  const cfg: Required<ChokerConfig> = { ...DEFAULT_CHOKER_CONFIG, ...definedOnly(config), ...ORIGIN_CHOKER_CONFIG }
+  return {
+    config: cfg,
+    rechoke: (peers) => ({ unchoked: peers.map(p => p.peer) })
+  }
+}
+
+function definedOnly<T extends object> (o: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>
 }
 
 class TitForTatChoker implements Choker {

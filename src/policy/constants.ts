@@ -130,14 +130,12 @@ export const DEFAULT_CHOKER_CONFIG: Readonly<Required<ChokerConfig>> = Object.fr
    * unchoke (chosen blind) in place for the whole transfer. At 2 s a host
    * passed over by most of its peers early on (it started late, so it had
    * little to give) stayed at a fraction of its link for two or three
-   * rechokes and finished last. Simulator, 8 seeds each (4 for the paper),
-   * with the origin unchoking everyone (ORIGIN_CHOKER_CONFIG), 2 s -> 1 s:
-   *   64 MiB at 50/500 Mbit/s, 150 ms one way (the cluster's queues),
-   *     N=16 1.21 -> 1.14 x T_min, N=24 1.23 -> 1.15;
-   *   same at 1 ms: N=24 1.14 -> 1.07; paper 899 MB N=72 1.21-1.31 -> 1.10-1.14;
-   *   paper 9.77 GB 1.031-1.036 -> 1.025-1.029.
-   * 500 ms was worse (1.25 / 1.33): chokes cut chunks in flight, and end game
-   * fetched 13-19 % of the image twice.
+   * rechokes and finished last. Simulator, 2 s -> 1 s (8 seeds; paper 4):
+   *   scenario cluster-b50-loaded (150 ms one way), N=16 1.21 -> 1.14 x T_min,
+   *     N=24 1.23 -> 1.15; at 50 ms 1.15 / 1.17 -> 1.06 / 1.08;
+   *   paper 899 MB N=72 1.21-1.31 -> 1.10-1.14; 9.77 GB 1.031-1.040 -> 1.025-1.029.
+   * 500 ms was worse (1.25 / 1.33 at 150 ms): chokes cut chunks in flight,
+   * and end game fetched 13-19 % of the image twice.
    */
   rechokeIntervalMs: 1_000,
   /** Rotate the optimistic slot every 3 rechokes (6 s), BitTorrent's ratio of 30 s to 10 s. */
@@ -151,13 +149,14 @@ export const DEFAULT_CHOKER_CONFIG: Readonly<Required<ChokerConfig>> = Object.fr
 })
 
 /**
- * The origin unchokes every interested peer. Super-seeding already rations
- * what it sends (a window of revealed chunks per peer, refusals of chunks a
- * peer holds), so upload slots there only made the hosts beyond the ninth
- * wait for the next rechoke for their first chunk: half of 16 hosts got
- * nothing in their first 2 s. Simulator, 8 seeds, 64 MiB at 50/500 Mbit/s,
- * 150 ms one way: N=16 mean host 1.12 -> 1.10 x T_min, N=24 1.24 -> 1.11,
- * front-end 1.03-1.04 -> 1.00 images.
+ * The origin unchokes every peer (createOriginChoker). Super-seeding already
+ * rations what it sends (a window of revealed chunks per peer, refusals of
+ * chunks a peer holds), so upload slots there would only make hosts beyond
+ * the ninth wait a rechoke for their first chunk, and a host choked while it
+ * had nothing revealed would wait a round trip for UNCHOKE after each reveal.
+ * The daemon's uploader always did this; the simulator gave the origin 8
+ * slots until session 7, and in its 150 ms scenario half of 16 hosts then got
+ * nothing for 2 s (mean host 1.12 -> 1.10 x T_min at N=16, 1.24 -> 1.11 at N=24).
  */
 export const ORIGIN_CHOKER_CONFIG: Readonly<Partial<ChokerConfig>> = Object.freeze({
   uploadSlots: Number.MAX_SAFE_INTEGER

@@ -20,7 +20,7 @@ export function swarmKit (s: Scenario): PolicyKit {
       config: { peersStartChoked: true, ...(pc.download as Partial<DownloadConfig> | undefined) }
     }),
     choker: (host, rng) => host < 0
-      ? createOriginChoker({ ...(pc.originChoker as Partial<ChokerConfig> | undefined) }, { zone: zoneName(s.frontEndZone), rng })
+      ? createOriginChoker(pc.originChoker as Partial<ChokerConfig> | undefined)
       : createChoker({ ...(pc.choker as Partial<ChokerConfig> | undefined) }, { zone: zoneName(s.zoneOf[host]), rng }),
     origin: (chunkCount, rng) => createOriginPolicy({
       chunkCount,
