@@ -20,7 +20,7 @@ export function variantKit (s: Scenario, v: Variant): PolicyKit {
       if (v === 'choker-zone-blind') return zoneBlind(inner)
       if (v === 'starved-optimistic') return starvedOptimistic(inner)
       if (v === 'behind-first') return behindFirst(inner)
-      if (v === 'seed-behind-first') return { config: inner.config, rechoke: (peers, seeding, now) => seeding ? behindFirst(inner).rechoke(peers, seeding, now) : inner.rechoke(peers, seeding, now) }
+      if (v === 'seed-behind-first') return seedBehindFirst(inner)
       if (v === 'unchoke-all') return { config: inner.config, rechoke: (peers) => ({ unchoked: peers.filter(p => p.interested).map(p => p.peer) }) }
       return farSlot(inner, host < 0 ? 'z' + String(s.frontEndZone) : 'z' + String(s.zoneOf[host]))
     }
@@ -79,6 +79,11 @@ function starvedOptimistic (inner: Choker): Choker {
   }
 }
 
+/**
+ * All slots (regular and optimistic) to the interested peers holding the
+ * fewest chunks, instead of tit-for-tat: feed the laggards (FINDINGS.md 8:
+ * slower; `unchoke-all` is no choking at all).
+ */
 function behindFirst (inner: Choker): Choker {
   return {
     config: inner.config,
@@ -88,4 +93,10 @@ function behindFirst (inner: Choker): Choker {
       return { unchoked: sorted.slice(0, inner.config.uploadSlots + 1).map(p => p.peer) }
     }
   }
+}
+
+/** behind-first for a host that holds the whole image, tit-for-tat while it pulls. */
+function seedBehindFirst (inner: Choker): Choker {
+  const seed = behindFirst(inner)
+  return { config: inner.config, rechoke: (peers, seeding, now) => (seeding ? seed : inner).rechoke(peers, seeding, now) }
 }

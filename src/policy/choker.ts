@@ -7,6 +7,7 @@
  * timer (config.rechokeIntervalMs) and applies the decision.
  */
 import { DEFAULT_CHOKER_CONFIG, ORIGIN_CHOKER_CONFIG } from './constants.js'
+import { definedOnly } from './overrides.js'
 import { randomInt, seededRng, shuffle } from './rng.js'
 import type { ChokeDecision, Choker, ChokerConfig, ChokerOptions, PeerKey, Rng, UploadPeerStats } from './types.js'
 
@@ -26,10 +27,6 @@ export function createOriginChoker (config?: Partial<ChokerConfig>): Choker {
     config: cfg,
     rechoke: (peers) => ({ unchoked: peers.map(p => p.peer) })
   }
-}
-
-function definedOnly<T extends object> (o: T | undefined): Partial<T> {
-  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>
 }
 
 class TitForTatChoker implements Choker {

@@ -138,7 +138,7 @@ export const DEFAULT_CHOKER_CONFIG: Readonly<Required<ChokerConfig>> = Object.fr
    * and end game fetched 13-19 % of the image twice.
    */
   rechokeIntervalMs: 1_000,
-  /** Rotate the optimistic slot every 3 rechokes (6 s), BitTorrent's ratio of 30 s to 10 s. */
+  /** Rotate the optimistic slot every 3 rechokes (3 s), BitTorrent's ratio of 30 s to 10 s. */
   optimisticEvery: 3,
   /**
    * One slot kept for another zone. A zone needs about one image's worth

@@ -21,6 +21,7 @@
 import type { Bitfield } from '../util/bitfield.js'
 import { Availability, FAR, NEAR, ORIGIN, type PeerClass } from './availability.js'
 import { DEFAULT_DOWNLOAD_CONFIG, END_GAME_MIN, FEEDER_JUDGE_CHUNKS, FEEDER_MIN_SHARE } from './constants.js'
+import { definedOnly } from './overrides.js'
 import { RateMeter, pipelineDepth, requestDeadline } from './pipeline.js'
 import { type Budget, EXHAUSTED, NONE, hasBit, scanBitfield, scanBuckets } from './scan.js'
 import type {
@@ -113,7 +114,7 @@ class Download implements DownloadPolicy {
     this.chunkCount = n
     this.chunkBytes = opts.chunkBytes
     this.have = opts.have.clone()
-    this.cfg = { ...DEFAULT_DOWNLOAD_CONFIG, ...stripUndefined(opts.config ?? {}) }
+    this.cfg = { ...DEFAULT_DOWNLOAD_CONFIG, ...definedOnly(opts.config) }
     this.endGameThreshold = endGameThreshold(n, this.cfg)
     this.rng = opts.rng
     this.reqCount = new Int32Array(n)
@@ -664,10 +665,4 @@ function popcount (x: number): number {
   x = x - ((x >> 1) & 0x55)
   x = (x & 0x33) + ((x >> 2) & 0x33)
   return (x + (x >> 4)) & 0x0f
-}
-
-function stripUndefined<T extends object> (o: T): Partial<T> {
-  const out: Partial<T> = {}
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v
-  return out
 }

@@ -23,6 +23,7 @@
 import { Bitfield } from '../util/bitfield.js'
 import { ChunkBuckets } from './chunk-buckets.js'
 import { DEFAULT_ORIGIN_CONFIG } from './constants.js'
+import { definedOnly } from './overrides.js'
 import { randomInt, shuffle } from './rng.js'
 import type { OriginConfig, OriginPolicy, OriginPolicyOptions, PeerKey, PeerMeta, Rng } from './types.js'
 
@@ -376,10 +377,4 @@ class Origin implements OriginPolicy {
     this.openCount[c]--
     if (this.pool.has(c)) this.pool.put(c, this.openCount[c])
   }
-}
-
-function definedOnly<T extends object> (o: T | undefined): Partial<T> {
-  const out: Partial<T> = {}
-  for (const [k, v] of Object.entries(o ?? {})) if (v !== undefined) (out as Record<string, unknown>)[k] = v
-  return out
 }
