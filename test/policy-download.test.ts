@@ -122,6 +122,29 @@ describe('end game', () => {
     expect(f.dp.pick(8)).toEqual([{ peer: c.peer, chunk: left.chunk }])
   })
 
+  it('starts when the whole tail is queued at the full-service origin feeding us, and re-asks what it leaves overdue', () => {
+    // The origin feeds us alone (our link is stated); p holds everything too.
+    const dp = createDownloadPolicy({ chunkCount: 8, chunkBytes: MiB, have: new Bitfield(8), rng: seededRng(1), config: { randomFirstPicks: 0, downlinkBps: 80e6 } })
+    dp.addPeer('origin', { origin: false, fullService: true, rttMs: 0.1 }, 0)
+    dp.addPeer('p', { rttMs: 0.1 }, 0)
+    for (const k of ['origin', 'p']) dp.onBitfield(k, bits('********'))
+    let t = 0
+    const asked = new Set(chunks(dp.pick(t)))
+    while (asked.size < 8) { // 1 MiB per 100 ms, our whole link
+      t += 100
+      dp.onReceived('origin', dp.outstanding()[0].chunk, MiB, t)
+      const next = dp.pick(t)
+      expect(next.every(r => r.peer === 'origin')).toBe(true)
+      for (const c of chunks(next)) asked.add(c)
+    }
+    // Every chunk asked for; the last three wait at the origin, which stalls.
+    expect(dp.outstanding().map(r => r.peer)).toEqual(['origin', 'origin', 'origin'])
+    expect(dp.pick(t + 50)).toEqual([]) // not overdue yet: a duplicate would only waste our link
+    const dup = dp.pick(t + 400) // overdue, long before the requests expire (4 s)
+    expect(dup).toHaveLength(1)
+    expect(dup[0].peer).toBe('p')
+  })
+
   it('does not start while an unrequested chunk is left', () => {
     const f = setupPicker('2220', '', { config: { initialPipeline: 4, maxPipeline: 4 } })
     const reqs = f.dp.pick(0)

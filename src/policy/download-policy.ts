@@ -442,7 +442,22 @@ class Download implements DownloadPolicy {
 
   private inEndGame (): boolean {
     return this.avail.allRequested && this.inflight.size > 0 &&
-      this.inflight.size <= this.endGameThreshold
+      (this.inflight.size <= this.endGameThreshold || this.tailAtFeeder())
+  }
+
+  /**
+   * Every outstanding chunk is queued at the full-service origin that feeds
+   * us alone: a stall of that one connection would hold the whole tail until
+   * the requests expire (requestTimeoutMs), so end game starts here too and
+   * re-asks whatever runs overdue of idle holders. At 8 hosts one host sat
+   * 2.5 s on its last three chunks, all queued at the front-end, after the
+   * other seven were done (bench/cluster/FINDINGS.md, session 7 D).
+   */
+  private tailAtFeeder (): boolean {
+    const f = this.feederKey === undefined ? undefined : this.peers.get(this.feederKey)
+    if (f === undefined || f.queue.size !== this.inflight.size) return false
+    for (const c of this.inflight) if (!f.queue.has(c)) return false
+    return true
   }
 
   private pickFor (p: PeerState, now: number): number {
