@@ -145,6 +145,15 @@ describe('end game', () => {
     expect(dup[0].peer).toBe('p')
   })
 
+  it('leaves a tiny image to the feeding origin until it has delivered once', () => {
+    const dp = createDownloadPolicy({ chunkCount: 3, chunkBytes: MiB, have: new Bitfield(3), rng: seededRng(1), config: { randomFirstPicks: 0, downlinkBps: 80e6 } })
+    dp.addPeer('origin', { origin: false, fullService: true, rttMs: 0.1 }, 0)
+    dp.addPeer('p', { rttMs: 0.1 }, 0)
+    for (const k of ['origin', 'p']) dp.onBitfield(k, bits('***'))
+    expect(dp.pick(0).map(r => r.peer)).toEqual(['origin', 'origin', 'origin'])
+    expect(dp.pick(1)).toEqual([]) // no rate measured, so nothing is late: no duplicates
+  })
+
   it('does not start while an unrequested chunk is left', () => {
     const f = setupPicker('2220', '', { config: { initialPipeline: 4, maxPipeline: 4 } })
     const reqs = f.dp.pick(0)

@@ -454,7 +454,9 @@ class Download implements DownloadPolicy {
    * other seven were done (bench/cluster/FINDINGS.md, session 7 D).
    */
   private tailAtFeeder (): boolean {
-    const f = this.feederKey === undefined ? undefined : this.peers.get(this.feederKey)
+    // Only once it has delivered: before that no request of ours has a due
+    // time to be late against, and a tiny image would be asked of everyone.
+    const f = this.feederKey === undefined || this.feederChunks === 0 ? undefined : this.peers.get(this.feederKey)
     if (f === undefined || f.queue.size !== this.inflight.size) return false
     for (const c of this.inflight) if (!f.queue.has(c)) return false
     return true
