@@ -37,13 +37,6 @@ const TICK_MS = 100
 const DEFAULT_PULL_TIMEOUT_MS = 120_000
 /** A terminal's progress bar redraws this often; machines may ask for less (PullOptions). */
 const DEFAULT_PROGRESS_MS = 250
-/** A download that verified nothing for this long dials beyond its link caps (connectCandidates)... */
-const STARVED_MS = 5000
-/**
- * ...or this long before its first chunk: with 24 hosts starting at once on
- * two cores the first chunk comes 2-5 s in, which is start-up, not starvation.
- */
-const STARVED_FIRST_MS = 10_000
 
 export class Imgp2pNode {
   readonly host: Imgp2pHost
@@ -222,7 +215,8 @@ export class Imgp2pNode {
    * one among them linked to a holder.
    */
   private connectCandidates (img: SwarmImage): void {
-    const starved = img.downloading && img.idleFor(Date.now()) > (img.heldCount() > 0 ? STARVED_MS : STARVED_FIRST_MS)
+    const { starvedMs, starvedFirstMs } = this.links.caps
+    const starved = img.downloading && img.idleFor(Date.now()) > (img.heldCount() > 0 ? starvedMs : starvedFirstMs)
     for (const h of this.announcer.holdersOf(img.key)) void this.links.open(img, h.peer, h.addrs, { news: true, holder: true, anyCap: starved })
     for (const p of this.host.getPeers()) void this.links.open(img, p.toString(), [], { anyCap: starved })
   }

@@ -36,9 +36,16 @@ export interface LinkCaps {
    * this slack would trade with the origin alone.
    */
   acceptSlack: number
+  /** A download that verified nothing for this long dials beyond the caps (Imgp2pNode.connectCandidates)... */
+  starvedMs: number
+  /**
+   * ...or this long before its first chunk: with 24 hosts starting at once on
+   * two cores the first chunk comes 2-5 s in, which is start-up, not starvation.
+   */
+  starvedFirstMs: number
 }
 
-export const DEFAULT_LINK_CAPS: LinkCaps = { near: 10, far: 4, acceptSlack: 4 }
+export const DEFAULT_LINK_CAPS: LinkCaps = { near: 10, far: 4, acceptSlack: 4, starvedMs: 5000, starvedFirstMs: 10_000 }
 
 /** Why a link is opened, which decides what may stop it. */
 export interface OpenReason {
@@ -75,7 +82,7 @@ export class SwarmLinks {
    * HELLO and a close per pair, and cost more CPU than the caps saved.
    */
   private readonly turnedAway = new Map<string, number>()
-  private readonly caps: LinkCaps
+  readonly caps: LinkCaps
 
   constructor (private readonly opts: SwarmLinksOptions) {
     this.caps = { ...DEFAULT_LINK_CAPS, ...opts.caps }

@@ -19,51 +19,16 @@
  * Who holds what, and the pools picked from, live in availability.ts.
  */
 import type { Bitfield } from '../util/bitfield.js'
-import { Availability, FAR, NEAR, ORIGIN, type PeerClass } from './availability.js'
-import { DEFAULT_DOWNLOAD_CONFIG, END_GAME_MIN, FEEDER_JUDGE_CHUNKS, FEEDER_MIN_SHARE } from './constants.js'
+import { Availability, FAR, NEAR, ORIGIN } from './availability.js'
+import { DEFAULT_DOWNLOAD_CONFIG, END_GAME_MIN } from './constants.js'
+import { Feeder } from './feeder.js'
 import { definedOnly } from './overrides.js'
+import type { PeerState } from './peer-state.js'
 import { RateMeter, pipelineDepth, requestDeadline } from './pipeline.js'
 import { type Budget, EXHAUSTED, NONE, hasBit, scanBitfield, scanBuckets } from './scan.js'
 import type {
   ChunkRequest, DownloadConfig, DownloadPolicy, DownloadPolicyOptions, PeerKey, PeerMeta, Rng
 } from './types.js'
-
-interface Pending { sentAt: number, ahead: number }
-
-interface PeerState {
-  key: PeerKey
-  meta: PeerMeta
-  cls: PeerClass
-  /** Random rank among equally good peers, so hosts do not all favour the same one. */
-  tiebreak: number
-  /** Its bitfield bytes (MSB first, as Bitfield); raw so a HAVE costs a few instructions. */
-  bits: Uint8Array
-  /**
-   * Chunks it has that we lacked when last counted (exact at have.count ===
-   * interestingAt; an upper bound after, since we only gain chunks).
-   */
-  interesting: number
-  interestingAt: number
-  /** Requests to keep outstanding (from its measured rate and round trip). */
-  depth: number
-  choked: boolean
-  /**
-   * When it choked us, if the request it was serving then was kept (the chunk
-   * on the wire still arrives after a choke); that request expires after
-   * about one chunk time from here (see expire).
-   */
-  chokedAt: number
-  queue: Map<number, Pending>
-  meter: RateMeter
-  haveEpoch: number
-  dryEpoch: number
-  dryHave: number
-  dryUntil: number
-  corrupt: number
-  rejected?: Set<number>
-  /** When `rejected` got its first entry: it is forgotten requestTimeoutMs later (see forgetRejections). */
-  rejectedSince: number
-}
 
 export function createDownloadPolicy (opts: DownloadPolicyOptions): DownloadPolicy {
   return new Download(opts)
@@ -80,10 +45,8 @@ class Download implements DownloadPolicy {
   private readonly peers = new Map<PeerKey, PeerState>()
   private readonly banned = new Set<PeerKey>()
   private order: PeerState[] = []
-  /** The full-service origin we take everything from (see feeder), and those that proved too slow for it. */
-  private feederKey?: PeerKey
-  private readonly feederFailed = new Set<PeerKey>()
-  private feederChunks = 0
+  /** The full-service origin we take everything from, if any (feeder.ts). */
+  private readonly feeder: Feeder
   private orderDirty = false
 
   /** Outstanding requests per chunk. */
@@ -115,6 +78,7 @@ class Download implements DownloadPolicy {
     this.chunkBytes = opts.chunkBytes
     this.have = opts.have.clone()
     this.cfg = { ...DEFAULT_DOWNLOAD_CONFIG, ...definedOnly(opts.config) }
+    this.feeder = new Feeder(this.cfg.downlinkBps)
     this.endGameThreshold = endGameThreshold(n, this.cfg)
     this.rng = opts.rng
     this.reqCount = new Int32Array(n)
@@ -243,8 +207,7 @@ class Download implements DownloadPolicy {
     if (p !== undefined && p.queue.delete(chunk)) {
       this.reqCount[chunk]--
       p.meter.sample(bytes, now, p.queue.size > 0)
-      // A feeder's rate counts from the first chunk it sent with no other peer busy.
-      if (peer === this.feederKey && this.onlyFeederBusy(p) && this.feederChunks++ === 0) this.restartMeter(p, now)
+      this.feeder.onReceived(p, this.peers, now)
       this.updateDepth(p)
     }
     if (this.have.has(chunk)) {
@@ -307,7 +270,7 @@ class Download implements DownloadPolicy {
     if (this.done) return []
     this.maintain(now)
     const out: ChunkRequest[] = []
-    const feeder = this.inEndGame() ? undefined : this.feeder(now)
+    const feeder = this.inEndGame() ? undefined : this.feeder.choose(this.peers, this.order, now)
     for (const p of this.order) {
       if (p.rejected !== undefined) this.forgetRejections(p, now)
       if (feeder !== undefined && p !== feeder) continue
@@ -442,25 +405,9 @@ class Download implements DownloadPolicy {
 
   private inEndGame (): boolean {
     return this.avail.allRequested && this.inflight.size > 0 &&
-      (this.inflight.size <= this.endGameThreshold || this.tailAtFeeder())
+      (this.inflight.size <= this.endGameThreshold || this.feeder.holdsTail(this.peers, this.inflight))
   }
 
-  /**
-   * Every outstanding chunk is queued at the full-service origin that feeds
-   * us alone: a stall of that one connection would hold the whole tail until
-   * the requests expire (requestTimeoutMs), so end game starts here too and
-   * re-asks whatever runs overdue of idle holders. At 8 hosts one host sat
-   * 2.5 s on its last three chunks, all queued at the front-end, after the
-   * other seven were done (bench/cluster/FINDINGS.md, session 7 D).
-   */
-  private tailAtFeeder (): boolean {
-    // Only once it has delivered: before that no request of ours has a due
-    // time to be late against, and a tiny image would be asked of everyone.
-    const f = this.feederKey === undefined || this.feederChunks === 0 ? undefined : this.peers.get(this.feederKey)
-    if (f === undefined || f.queue.size !== this.inflight.size) return false
-    for (const c of this.inflight) if (!f.queue.has(c)) return false
-    return true
-  }
 
   private pickFor (p: PeerState, now: number): number {
     if (p.dryEpoch === this.epoch && p.dryHave === p.haveEpoch && now < p.dryUntil) return NONE
@@ -607,50 +554,6 @@ class Download implements DownloadPolicy {
     if (now - p.rejectedSince < this.cfg.requestTimeoutMs) return
     p.rejected = undefined
     p.haveEpoch++
-  }
-
-  /**
-   * A full-service origin that keeps up with our link is our only source
-   * outside end game, as for a plain copy from it. FULL_SERVICE means its link
-   * covers every host still pulling; trading among hosts as well adds only
-   * upload CPU on every host and several senders converging on each host's
-   * switch port (queue drops, and links idle while TCP recovers). If it
-   * delivers under FEEDER_MIN_SHARE of our stated link, it is one peer among
-   * others again, for the rest of this download.
-   */
-  private feeder (now: number): PeerState | undefined {
-    if (!(this.cfg.downlinkBps > 0)) return undefined
-    if (this.feederKey !== undefined) {
-      const p = this.peers.get(this.feederKey)
-      if (p !== undefined && p.meta.fullService === true && !p.choked) {
-        // A few chunks first: the first ones cross a connection still ramping up, from a busy origin.
-        if (this.feederChunks < FEEDER_JUDGE_CHUNKS || p.meter.rate * 8 >= FEEDER_MIN_SHARE * this.cfg.downlinkBps) return p
-        this.feederFailed.add(p.key)
-      }
-      this.feederKey = undefined
-    }
-    for (const p of this.order) {
-      if (p.meta.fullService !== true || p.choked || this.feederFailed.has(p.key)) continue
-      // Judged afresh: as one source among several (or as a last resort that
-      // refused us) it measured a share of our link, not what it can send.
-      this.restartMeter(p, now)
-      this.feederKey = p.key
-      this.feederChunks = 0
-      return p
-    }
-    return undefined
-  }
-
-  /** Forget a peer's measured rate; the clock runs from now if it has requests queued. */
-  private restartMeter (p: PeerState, now: number): void {
-    p.meter = new RateMeter()
-    if (p.queue.size > 0) p.meter.busy(now)
-  }
-
-  /** Nothing outstanding at peers other than `f`: what `f` delivers is all our link carries. */
-  private onlyFeederBusy (f: PeerState): boolean {
-    for (const q of this.peers.values()) if (q !== f && q.queue.size > 0) return false
-    return true
   }
 
   /** Deferred work before a pick: peer order, ownership changes, grace expiries. */
