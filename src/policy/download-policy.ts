@@ -408,7 +408,6 @@ class Download implements DownloadPolicy {
       (this.inflight.size <= this.endGameThreshold || this.feeder.holdsTail(this.peers, this.inflight))
   }
 
-
   private pickFor (p: PeerState, now: number): number {
     if (p.dryEpoch === this.epoch && p.dryHave === p.haveEpoch && now < p.dryUntil) return NONE
     if (!this.interesting(p)) return NONE
