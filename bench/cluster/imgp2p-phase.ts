@@ -2,7 +2,7 @@
  * imgp2p on the cluster, through its real CLI: one daemon per namespace, the
  * front-end adds the image, every host pulls it at the same moment.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type RunContext, remainingMs, repoRoot } from './context.js'
 import type { Imgp2pResult, Usage } from './metrics.js'
@@ -92,6 +92,14 @@ async function startDaemon (ctx: RunContext, n: Node, extra: string[], o: Imgp2p
   return { proc, addr: line.slice('listening '.length).trim() }
 }
 
+/** With `--daemon-arg --verbose`, each daemon's log goes to bench/cluster/logs/LABEL-NODE.log, to read a run's timeline afterwards. */
+function keepLogs (ctx: RunContext, daemons: Proc[]): void {
+  const dir = join(repoRoot(), 'bench', 'cluster', 'logs')
+  mkdirSync(dir, { recursive: true })
+  for (const d of daemons) writeFileSync(join(dir, `${ctx.label}-N${ctx.topo.hosts.length}-${d.label.replace('daemon@', '')}.log`), d.stderr)
+  ctx.log(`imgp2p: daemon logs in ${dir}`)
+}
+
 function peerCount (status: unknown): number {
   const peers = (status as { peers?: unknown }).peers
   if (Array.isArray(peers)) return peers.length
@@ -177,6 +185,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     const timeoutS = Math.max(5, Math.floor(remainingMs(ctx) / 1000) - 15)
     const tp = performance.now()
     const sampler = startSampler(ctx.topo, tp)
+    if (o.daemonArgs.includes('--verbose')) ctx.log(`imgp2p: pulls start at ${new Date().toISOString()}`)
     const pulls = hosts.map((h, i) => ctx.procs.spawnIn(h.ns, `pull@${h.name}`, cliPath(),
       ['pull', cid, '--out', outs[i], '--data-dir', dataDir(ctx, h), '--json', '--timeout', String(timeoutS)], cliEnv()))
     const codes = await Promise.all(pulls.map(async p => await p.exit))
@@ -223,6 +232,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     }
   } finally {
     await Promise.all(daemons.map(async d => { await ctx.procs.stop(d) }))
+    if (o.daemonArgs.includes('--verbose')) keepLogs(ctx, daemons)
     for (const h of hosts) rmSync(join(ctx.dir, h.name, 'out.img'), { force: true })
   }
 }

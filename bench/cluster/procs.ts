@@ -63,7 +63,7 @@ export class ProcessRegistry {
         }
       }
     })
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => { p.stderr = (p.stderr + d).slice(-20_000) })
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => { p.stderr = (p.stderr + d).slice(-1_000_000) })
     this.procs.add(p)
     void p.exit.then(() => this.procs.delete(p))
     return p

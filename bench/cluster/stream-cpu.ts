@@ -6,7 +6,7 @@
  * Two network namespaces joined by a veth pair shaped like the cluster's
  * host links; an `imgp2p daemon` in each; 64 MiB over the raw perf stream
  * (/imgp2p/perf/1.0.0: TCP + TLS + yamux), then the same bytes over Node's
- * TLS on a plain socket as the reference. Prints each side's CPU seconds.
+ * TLS on a plain socket and over plain TCP as references. Prints each side's CPU seconds.
  * At low rates a read carries a few KB, so the per-read cost of the stack
  * shows here and not on loopback (BENCHMARKS.md section 3, FINDINGS D).
  */
@@ -21,7 +21,7 @@ import { repoRoot } from './context.js'
 import { sh, treeUsage } from './sys.js'
 import { shape } from './topology.js'
 
-const { values } = parseArgs({ options: { mbit: { type: 'string', default: '50' }, mib: { type: 'string', default: '64' } } })
+const { values } = parseArgs({ options: { mbit: { type: 'string', default: '50' }, mib: { type: 'string', default: '64' }, 'min-tso-segs': { type: 'string' } } })
 const mbit = Number(values.mbit)
 const bytes = Number(values.mib) * 1024 * 1024
 const NS = ['i2p-scpu-a', 'i2p-scpu-b']
@@ -43,6 +43,7 @@ async function main (): Promise<void> {
     sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up'])
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
     shape(ns, 'eth0', mbit, 100)
+    if (values['min-tso-segs'] !== undefined) sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.tcp_min_tso_segs=${values['min-tso-segs']}`])
   })
   const root = mkdtempSync(join(tmpdir(), 'imgp2p-stream-cpu-'))
   try {
@@ -59,30 +60,36 @@ async function main (): Promise<void> {
       await a.stop()
       await b.stop()
     }
-    // The reference: Node's TLS on a plain socket, same bytes, same link.
+    // The references: Node's TLS on a plain socket, then plain TCP: same bytes, same link.
     const fixtures = join(repoRoot(), 'test', 'fixtures')
-    const server = join(root, 'server.mjs')
-    const client = join(root, 'client.mjs')
-    writeFileSync(server, `import tls from 'node:tls'; import { readFileSync } from 'node:fs'
-const s = tls.createServer({ key: readFileSync(${JSON.stringify(join(fixtures, 'tls-key.pem'))}), cert: readFileSync(${JSON.stringify(join(fixtures, 'tls-cert.pem'))}) }, sock => {
+    const tlsOpts = `{ key: readFileSync(${JSON.stringify(join(fixtures, 'tls-key.pem'))}), cert: readFileSync(${JSON.stringify(join(fixtures, 'tls-cert.pem'))}) }, `
+    for (const [name, mod, serverOpts, clientOpts] of [
+      ['Node TLS, plain socket', 'tls', tlsOpts, ', rejectUnauthorized: false'],
+      ['plain TCP (no encryption)', 'net', '', '']
+    ]) {
+      const server = join(root, `server-${mod}.mjs`)
+      const client = join(root, `client-${mod}.mjs`)
+      writeFileSync(server, `import m from 'node:${mod}'; import { readFileSync } from 'node:fs'
+const s = m.createServer(${serverOpts}sock => {
   let left = ${bytes}; const buf = Buffer.alloc(65536)
   const go = () => { while (left > 0) { left -= buf.length; if (!sock.write(buf)) return sock.once('drain', go) } sock.end() }
   go()
 })
 s.listen(5000, ${JSON.stringify(IP[0])}, () => { process.stdout.write('ready\\n') })`)
-    writeFileSync(client, `import tls from 'node:tls'
-const t0 = performance.now(); const c0 = process.cpuUsage(); let n = 0
-const s = tls.connect({ host: ${JSON.stringify(IP[0])}, port: 5000, rejectUnauthorized: false })
-s.on('data', d => { n += d.length })
-s.on('end', () => { const c = process.cpuUsage(c0); process.stdout.write(JSON.stringify({ mbs: n / ((performance.now() - t0) / 1000) / 1e6, cpu: (c.user + c.system) / 1e6 })) })`)
-    const srv = spawn('ip', ['netns', 'exec', NS[0], process.execPath, server], { stdio: ['ignore', 'pipe', 'inherit'] })
-    try {
-      await new Promise(resolve => srv.stdout.once('data', resolve))
-      const s0 = cpuSeconds(srv.pid)
-      const out = JSON.parse(sh('ip', ['netns', 'exec', NS[1], process.execPath, client], { timeoutMs: 600_000 })) as { mbs: number, cpu: number }
-      process.stdout.write(`Node TLS, plain socket: ${out.mbs.toFixed(2)} MB/s; CPU sender ${(cpuSeconds(srv.pid) - s0).toFixed(2)} s, receiver ${out.cpu.toFixed(2)} s\n`)
-    } finally {
-      srv.kill()
+      writeFileSync(client, `import m from 'node:${mod}'
+const t0 = performance.now(); const c0 = process.cpuUsage(); let n = 0; let ev = 0
+const s = m.connect({ host: ${JSON.stringify(IP[0])}, port: 5000${clientOpts} })
+s.on('data', d => { n += d.length; ev++ })
+s.on('end', () => { const c = process.cpuUsage(c0); process.stdout.write(JSON.stringify({ mbs: n / ((performance.now() - t0) / 1000) / 1e6, cpu: (c.user + c.system) / 1e6, sys: c.system / 1e6, reads: ev })) })`)
+      const srv = spawn('ip', ['netns', 'exec', NS[0], process.execPath, server], { stdio: ['ignore', 'pipe', 'inherit'] })
+      try {
+        await new Promise(resolve => srv.stdout.once('data', resolve))
+        const s0 = cpuSeconds(srv.pid)
+        const out = JSON.parse(sh('ip', ['netns', 'exec', NS[1], process.execPath, client], { timeoutMs: 600_000 })) as { mbs: number, cpu: number, sys: number, reads: number }
+        process.stdout.write(`${name}: ${out.mbs.toFixed(2)} MB/s; CPU sender ${(cpuSeconds(srv.pid) - s0).toFixed(2)} s, receiver ${out.cpu.toFixed(2)} s (system ${out.sys.toFixed(2)} s, ${out.reads} reads)\n`)
+      } finally {
+        srv.kill()
+      }
     }
   } finally {
     rmSync(root, { recursive: true, force: true })

@@ -279,15 +279,19 @@ export class Imgp2pNode {
     run.catch(() => {})
     partialOpened.catch(() => {})
     this.pulls.set(key, { done: run, partial: partialOpened })
+    const t0 = Date.now()
+    this.log(`pull ${key}: asked`)
     try {
       const manifest = (await this.store.getManifest(cid)) ?? await findManifest({
         host: this.host, announcer: this.announcer, store: this.store, selfId: this.peerId
       }, cid, { timeoutMs, signal: options.signal, onSearch: () => {
         options.onProgress?.({ cid: key, phase: 'manifest', have: 0, total: 0, bytes: 0, peers: 0, chunkSize: 0, size: 0 })
       } })
+      this.log(`pull ${key}: manifest after ${Date.now() - t0} ms`)
       const partial = await this.store.openPartial(cid, manifest)
       if (out != null) await partial.attachOutput(out)
       const img = this.images.get(key) ?? this.createImage(cid, manifest, false)
+      this.log(`pull ${key}: files ready after ${Date.now() - t0} ms, ${img.links.size} links`)
       const done = img.startDownload(partial, options.onChunk)
       this.connectCandidates(img)
       resolvePartial(partial)

@@ -53,6 +53,7 @@ interface Download {
   /** Chunks between arrival and verified write. */
   writing: Set<number>
   bytes: number
+  startedAt: number
   lastProgressAt: number
   finished: boolean
   /** Settles with the verified bytes this download fetched. */
@@ -196,6 +197,7 @@ export class SwarmImage {
     this.catchUpHaves(link)
     this.updateInterest(link)
     this.uploader.addLink(link, now)
+    this.opts.log(`${this.key.slice(-8)}: link ${link.peer.slice(-6)} up (${link.initiator}), ${this.links.size} links`)
     this.pex.schedule()
     this.schedulePump()
     return true
@@ -227,6 +229,7 @@ export class SwarmImage {
   private detach (link: Link, now: number, keepKnown = false): void {
     if (this.links.get(link.peer) !== link) return
     this.links.delete(link.peer)
+    this.opts.log(`${this.key.slice(-8)}: link ${link.peer.slice(-6)} down, ${this.links.size} links`)
     if (!keepKnown) this.remoteHave.delete(link.peer)
     this.uploader.removeLink(link)
     this.download?.policy.removePeer(link.peer, now)
@@ -305,7 +308,7 @@ export class SwarmImage {
         // Our peers start by choking us and say UNCHOKE on the wire.
         config: { peersStartChoked: true, downlinkBps: this.opts.linkBps ?? 0 }
       })
-      this.download = { policy, partial, writing: new Set(), bytes: 0, lastProgressAt: now, finished: false, resolve, reject, onChunk }
+      this.download = { policy, partial, writing: new Set(), bytes: 0, startedAt: now, lastProgressAt: now, finished: false, resolve, reject, onChunk }
       for (const l of this.links.values()) {
         policy.addPeer(l.peer, this.metaOf(l), now)
         const known = this.knownHave(l.peer)
@@ -365,7 +368,10 @@ export class SwarmImage {
         if (l.remoteHello?.origin === true || !this.knownHave(l.peer).has(index)) l.have(index)
       }
       dl.onChunk?.(index)
-      if (dl.partial.have.count === 1 || dl.partial.have.count === this.chunkCount) this.opts.onHeldChanged()
+      if (dl.partial.have.count === 1 || dl.partial.have.count === this.chunkCount) {
+        this.opts.log(`${this.key.slice(-8)}: chunk ${dl.partial.have.count} of ${this.chunkCount} from ${link.peer.slice(-6)}, ${now - dl.startedAt} ms into the download`)
+        this.opts.onHeldChanged()
+      }
       this.maybeFinish()
       this.schedulePump()
     }, (err: Error) => {

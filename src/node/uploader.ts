@@ -162,7 +162,9 @@ export class Uploader {
     if (this.opts.origin == null) return
     const revealed = this.opts.origin.reveal(link.peer, now)
     // Before the HAVEs, so the peer counts them as an ordinary peer's.
-    link.fullService(this.opts.origin.fullService(link.peer, now))
+    const full = this.opts.origin.fullService(link.peer, now)
+    if (full !== link.fullServiceSent) this.opts.log(`${this.opts.cid.toString().slice(-8)}: full service ${full ? 'on' : 'off'} for ${link.peer.slice(-6)}`)
+    link.fullService(full)
     for (const i of revealed) link.have(i)
   }
 }
