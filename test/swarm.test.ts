@@ -115,6 +115,26 @@ describe('swarm on loopback', () => {
     expect(img?.bannedPeers).toContain(liar.peerId)
   })
 
+  it('completes from the origin when the only other holder lies and is dropped', async () => {
+    // The origin refuses chunks a peer holds, and after its first pass shows
+    // them to no one: a host that dropped the one holder was shown nothing.
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    await writeImage(image, 4 * MiB)
+    const want = await sha256File(image)
+    const origin = track(await startNode(join(dir, 'origin'), { store: await FaultyStore.open(join(dir, 'origin'), { readDelayMs: 20 }) }))
+    const { cid } = await origin.add(image, { chunkSize: 128 * 1024 })
+    const liar = track(await startNode(join(dir, 'liar'), { peers: [addrOf(origin)], store: await FaultyStore.open(join(dir, 'liar'), { corrupt: () => true }) }))
+    await liar.pull(cid, { timeoutMs: 30_000 })
+    const puller = track(await startNode(join(dir, 'puller'), { peers: [addrOf(origin), addrOf(liar)] }))
+    await waitFor(() => puller.host.getPeers().length >= 2, 10_000, 'puller to connect')
+
+    const r = await puller.pull(cid, { out: join(dir, 'out.raw'), timeoutMs: 15_000 })
+    expect(await sha256File(r.path)).toBe(want)
+    const img = (await puller.status()).images.find(i => i.cid === cid)
+    expect(img?.bannedPeers).toContain(liar.peerId)
+  })
+
   it('resumes an interrupted pull without fetching verified chunks again', async () => {
     const dir = await setup()
     const image = join(dir, 'image.raw')

@@ -44,6 +44,14 @@ interface OriginPeer {
   cursor: number
   /** Full service showed it every chunk: nothing is left to reveal. */
   shownAll: boolean
+  /** Chunks we sent it. */
+  fromUs: Bitfield
+  /**
+   * It starved (starvingServeMs without a gain), so we serve it anything
+   * until it gains a chunk we did not send it: until then its holders are
+   * still out of its reach, and what it got from us proves nothing.
+   */
+  rescued: boolean
 }
 
 export function createOriginPolicy (opts: OriginPolicyOptions): OriginPolicy {
@@ -121,7 +129,7 @@ class Origin implements OriginPolicy {
     if (this.peers.has(peer)) return
     const near = this.zone === undefined || meta.zone === undefined || meta.zone === this.zone
     this.peers.set(peer, {
-      key: peer, near, linkBps: meta.linkBps ?? 0, seen: false, gainedAt: this.lastNow, has: new Bitfield(this.n), revealed: new Bitfield(this.n), open: new Set(), cursor: 0, shownAll: false
+      key: peer, near, linkBps: meta.linkBps ?? 0, seen: false, gainedAt: this.lastNow, has: new Bitfield(this.n), revealed: new Bitfield(this.n), open: new Set(), cursor: 0, shownAll: false, fromUs: new Bitfield(this.n), rescued: false
     })
     if (this.n > 0) this.pulling(this.peers.get(peer) as OriginPeer, +1)
   }
@@ -145,6 +153,7 @@ class Origin implements OriginPolicy {
     const p = this.peers.get(peer)
     if (p === undefined || chunk < 0 || chunk >= this.n || !p.has.set(chunk)) return
     p.gainedAt = Math.max(p.gainedAt, this.lastNow)
+    if (!p.fromUs.has(chunk)) p.rescued = false
     if (p.has.complete) this.pulling(p, -1)
     if (this.holders[chunk]++ === 0) this.append(chunk)
     // A chunk some peer already holds (an all-zero chunk, or one from an earlier
@@ -170,6 +179,7 @@ class Origin implements OriginPolicy {
     }
     this.sentTo[chunk] = peer
     const p = this.peers.get(peer)
+    p?.fromUs.set(chunk)
     if (p !== undefined && p.open.delete(chunk)) this.close(chunk)
   }
 
@@ -184,7 +194,7 @@ class Origin implements OriginPolicy {
     // A peer that gained nothing for a while cannot reach the holders (too few
     // links, all choking it): serve it rather than let it starve.
     const p = this.peers.get(peer)
-    if (p !== undefined && now - p.gainedAt >= this.cfg.starvingServeMs) return true
+    if (p !== undefined && this.starving(p, now)) return true
     if (this.holders[chunk] >= r) return false
     // On its way to another peer, which will hold it in a moment and pass it on.
     const to = this.sentTo[chunk]
@@ -205,6 +215,12 @@ class Origin implements OriginPolicy {
     else if (this.demandBps > this.uplinkBps) this.oversubscribed = true
   }
 
+  /** Gained nothing for a while though it misses chunks: the holders are out of its reach. */
+  private starving (p: OriginPeer, now: number): boolean {
+    if (!p.rescued && p.seen && now - p.gainedAt >= this.cfg.starvingServeMs && p.has.count < this.n) p.rescued = true
+    return p.rescued
+  }
+
   /** The origin's upload covers every peer still pulling, and no peer joined within the settle time. */
   private covered (now: number): boolean {
     if (this.uplinkBps <= 0 || this.unstatedRates > 0 || this.oversubscribed) this.full = false
@@ -222,6 +238,10 @@ class Origin implements OriginPolicy {
       this.lastJoinAt = now
     }
     if (p.near && this.covered(now)) return this.revealAll(p)
+    // serves() gives a starving peer what it asks; it must also know what it
+    // may ask. Held chunks are otherwise never shown to it, and a host whose
+    // only holder lied to it (it dropped that peer) waited for ever.
+    if (this.starving(p, now)) return this.revealAll(p)
     if (this.allSent) {
       // Far peers still get nothing from us while our zone needs chunks, even
       // after the first pass: a far host sees only its few neighbours in our
