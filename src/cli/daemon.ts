@@ -16,7 +16,6 @@ export interface DaemonArgs {
   hashWorkers?: number
   neighbours?: number
   linkBps?: number
-  plainChunks?: { port: number }
 }
 
 /**
@@ -55,7 +54,6 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     hashWorkers: args.hashWorkers,
     neighbours: args.neighbours,
     linkBps: args.linkBps,
-    plainChunks: args.plainChunks,
     log
   })
   let server

@@ -13,7 +13,7 @@ import { ProgressReporter } from './progress.js'
 const USAGE = `usage: imgp2p <command> [options]
 
   daemon [--data-dir DIR] [--listen MULTIADDR]... [--peer MULTIADDR]... [--zone NAME] [--origin] [--mdns] [--neighbours N]
-         [--link-mbit RATE] [--plain-chunks [--plain-chunks-port PORT]] [--verbose]
+         [--link-mbit RATE] [--verbose]
   add FILE [--data-dir DIR] [--chunk-size SIZE] [--json]      import an image; prints its CID last
   pull CID [--out PATH] [--data-dir DIR] [--timeout SECONDS] [--json]
   ls [--data-dir DIR] [--json]
@@ -99,12 +99,8 @@ async function daemonCmd (args: string[]): Promise<number> {
     'enable-perf': { type: 'boolean', default: false },
     'hash-workers': { type: 'string' },
     neighbours: { type: 'string' },
-    'link-mbit': { type: 'string' },
-    'plain-chunks': { type: 'boolean', default: false },
-    'plain-chunks-port': { type: 'string' }
+    'link-mbit': { type: 'string' }
   }, 0)
-  const plainPort = countArg(values, 'plain-chunks-port')
-  if (plainPort != null && plainPort > 65535) throw new UsageError(`--plain-chunks-port wants a TCP port (0-65535), got ${plainPort}`)
   // Loaded here, not at the top: `pull` and friends only talk to the control
   // socket, and a cloud manager may start dozens of them at once.
   const { runDaemon } = await import('./daemon.js')
@@ -119,8 +115,7 @@ async function daemonCmd (args: string[]): Promise<number> {
     enablePerf: values['enable-perf'] === true,
     hashWorkers: countArg(values, 'hash-workers'),
     neighbours: countArg(values, 'neighbours'),
-    linkBps: linkArg(values),
-    plainChunks: values['plain-chunks'] === true || plainPort != null ? { port: plainPort ?? 0 } : undefined
+    linkBps: linkArg(values)
   })
 }
 

@@ -4,8 +4,6 @@
  * SwarmImage that owns it does.
  */
 import type { Stream } from '@libp2p/interface'
-import type { Socket } from 'node:net'
-import { encodePlainPieceHeader } from './plain-chunks.js'
 import { BoundedWriter } from './stream-writer.js'
 import { RateMeter } from './rate.js'
 import {
@@ -43,9 +41,6 @@ export class Link {
 
   private readonly writer: BoundedWriter
   private readonly decoder: FrameDecoder
-  private maxPieceBytes: number
-  /** Where our PIECEs go instead of the stream, once the peer dialled our plain-chunks offer (plain-chunks.ts). */
-  private plainOut?: { sock: Socket, onSent: (n: number) => void }
   private handlers?: LinkHandlers
   private backlog: WireMessage[] = []
   private readonly abort = new AbortController()
@@ -57,7 +52,6 @@ export class Link {
     this.uploaded = new RateMeter(now)
     this.writer = new BoundedWriter(stream)
     this.decoder = new FrameDecoder(maxPiece)
-    this.maxPieceBytes = maxPiece
     stream.maxReadBufferLength = READ_BUFFER_LIMIT
     stream.addEventListener('message', (evt) => {
       let msgs: WireMessage[]
@@ -67,14 +61,13 @@ export class Link {
         this.close(err as Error)
         return
       }
-      for (const m of msgs) this.deliver(m)
+      for (const m of msgs) {
+        if (m.type === MsgType.Piece) this.downloaded.add(m.length)
+        if (this.handlers == null) this.backlog.push(m)
+        else this.handlers.onMessage(this, m)
+      }
     })
-    stream.addEventListener('close', (evt) => {
-      this.closed = true
-      this.abort.abort()
-      this.plainOut?.sock.destroy()
-      this.handlers?.onClose(this, evt.error)
-    })
+    stream.addEventListener('close', (evt) => { this.closed = true; this.abort.abort(); this.handlers?.onClose(this, evt.error) })
     // The peer is done with this image (it removed it, or stopped): a
     // half-open link would block a fresh one from the same peer.
     stream.addEventListener('remoteCloseWrite', () => { this.close() })
@@ -82,33 +75,7 @@ export class Link {
 
   get signal (): AbortSignal { return this.abort.signal }
 
-  setMaxPiece (n: number): void {
-    this.maxPieceBytes = n
-    this.decoder.setMaxPiece(n)
-  }
-
-  get maxPiece (): number { return this.maxPieceBytes }
-
-  private deliver (m: WireMessage): void {
-    if (m.type === MsgType.Piece) this.downloaded.add(m.length)
-    if (this.handlers == null) this.backlog.push(m)
-    else this.handlers.onMessage(this, m)
-  }
-
-  /** A PIECE that came over the plain-chunks socket: handled as if it came on the stream. */
-  deliverPiece (index: number, data: Uint8Array): void {
-    if (!this.closed) this.deliver({ type: MsgType.Piece, index, data: [data], length: data.length })
-  }
-
-  /** The peer dialled our plain-chunks offer: our PIECEs go on `sock` from now on (back to the stream if it fails). */
-  attachPlainOut (sock: Socket, onSent: (n: number) => void): void {
-    if (this.closed) { sock.destroy(); return }
-    const out = { sock, onSent }
-    this.plainOut = out
-    sock.once('close', () => { if (this.plainOut === out) this.plainOut = undefined })
-  }
-
-  get plainChunks (): boolean { return this.plainOut != null }
+  setMaxPiece (n: number): void { this.decoder.setMaxPiece(n) }
 
   /** Wait for the peer's HELLO (the first frame either side sends). */
   async readHello (): Promise<Hello> {
@@ -179,19 +146,9 @@ export class Link {
     this.writer.sendNow(encodeSignal(full ? MsgType.FullService : MsgType.LastResort))
   }
 
-  /** Send a chunk, waiting for room in the stream's bounded queue (or the plain socket's). */
+  /** Send a chunk, waiting for room in the stream's bounded queue. */
   async piece (index: number, data: Uint8Array): Promise<void> {
-    const plain = this.plainOut
-    if (plain != null && !plain.sock.destroyed) {
-      plain.sock.cork()
-      plain.sock.write(encodePlainPieceHeader(index, data.length))
-      const room = plain.sock.write(data)
-      plain.sock.uncork()
-      plain.onSent(data.length)
-      if (!room) await drained(plain.sock, this.abort.signal)
-    } else {
-      await this.writer.write([encodePieceHeader(index, data.length), data], this.abort.signal)
-    }
+    await this.writer.write([encodePieceHeader(index, data.length), data], this.abort.signal)
     this.uploaded.add(data.length)
   }
 
@@ -199,26 +156,9 @@ export class Link {
     if (this.closed) return
     this.closed = true
     this.abort.abort()
-    this.plainOut?.sock.destroy()
     if (err == null) this.writer.flush()
     if (err != null) this.stream.abort(err)
     else this.stream.close().catch(() => { this.stream.abort(new Error('close failed')) })
     this.handlers?.onClose(this, err)
   }
-}
-
-/** Resolves when `sock` has room again, or is gone (its link then stops serving), or `signal` aborts. */
-async function drained (sock: Socket, signal: AbortSignal): Promise<void> {
-  if (sock.destroyed || signal.aborted) return
-  await new Promise<void>(resolve => {
-    const done = (): void => {
-      sock.off('drain', done)
-      sock.off('close', done)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    sock.on('drain', done)
-    sock.on('close', done)
-    signal.addEventListener('abort', done)
-  })
 }

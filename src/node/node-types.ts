@@ -31,13 +31,6 @@ export interface NodeOptions {
   enablePerf?: boolean
   /** How many peers a pulling host trades one image with (swarm-links.ts has the defaults and why). */
   links?: Partial<LinkCaps>
-  /**
-   * Offer and take chunk bytes over plain TCP on this port (0: any free one)
-   * beside the encrypted libp2p connection: much less CPU per byte, chunks
-   * still verified by CID, image bytes readable on the wire (plain-chunks.ts).
-   * Off when absent.
-   */
-  plainChunks?: { port?: number }
   /** Threads that verify chunk hashes; 0 hashes on the network thread. */
   hashWorkers?: number
   log?: (msg: string) => void
@@ -80,7 +73,5 @@ export interface NodeStatus {
   bytesReceived: number
   /** Chunk bytes received from peers of another zone (both zones known), duplicates included. */
   bytesReceivedCrossZone: number
-  /** With plain chunks on: where they listen, and the chunk bytes that went over them. */
-  plainChunks?: { port: number, bytesSent: number, bytesReceived: number }
   images: Array<ImageInfo & { downloading: boolean, links: number, uploadRate: number, downloadRate: number, corruptChunks: number, bannedPeers: string[] }>
 }

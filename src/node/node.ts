@@ -27,7 +27,6 @@ import { findManifest } from './manifest-finder.js'
 import { serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
-import { PlainChunks } from './plain-chunks.js'
 import type { NodeOptions, NodeStatus, PullOptions, PullProgress, PullResult } from './node-types.js'
 import { SwarmImage } from './swarm-image.js'
 import { SwarmLinks } from './swarm-links.js'
@@ -61,7 +60,7 @@ export class Imgp2pNode {
   private manifestBytesSent = 0
   private readonly log: (msg: string) => void
 
-  private constructor (host: Imgp2pHost, store: ImageStore & ImageExporter, private readonly opts: NodeOptions, private readonly plain?: PlainChunks) {
+  private constructor (host: Imgp2pHost, store: ImageStore & ImageExporter, private readonly opts: NodeOptions) {
     this.host = host
     this.store = store
     this.peerId = host.peerId.toString()
@@ -74,7 +73,6 @@ export class Imgp2pNode {
       zone: opts.zone,
       imageFor: async (cid) => await this.imageFor(cid),
       caps: opts.links,
-      plain,
       log: this.log
     })
     this.neighbours = new Neighbourhood({
@@ -97,23 +95,12 @@ export class Imgp2pNode {
   static async create (opts: NodeOptions): Promise<Imgp2pNode> {
     if (opts.hashWorkers != null) setDefaultHashPool(new HashPool({ size: opts.hashWorkers }))
     const store = opts.store ?? await FsImageStore.open(opts.dataDir)
-    const listen = opts.listen ?? ['/ip4/0.0.0.0/tcp/4050']
     const host = await createHost({
       privateKey: await loadOrCreateKey(opts.dataDir),
-      listen,
+      listen: opts.listen ?? ['/ip4/0.0.0.0/tcp/4050'],
       mdns: opts.mdns
     })
-    let plain: PlainChunks | undefined
-    try {
-      if (opts.plainChunks != null) {
-        plain = new PlainChunks(opts.log ?? (() => {}))
-        await plain.start(listenHost(listen), opts.plainChunks.port ?? 0)
-      }
-    } catch (err) {
-      await host.stop()
-      throw new Error(`cannot listen for plain chunks on port ${opts.plainChunks?.port ?? 0}: ${(err as Error).message}`)
-    }
-    const node = new Imgp2pNode(host, store, opts, plain)
+    const node = new Imgp2pNode(host, store, opts)
     await node.start()
     return node
   }
@@ -391,7 +378,6 @@ export class Imgp2pNode {
       bytesSent,
       bytesReceived,
       bytesReceivedCrossZone,
-      ...(this.plain != null ? { plainChunks: { port: this.plain.port, bytesSent: this.plain.bytesSent, bytesReceived: this.plain.bytesReceived } } : {}),
       images: infos.map(info => {
         const img = this.images.get(info.cid)
         let up = 0
@@ -430,20 +416,9 @@ export class Imgp2pNode {
     this.neighbours.stop()
     this.announcer.stop()
     for (const img of this.images.values()) img.close()
-    await this.plain?.stop()
     await this.host.stop()
     await this.store.close()
   }
-}
-
-/** The address plain chunks listen on: the first IP the libp2p node listens on over TCP (all, if none is given). */
-function listenHost (listen: string[]): string {
-  for (const text of listen) {
-    const c = multiaddr(text).getComponents()
-    const ip = c.find(x => x.name === 'ip4' || x.name === 'ip6')?.value
-    if (ip != null && c.some(x => x.name === 'tcp')) return ip
-  }
-  return '0.0.0.0'
 }
 
 function isWildcard (a: Multiaddr): boolean {

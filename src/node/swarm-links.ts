@@ -10,10 +10,8 @@ import { CID } from 'multiformats/cid'
 import { MAX_CHUNK_SIZE } from '../chunking/constants.js'
 import type { Imgp2pHost } from './host.js'
 import { Link } from './link.js'
-import type { PlainChunks } from './plain-chunks.js'
 import { SWARM_PROTOCOL } from './protocols.js'
 import type { SwarmImage } from './swarm-image.js'
-import type { Hello } from './wire.js'
 
 /**
  * A host pulling an image trades it with at most `near` peers of its own
@@ -69,8 +67,6 @@ export interface SwarmLinksOptions {
   /** The image a HELLO names, if we hold or pull it. */
   imageFor: (cid: CID) => Promise<SwarmImage | undefined>
   caps?: Partial<LinkCaps>
-  /** Present when this node offers and takes chunk bytes over plain TCP (plain-chunks.ts). */
-  plain?: PlainChunks
   log: (msg: string) => void
 }
 
@@ -110,20 +106,12 @@ export class SwarmLinks {
       }
       if (hello.chunkCount !== 0 && hello.chunkCount !== img.chunkCount) throw new Error(`peer says image has ${hello.chunkCount} chunks, manifest says ${img.chunkCount}`)
       link.setMaxPiece(img.manifest.chunkSize)
-      link.sendHello({ ...img.hello(), plainChunks: this.opts.plain?.offer(link) })
-      if (img.addLink(link, Date.now())) this.takePlainChunks(link, hello, conn.remoteAddr)
+      link.sendHello(img.hello())
+      img.addLink(link, Date.now())
     } catch (err) {
       this.opts.log(`swarm stream from ${peer} failed: ${(err as Error).message}`)
       link.close(err as Error)
     }
-  }
-
-  /** The peer offered its PIECEs over plain TCP and we take them too: dial it where its libp2p connection reached. */
-  private takePlainChunks (link: Link, hello: Hello, remote: Multiaddr | undefined): void {
-    const plain = this.opts.plain
-    if (plain == null || hello.plainChunks == null || remote == null) return
-    const ip = remote.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
-    if (ip != null) plain.receive(link, ip, hello.plainChunks)
   }
 
   /** Whether a pulling `img` takes one more link to a peer of `zone` (a seed takes all, and anyone takes an origin). */
@@ -170,14 +158,14 @@ export class SwarmLinks {
       const stream = await this.opts.host.dialProtocol(pid, SWARM_PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
       link = new Link(stream, peer, 'local', Date.now(), img.manifest.chunkSize)
       const t0 = performance.now()
-      link.sendHello({ ...img.hello(), starving: why.anyCap === true, plainChunks: this.opts.plain?.offer(link) })
+      link.sendHello({ ...img.hello(), starving: why.anyCap === true })
       const hello = await link.readHello()
       link.rttMs = performance.now() - t0
       if (hello.chunkCount === 0) { this.missed.set(key, Date.now()); link.close(); return }
       if (!CID.decode(hello.cid).equals(img.cid) || hello.chunkCount !== img.chunkCount) throw new Error('peer answered about another image')
       // Dialled before its zone was known: keep it only if its class has room.
       if (why.anyCap !== true && !this.hasRoom(img, hello.zone, hello.origin)) { this.turnedAway.set(key, Date.now()); link.close(); return }
-      if (img.addLink(link, Date.now())) this.takePlainChunks(link, hello, this.opts.host.getConnections(pid)[0]?.remoteAddr)
+      img.addLink(link, Date.now())
     } catch (err) {
       this.opts.log(`cannot trade ${img.key} with ${peer}: ${(err as Error).message}`)
       this.missed.set(key, Date.now())

@@ -15,7 +15,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { ProtocolError } from '../errors.js'
-import { TOKEN_BYTES } from './plain-chunks.js'
 
 export const MsgType = {
   Hello: 0,
@@ -46,8 +45,6 @@ export interface Hello {
   linkBps: number | null
   /** The sender's download has got nothing for a while: take this link whatever the caps (absent: false). */
   starving?: boolean
-  /** Dial this port with this token to receive the sender's PIECEs over plain TCP (plain-chunks.ts; absent: not offered). */
-  plainChunks?: { port: number, token: Uint8Array }
 }
 
 export type SignalType = typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested |
@@ -82,8 +79,7 @@ export function encodeHello (hello: Hello): Uint8Array {
     zone: hello.zone,
     origin: hello.origin,
     link: hello.linkBps,
-    ...(hello.starving === true ? { starving: true } : {}),
-    ...(hello.plainChunks != null ? { plain: { port: hello.plainChunks.port, token: hello.plainChunks.token } } : {})
+    ...(hello.starving === true ? { starving: true } : {})
   })
   return frame(MsgType.Hello, body)
 }
@@ -154,19 +150,8 @@ function decodeHello (body: Uint8Array): Hello {
     origin: o.origin === true,
     // A rate is a hint for the origin's service decision; nonsense counts as unknown.
     linkBps: typeof o.link === 'number' && Number.isFinite(o.link) && o.link > 0 ? o.link : null,
-    starving: o.starving === true,
-    plainChunks: decodePlainOffer(o.plain)
+    starving: o.starving === true
   }
-}
-
-/** A malformed offer is ignored, not fatal: chunks then come over the stream. */
-function decodePlainOffer (v: unknown): Hello['plainChunks'] {
-  const o = v as Record<string, unknown> | null | undefined
-  if (typeof o !== 'object' || o == null) return undefined
-  const { port, token } = o
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) return undefined
-  if (!(token instanceof Uint8Array) || token.length !== TOKEN_BYTES) return undefined
-  return { port, token }
 }
 
 /**
