@@ -55,6 +55,8 @@ interface Download {
   bytes: number
   startedAt: number
   lastProgressAt: number
+  /** The feeder last written to the log. */
+  loggedFeeder?: string
   finished: boolean
   /** Settles with the verified bytes this download fetched. */
   resolve: (bytes: number) => void
@@ -441,6 +443,10 @@ export class SwarmImage {
     const dl = this.download
     if (dl != null && !dl.finished) {
       for (const r of dl.policy.expire(now)) this.links.get(r.peer)?.cancel(r.chunk)
+      if (dl.policy.feederPeer !== dl.loggedFeeder) {
+        dl.loggedFeeder = dl.policy.feederPeer
+        this.opts.log(`${this.key.slice(-8)}: ${dl.loggedFeeder == null ? 'no feeder' : `fed by ${dl.loggedFeeder.slice(-6)} alone`}, ${dl.partial.have.count} of ${this.chunkCount} chunks, ${now - dl.startedAt} ms into the download`)
+      }
       for (const l of this.links.values()) this.updateInterest(l)
       this.pump(now)
     }

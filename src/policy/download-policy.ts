@@ -265,6 +265,8 @@ class Download implements DownloadPolicy {
 
   // ---- decisions -----------------------------------------------------------
 
+  get feederPeer (): PeerKey | undefined { return this.feeder.current }
+
   pick (now: number): ChunkRequest[] {
     this.lastNow = now
     if (this.done) return []

@@ -20,6 +20,8 @@ export class Feeder {
   /** Chunks the current feeder delivered while no other peer had a request of ours. */
   private delivered = 0
 
+  get current (): PeerKey | undefined { return this.key }
+
   /** `downlinkBps`: our stated link; 0 (unknown) means no feeder. */
   constructor (private readonly downlinkBps: number) {}
 

@@ -108,6 +108,8 @@ export interface DownloadPolicy {
   /** Chunks verified locally. The policy owns this bitfield; drivers read it. */
   readonly have: Bitfield
   readonly done: boolean
+  /** The full-service origin we take everything from right now, if any (for logs). */
+  readonly feederPeer?: PeerKey
 
   addPeer (peer: PeerKey, meta: PeerMeta, now: number): void
   updatePeer (peer: PeerKey, meta: PeerMeta): void
