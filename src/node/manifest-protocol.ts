@@ -60,12 +60,12 @@ export async function serveManifest (stream: Stream, source: ManifestSource): Pr
   }
 }
 
-/** Ask one peer; undefined when it does not hold the manifest. Throws on a lying or broken peer. */
-export async function fetchManifest (stream: Stream, cid: CID, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+/** Ask one peer; undefined when it does not hold the manifest. Throws on a lying or broken peer, or a manifest over `maxBytes`. */
+export async function fetchManifest (stream: Stream, cid: CID, signal?: AbortSignal, maxBytes = MAX_MANIFEST_BYTES): Promise<Uint8Array | undefined> {
   const writer = new BoundedWriter(stream)
   await writer.write([u32(cid.bytes.length), cid.bytes], signal)
   await stream.close({ signal })
-  const buf = await readMessage(stream, 5, 1, MAX_MANIFEST_BYTES, signal)
+  const buf = await readMessage(stream, 5, 1, maxBytes, signal)
   const status = buf.get(0)
   const len = buf.getUint32(1)
   if (status === 1) return undefined

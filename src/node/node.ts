@@ -24,6 +24,7 @@ import { loadOrCreateKey } from './identity.js'
 import { BootstrapDialer } from './bootstrap.js'
 import { DEFAULT_NEIGHBOURS, Neighbourhood } from './neighbours.js'
 import { findManifest } from './manifest-finder.js'
+import { ManifestPrefetch } from './manifest-prefetch.js'
 import { serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
@@ -58,6 +59,7 @@ export class Imgp2pNode {
   private readonly neighbours: Neighbourhood
   private stopped = false
   private manifestBytesSent = 0
+  private readonly prefetch: ManifestPrefetch
   private readonly log: (msg: string) => void
 
   private constructor (host: Imgp2pHost, store: ImageStore & ImageExporter, private readonly opts: NodeOptions) {
@@ -80,6 +82,13 @@ export class Imgp2pNode {
       target: opts.neighbours ?? DEFAULT_NEIGHBOURS,
       rng: this.rng,
       addrsOf: (peer) => this.dialableAddrs(peer),
+      log: this.log
+    })
+    this.prefetch = new ManifestPrefetch({
+      host,
+      selfId: this.peerId,
+      rng: this.rng,
+      known: (cid) => this.images.has(cid) || this.completeImages.has(cid) || this.pulls.has(cid),
       log: this.log
     })
     this.announcer = new Announcer({
@@ -120,6 +129,7 @@ export class Imgp2pNode {
     this.announcer.onHolder((cid, holder) => {
       const img = this.images.get(cid)
       if (img?.downloading === true && holder.peer !== this.peerId) void this.links.open(img, holder.peer, holder.addrs, { news: true, holder: true })
+      if (this.opts.prefetchManifests !== false) this.prefetch.onHolder(CID.parse(cid), holder)
     })
     this.host.addEventListener('peer:identify', (evt) => {
       const addrs = evt.detail.listenAddrs.filter(a => !isWildcard(a)).slice(0, 8).map(a => a.bytes)
@@ -282,7 +292,7 @@ export class Imgp2pNode {
     const t0 = Date.now()
     this.log(`pull ${key}: asked`)
     try {
-      const manifest = (await this.store.getManifest(cid)) ?? await findManifest({
+      const manifest = (await this.store.getManifest(cid)) ?? await this.prefetched(cid) ?? await findManifest({
         host: this.host, announcer: this.announcer, store: this.store, selfId: this.peerId
       }, cid, { timeoutMs, signal: options.signal, onSearch: () => {
         options.onProgress?.({ cid: key, phase: 'manifest', have: 0, total: 0, bytes: 0, peers: 0, chunkSize: 0, size: 0 })
@@ -309,6 +319,12 @@ export class Imgp2pNode {
     } finally {
       this.pulls.delete(key)
     }
+  }
+
+  /** The manifest, if it was fetched when the image was announced (manifest-prefetch.ts). */
+  private async prefetched (cid: CID): Promise<Manifest | undefined> {
+    const bytes = this.prefetch.take(cid)
+    return bytes == null ? undefined : await this.store.putManifest(cid, bytes, { durable: false })
   }
 
   /** Report progress, enforce the stall timeout and the caller's signal until `run` settles. */
@@ -412,6 +428,7 @@ export class Imgp2pNode {
     if (this.stopped) return
     this.stopped = true
     clearInterval(this.tickTimer)
+    this.prefetch.stop()
     this.bootstrap.stop()
     this.neighbours.stop()
     this.announcer.stop()
