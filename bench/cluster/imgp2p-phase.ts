@@ -174,7 +174,10 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     const chunks = Number(/in (\d+) chunks/.exec(add.stdout)?.[1] ?? NaN)
     if (cid === '') throw new Error('imgp2p add printed no CID')
     ctx.log(`imgp2p: added ${cid} in ${addS.toFixed(2)} s`)
-    await sleep(500)
+    // A cloud registers an image before it deploys VMs from it: by then the
+    // daemons have heard of it (gossip batches for 1 s) and fetched its
+    // manifest. Until session 8 this was 0.5 s, before any announcement.
+    await sleep(3000)
 
     // The deployment: every host pulls at the same moment.
     const outs = hosts.map(h => join(ctx.dir, h.name, 'out.img'))
