@@ -309,6 +309,7 @@ export class Imgp2pNode {
       done.then((bytes) => {
         fetched = bytes
         this.completeImages.add(key)
+        this.log(`pull ${key}: complete and on disk after ${Date.now() - t0} ms`)
         resolveRun()
       }, rejectRun)
       await this.watch(key, run, options, timeoutMs)
