@@ -167,22 +167,22 @@ describe('origin policy', () => {
     expect(o.serves('b', c, 6000)).toBe(false)
   })
 
-  it('shows a peer starving for starvingServeMs every chunk it lacks, held or not: its holders are out of its reach', () => {
+  it('shows a peer starving for starvingRevealMs every chunk it lacks, held or not: its holders are out of its reach', () => {
     // A host that dropped the only holder (it sent bad bytes) was shown nothing and waited for ever.
-    const o = createOriginPolicy({ chunkCount: 4, rng: seededRng(3), config: { revealWindow: 4, starvingServeMs: 5000 } })
+    const o = createOriginPolicy({ chunkCount: 4, rng: seededRng(3), config: { revealWindow: 4, starvingServeMs: 5000, starvingRevealMs: 10_000 } })
     o.addPeer('a', {})
     for (const c of o.reveal('a', 0)) { o.onSent('a', c); o.onPeerHave('a', c) }
     expect(o.allSent).toBe(true)
     o.addPeer('b', {})
     expect(o.reveal('b', 100)).toEqual([]) // all held by a: b is to get them there
-    expect(o.reveal('b', 4000)).toEqual([])
-    expect(o.reveal('b', 5100).sort()).toEqual([0, 1, 2, 3])
-    expect(o.serves('b', 0, 5100)).toBe(true)
+    expect(o.reveal('b', 9000)).toEqual([]) // starving for serves, not yet for reveals
+    expect(o.reveal('b', 10_100).sort()).toEqual([0, 1, 2, 3])
+    expect(o.serves('b', 0, 10_100)).toBe(true)
     o.onSent('b', 0)
     o.onPeerHave('b', 0)
-    expect(o.serves('b', 1, 5200)).toBe(true) // what we sent proves nothing: a may still be out of its reach
+    expect(o.serves('b', 1, 10_200)).toBe(true) // what we sent proves nothing: a may still be out of its reach
     o.onPeerHave('b', 1) // it got this one elsewhere: held chunks are a's to give once more
-    expect(o.serves('b', 2, 5300)).toBe(false)
+    expect(o.serves('b', 2, 10_300)).toBe(false)
   })
 
   it('after the first pass, still reveals nothing to other zones until its own zone is complete', () => {
@@ -233,8 +233,8 @@ describe('origin full service', () => {
   it('stays sparing when the hosts together out-pull its upload, or a rate is unknown, or its own is', () => {
     const big = fullOrigin(20, 10 * G)
     for (let i = 0; i < 11; i++) { big.addPeer(`h${i}`, { linkBps: G }); big.reveal(`h${i}`, 0) }
-    expect(big.fullService('h0', 4000)).toBe(false)
-    expect(big.reveal('h0', 4000).length).toBeLessThanOrEqual(2)
+    expect(big.fullService('h0', 5000)).toBe(false)
+    expect(big.reveal('h0', 5000).length).toBeLessThanOrEqual(2)
 
     const unknown = fullOrigin(20, 10 * G)
     unknown.addPeer('a', { linkBps: G })

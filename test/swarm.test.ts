@@ -122,7 +122,10 @@ describe('swarm on loopback', () => {
     const image = join(dir, 'image.raw')
     await writeImage(image, 4 * MiB)
     const want = await sha256File(image)
-    const origin = track(await startNode(join(dir, 'origin'), { store: await FaultyStore.open(join(dir, 'origin'), { readDelayMs: 20 }) }))
+    const origin = track(await startNode(join(dir, 'origin'), {
+      store: await FaultyStore.open(join(dir, 'origin'), { readDelayMs: 20 }),
+      originPolicy: { starvingRevealMs: 3000 }
+    }))
     const { cid } = await origin.add(image, { chunkSize: 128 * 1024 })
     const liar = track(await startNode(join(dir, 'liar'), { peers: [addrOf(origin)], store: await FaultyStore.open(join(dir, 'liar'), { corrupt: () => true }) }))
     await liar.pull(cid, { timeoutMs: 30_000 })

@@ -1,6 +1,6 @@
 /** What an Imgp2pNode is configured with and reports: the node's boundary types. */
 import type { ImageExporter, ImageInfo, ImageStore } from '../cache/types.js'
-import type { ChokerConfig } from '../policy/types.js'
+import type { ChokerConfig, OriginConfig } from '../policy/types.js'
 import type { DownloadProgress } from './swarm-image.js'
 import type { LinkCaps } from './swarm-links.js'
 
@@ -25,6 +25,8 @@ export interface NodeOptions {
   announceBatchMs?: number
   announceSteadyMs?: number
   choker?: Partial<ChokerConfig>
+  /** Overrides of the origin policy's defaults, for images this node serves in origin mode. */
+  originPolicy?: Partial<OriginConfig>
   /** Seed for the policy's randomness; random by default. */
   seed?: number
   /** Serve /imgp2p/perf/1.0.0 (benchmarks only: it lets peers make us send data). */

@@ -196,6 +196,7 @@ export class Imgp2pNode {
       linkBps: this.opts.linkBps,
       rng: this.rng,
       choker: this.opts.choker,
+      originPolicy: this.opts.originPolicy,
       onHeldChanged: () => { this.announcer.changed() },
       addrsOf: (peer) => this.dialableAddrs(peer),
       onPeersLearned: (peers) => {

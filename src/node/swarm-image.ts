@@ -11,7 +11,7 @@ import type { PartialImage, ImageStore } from '../cache/types.js'
 import { type Manifest, chunkCount } from '../chunking/manifest.js'
 import { ChunkHashMismatchError } from '../errors.js'
 import { createChoker, createDownloadPolicy, createOriginChoker, createOriginPolicy } from '../policy/index.js'
-import type { ChokerConfig, DownloadPolicy, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
+import type { ChokerConfig, DownloadPolicy, OriginConfig, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
 import type { Link } from './link.js'
 import { Uploader } from './uploader.js'
@@ -31,6 +31,8 @@ export interface SwarmImageOptions {
   linkBps?: number
   rng: Rng
   choker?: Partial<ChokerConfig>
+  /** Overrides of the origin policy's defaults (origin mode only). */
+  originPolicy?: Partial<OriginConfig>
   /** Something we hold changed in a way the rest of the network should hear (gossip). */
   onHeldChanged: () => void
   /** Dialable addresses of a peer, for peer exchange (empty if unknown). */
@@ -101,7 +103,7 @@ export class SwarmImage {
       store: opts.store,
       choker: origin ? createOriginChoker(opts.choker) : createChoker(opts.choker, { zone: opts.zone, rng: opts.rng }),
       origin: origin
-        ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: opts.linkBps })
+        ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: opts.linkBps, config: opts.originPolicy })
         : undefined,
       held: () => this.held(),
       seeding: () => this.complete,

@@ -213,5 +213,14 @@ export const DEFAULT_ORIGIN_CONFIG: Readonly<Required<OriginConfig>> = Object.fr
    * up to 24 hosts on 2 cores); 5 s without one means the holders are out of
    * its reach (a host limited to a few links, all choking it).
    */
-  starvingServeMs: 5_000
+  starvingServeMs: 5_000,
+  /**
+   * After its first pass the origin shows held chunks to no one, so a host
+   * cut off from every holder (it dropped the only one, which lied) was shown
+   * nothing and waited for ever. This long without a chunk, it is shown and
+   * served everything. Not sooner: at 24 hosts on 2 cores first chunks come
+   * 3-5 s in, and at 5 s the rescue took the front-end from 1.00 to 1.09
+   * images of chunk data (bench/cluster/FINDINGS.md, session 8 C).
+   */
+  starvingRevealMs: 15_000
 })

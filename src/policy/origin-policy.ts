@@ -47,7 +47,7 @@ interface OriginPeer {
   /** Chunks we sent it. */
   fromUs: Bitfield
   /**
-   * It starved (starvingServeMs without a gain), so we serve it anything
+   * It starved (starvingRevealMs without a gain), so we serve it anything
    * until it gains a chunk we did not send it: until then its holders are
    * still out of its reach, and what it got from us proves nothing.
    */
@@ -194,7 +194,7 @@ class Origin implements OriginPolicy {
     // A peer that gained nothing for a while cannot reach the holders (too few
     // links, all choking it): serve it rather than let it starve.
     const p = this.peers.get(peer)
-    if (p !== undefined && this.starving(p, now)) return true
+    if (p !== undefined && (this.rescue(p, now) || now - p.gainedAt >= this.cfg.starvingServeMs)) return true
     if (this.holders[chunk] >= r) return false
     // On its way to another peer, which will hold it in a moment and pass it on.
     const to = this.sentTo[chunk]
@@ -215,9 +215,9 @@ class Origin implements OriginPolicy {
     else if (this.demandBps > this.uplinkBps) this.oversubscribed = true
   }
 
-  /** Gained nothing for a while though it misses chunks: the holders are out of its reach. */
-  private starving (p: OriginPeer, now: number): boolean {
-    if (!p.rescued && p.seen && now - p.gainedAt >= this.cfg.starvingServeMs && p.has.count < this.n) p.rescued = true
+  /** Gained nothing for starvingRevealMs though it misses chunks: the holders are out of its reach. */
+  private rescue (p: OriginPeer, now: number): boolean {
+    if (!p.rescued && p.seen && now - p.gainedAt >= this.cfg.starvingRevealMs && p.has.count < this.n) p.rescued = true
     return p.rescued
   }
 
@@ -241,7 +241,7 @@ class Origin implements OriginPolicy {
     // serves() gives a starving peer what it asks; it must also know what it
     // may ask. Held chunks are otherwise never shown to it, and a host whose
     // only holder lied to it (it dropped that peer) waited for ever.
-    if (this.starving(p, now)) return this.revealAll(p)
+    if (this.rescue(p, now)) return this.revealAll(p)
     if (this.allSent) {
       // Far peers still get nothing from us while our zone needs chunks, even
       // after the first pass: a far host sees only its few neighbours in our

@@ -244,6 +244,11 @@ export interface OriginConfig {
   redirectHolders?: number
   /** A peer that announced no new chunk for this long is served whatever it asks (it cannot reach the holders). */
   starvingServeMs?: number
+  /**
+   * A peer that announced no new chunk for this long is shown every chunk it
+   * lacks, held or not, and served until it gains one from someone else.
+   */
+  starvingRevealMs?: number
 }
 
 /**
