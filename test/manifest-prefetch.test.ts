@@ -3,9 +3,14 @@
  * (src/node/manifest-prefetch.ts): the pull skips its manifest search, and
  * nothing appears in the cache until something is pulled.
  */
+import type { CID } from 'multiformats/cid'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { chunkCid } from '../src/chunking/cid.js'
+import type { Holder } from '../src/node/announcer.js'
+import { ManifestPrefetch } from '../src/node/manifest-prefetch.js'
 import type { Imgp2pNode, PullProgress } from '../src/node/node.js'
+import { seededRng } from '../src/policy/index.js'
 import { addrOf, sha256File, startNode, tempDir, waitFor, writeImage } from './helpers.js'
 
 const MiB = 1024 * 1024
@@ -55,5 +60,85 @@ describe('manifest prefetch', () => {
     const phases = await pullPhases(host, cid, join(dir, 'out.raw'))
     expect(phases).toContain('manifest')
     expect(await sha256File(join(dir, 'out.raw'))).toBe(want)
+  })
+})
+
+describe('manifest prefetch bookkeeping', () => {
+  const holder = (peer: string, complete = true): Holder => ({ peer, complete, haveCount: complete ? -1 : 1, addrs: [], seenAt: 0 })
+  const cidOf = async (i: number): Promise<CID> => chunkCid(Uint8Array.of(i))
+  const settle = async (): Promise<void> => { await new Promise(resolve => setTimeout(resolve, 5)) }
+
+  function prefetcher (sizes: Map<string, number>, opts: { budgetBytes?: number, known?: Set<string>, fail?: Set<string> } = {}) {
+    let clock = 0
+    const calls: string[] = []
+    const p = new ManifestPrefetch({
+      fetch: async (cid, _holder, maxBytes) => {
+        calls.push(cid.toString())
+        if (opts.fail?.has(cid.toString()) === true) throw new Error('unreachable')
+        const n = sizes.get(cid.toString()) ?? 10
+        if (n > maxBytes) throw new Error(`over ${maxBytes}`)
+        return new Uint8Array(n)
+      },
+      selfId: 'me',
+      rng: seededRng(1),
+      known: (cid) => opts.known?.has(cid) === true,
+      budgetBytes: opts.budgetBytes,
+      jitterMs: 0,
+      now: () => clock,
+      log: () => {}
+    })
+    return { p, calls, tick: (ms: number) => { clock += ms } }
+  }
+
+  it('fetches an image once however often it is announced, and hands it over once', async () => {
+    const a = await cidOf(1)
+    const { p, calls } = prefetcher(new Map())
+    for (let i = 0; i < 3; i++) { p.onHolder(a, holder('fe')); await settle() }
+    expect(calls).toEqual([a.toString()])
+    expect(p.take(a)?.length).toBe(10)
+    expect(p.take(a)).toBeUndefined()
+    p.onHolder(a, holder('h2'))
+    await settle()
+    expect(calls).toHaveLength(1)
+  })
+
+  it('skips partial holders, itself, images it knows, and manifests over the size limit', async () => {
+    const [a, b, c, big] = await Promise.all([1, 2, 3, 4].map(cidOf))
+    const { p, calls } = prefetcher(new Map([[big.toString(), 300 * 1024]]), { known: new Set([c.toString()]) })
+    p.onHolder(a, holder('h1', false))
+    p.onHolder(b, holder('me'))
+    p.onHolder(c, holder('fe'))
+    p.onHolder(big, holder('fe'))
+    await settle()
+    expect(calls).toEqual([big.toString()]) // asked, refused as too big
+    expect(p.take(big)).toBeUndefined()
+    expect(p.heldBytes).toBe(0)
+  })
+
+  it('drops the oldest beyond its budget and never fetches a dropped one again', async () => {
+    const cids = await Promise.all([1, 2, 3].map(cidOf))
+    const { p, calls, tick } = prefetcher(new Map(cids.map(c => [c.toString(), 400])), { budgetBytes: 1000 })
+    for (const c of cids) { p.onHolder(c, holder('fe')); await settle() }
+    expect(p.heldBytes).toBe(800)
+    expect(p.take(cids[0])).toBeUndefined()
+    tick(120_000)
+    p.onHolder(cids[0], holder('fe')) // a steady re-announcement, long after
+    await settle()
+    expect(calls).toHaveLength(3)
+  })
+
+  it('asks again a minute after a failed fetch, not sooner', async () => {
+    const a = await cidOf(1)
+    const { p, calls, tick } = prefetcher(new Map(), { fail: new Set([a.toString()]) })
+    p.onHolder(a, holder('fe'))
+    await settle()
+    tick(30_000)
+    p.onHolder(a, holder('fe'))
+    await settle()
+    expect(calls).toHaveLength(1)
+    tick(31_000)
+    p.onHolder(a, holder('fe'))
+    await settle()
+    expect(calls).toHaveLength(2)
   })
 })

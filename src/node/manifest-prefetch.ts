@@ -6,12 +6,15 @@
  * Why: at the start of a deployment every host asks the front-end for the
  * manifest in the same second, a round trip each on a loaded machine. With 8
  * hosts pulling 64 MiB at once the manifest came 50-240 ms after the pull
- * reached the daemon (bench/cluster/FINDINGS.md, session 8 A): up to a fifth
- * of what a 8 MiB image takes to move at 50 Mbit/s.
+ * reached the daemon (bench/cluster/FINDINGS.md, session 8 A): up to a sixth
+ * of what an 8 MiB image takes to move at 50 Mbit/s.
  *
  * Bounded: manifests of at most `maxBytes` each (an image of ~3 GB in 512 KiB
  * chunks), `budgetBytes` in all (oldest dropped first), a few fetches at a
- * time, each holder's announcement acted on once per image. Each host waits
+ * time. An image is fetched once (a failed fetch is tried again a minute
+ * later), never again after its manifest was dropped for room: every host
+ * re-announces its images every 30 s, and a cloud with more images than
+ * the budget would otherwise fetch them round and round. Each host waits
  * a random moment first, so a new image's announcement does not bring every
  * host to the front-end at once.
  */
@@ -23,8 +26,11 @@ import { fetchManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL } from './protocols.js'
 import type { Rng } from '../policy/types.js'
 
+/** Gets one manifest from one holder: its verified bytes, undefined if it lacks it; throws on failure or over `maxBytes`. */
+export type ManifestFetch = (cid: CID, holder: Holder, maxBytes: number) => Promise<Uint8Array | undefined>
+
 export interface PrefetchOptions {
-  host: Imgp2pHost
+  fetch: ManifestFetch
   selfId: string
   rng: Rng
   /** Whether we need no prefetch for this image (we hold or pull it, or have its manifest). */
@@ -33,7 +39,19 @@ export interface PrefetchOptions {
   budgetBytes?: number
   /** Longest random wait before a fetch, ms. */
   jitterMs?: number
+  now?: () => number
   log: (msg: string) => void
+}
+
+/** The fetch over libp2p: dial the holder at its announced addresses and ask. */
+export function fetchFromHolder (host: Imgp2pHost): ManifestFetch {
+  return async (cid, holder, maxBytes) => {
+    const pid = peerIdFromString(holder.peer)
+    if (holder.addrs.length > 0) await host.peerStore.merge(pid, { multiaddrs: holder.addrs })
+    const signal = AbortSignal.timeout(TIMEOUT_MS)
+    const stream = await host.dialProtocol(pid, MANIFEST_PROTOCOL, { signal })
+    return await fetchManifest(stream, cid, signal, maxBytes)
+  }
 }
 
 const MAX_BYTES = 256 * 1024
@@ -47,20 +65,28 @@ const RETRY_MS = 60_000
 export class ManifestPrefetch {
   private readonly got = new Map<string, Uint8Array>()
   private gotBytes = 0
+  /** When each image's manifest was last asked for; Infinity once fetched. */
   private readonly tried = new Map<string, number>()
   private running = 0
   private readonly waiting: Array<{ cid: CID, holder: Holder }> = []
   private stopped = false
   private readonly timers = new Set<NodeJS.Timeout>()
 
-  constructor (private readonly opts: PrefetchOptions) {}
+  private readonly now: () => number
+
+  constructor (private readonly opts: PrefetchOptions) {
+    this.now = opts.now ?? Date.now
+  }
+
+  /** Manifest bytes held for pulls to come. */
+  get heldBytes (): number { return this.gotBytes }
 
   /** A peer announced an image: fetch its manifest if it is complete there and new to us. */
   onHolder (cid: CID, holder: Holder): void {
     const key = cid.toString()
     if (this.stopped || !holder.complete || holder.peer === this.opts.selfId) return
-    if (this.got.has(key) || Date.now() - (this.tried.get(key) ?? -Infinity) < RETRY_MS || this.opts.known(key)) return
-    this.tried.set(key, Date.now())
+    if (this.now() - (this.tried.get(key) ?? -Infinity) < RETRY_MS || this.opts.known(key)) return
+    this.tried.set(key, this.now())
     const wait = Math.floor(this.opts.rng() * (this.opts.jitterMs ?? JITTER_MS))
     const t = setTimeout(() => {
       this.timers.delete(t)
@@ -104,12 +130,9 @@ export class ManifestPrefetch {
   }
 
   private async fetch (cid: CID, holder: Holder): Promise<void> {
-    const pid = peerIdFromString(holder.peer)
-    if (holder.addrs.length > 0) await this.opts.host.peerStore.merge(pid, { multiaddrs: holder.addrs })
-    const signal = AbortSignal.timeout(TIMEOUT_MS)
-    const stream = await this.opts.host.dialProtocol(pid, MANIFEST_PROTOCOL, { signal })
-    const bytes = await fetchManifest(stream, cid, signal, this.opts.maxBytes ?? MAX_BYTES)
+    const bytes = await this.opts.fetch(cid, holder, this.opts.maxBytes ?? MAX_BYTES)
     if (bytes == null || this.stopped || this.opts.known(cid.toString())) return
+    this.tried.set(cid.toString(), Infinity)
     const budget = this.opts.budgetBytes ?? BUDGET_BYTES
     for (const [k, b] of this.got) {
       if (this.gotBytes + bytes.length <= budget) break

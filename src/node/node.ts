@@ -24,7 +24,7 @@ import { loadOrCreateKey } from './identity.js'
 import { BootstrapDialer } from './bootstrap.js'
 import { DEFAULT_NEIGHBOURS, Neighbourhood } from './neighbours.js'
 import { findManifest } from './manifest-finder.js'
-import { ManifestPrefetch } from './manifest-prefetch.js'
+import { ManifestPrefetch, fetchFromHolder } from './manifest-prefetch.js'
 import { serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
@@ -85,7 +85,7 @@ export class Imgp2pNode {
       log: this.log
     })
     this.prefetch = new ManifestPrefetch({
-      host,
+      fetch: fetchFromHolder(host),
       selfId: this.peerId,
       rng: this.rng,
       known: (cid) => this.images.has(cid) || this.completeImages.has(cid) || this.pulls.has(cid),
