@@ -219,8 +219,9 @@ export const DEFAULT_ORIGIN_CONFIG: Readonly<Required<OriginConfig>> = Object.fr
    * cut off from every holder (it dropped the only one, which lied) was shown
    * nothing and waited for ever. This long without a chunk, it is shown and
    * served everything. Not sooner: at 24 hosts on 2 cores first chunks come
-   * 3-5 s in, and at 5 s the rescue took the front-end from 1.00 to 1.09
-   * images of chunk data (bench/cluster/FINDINGS.md, session 8 C).
+   * 3-5 s in, and a rescue at 5 s would catch ordinary start-up and send
+   * those hosts to the front-end for everything (bench/cluster/FINDINGS.md,
+   * session 8 C).
    */
   starvingRevealMs: 15_000
 })
