@@ -92,7 +92,7 @@ async function startDaemon (ctx: RunContext, n: Node, extra: string[], o: Imgp2p
   return { proc, addr: line.slice('listening '.length).trim() }
 }
 
-/** With `--daemon-arg --verbose`, each daemon's log goes to bench/cluster/logs/LABEL-NODE.log, to read a run's timeline afterwards. */
+/** With `--daemon-arg=--verbose`, each daemon's log goes to bench/cluster/logs/LABEL-NN-NODE.log, to read a run's timeline afterwards. */
 function keepLogs (ctx: RunContext, daemons: Proc[]): void {
   const dir = join(repoRoot(), 'bench', 'cluster', 'logs')
   mkdirSync(dir, { recursive: true })

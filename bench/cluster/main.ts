@@ -69,7 +69,7 @@ if (v.help === true) {
   --warmup-mib M (0: deploy another M MiB image first, so the measured deployment meets daemons that have already run one)
   --no-http  --no-imgp2p  --require-imgp2p  --shape-check-mib MiB (4; 0 = skip)
   --timeout S (per run, 300)  --global-timeout S  --results FILE (bench/cluster/results.jsonl)  --label L
-  --add-arg X / --daemon-arg X (repeatable; passed to imgp2p add / daemon)
+  --add-arg X / --daemon-arg X (repeatable; passed to imgp2p add / daemon; write --daemon-arg=--verbose to keep each daemon's log in bench/cluster/logs/)
   --profile fe,h1  run those daemons under --cpu-prof (bench/cluster/profiles/; summarise with profile.js)`)
   process.exit(0)
 }

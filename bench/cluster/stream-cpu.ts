@@ -1,7 +1,7 @@
 /**
  * CPU per byte of one stream over a shaped link (run as root):
  *
- *   node dist/bench/cluster/stream-cpu.js [--mbit 50] [--mib 64]
+ *   node dist/bench/cluster/stream-cpu.js [--mbit 50] [--mib 64] [--min-tso-segs N]
  *
  * Two network namespaces joined by a veth pair shaped like the cluster's
  * host links; an `imgp2p daemon` in each; 64 MiB over the raw perf stream
