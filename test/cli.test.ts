@@ -161,6 +161,21 @@ describe('imgp2p CLI', () => {
     }
   })
 
+  it('with --verbose, the daemon logs a pull from asked to on disk', async () => {
+    const h4 = await startDaemonProcess({ dataDir: join(dir, 'h4'), peers: [origin.addrs[0]], extraArgs: ['--verbose'] })
+    try {
+      const r = await cli(['pull', cid, '--out', join(dir, 'h4.raw'), '--data-dir', join(dir, 'h4'), '--timeout', '30'])
+      expect(r.code, r.stderr).toBe(0)
+      const log = h4.stderr()
+      // Every line starts with its time, so a deployment's timeline can be read across hosts.
+      for (const re of [/pull \S+: asked/, /pull \S+: manifest after \d+ ms/, /link \S+ up/, /first chunk from \S+, \d+ of \d+ held, \d+ ms into the download/, /pull \S+: complete and on disk after \d+ ms/]) {
+        expect(log).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+Z .*${re.source}`, 'm'))
+      }
+    } finally {
+      await h4.stop()
+    }
+  })
+
   it('keeps the control socket private to its user', async () => {
     const s = await stat(join(dir, 'origin', 'imgp2p.sock'))
     expect(s.mode & 0o777).toBe(0o600)

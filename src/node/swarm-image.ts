@@ -362,6 +362,8 @@ export class SwarmImage {
       dl.writing.delete(index)
       if (dl.finished) return
       const now = Date.now()
+      // The first chunk this download fetched: all-zero chunks are held from the start, so no count says it.
+      const first = dl.bytes === 0
       dl.bytes += length
       dl.lastProgressAt = now
       for (const c of dl.policy.onReceived(link.peer, index, length, now)) this.links.get(c.peer)?.cancel(c.chunk)
@@ -372,8 +374,9 @@ export class SwarmImage {
         if (l.remoteHello?.origin === true || !this.knownHave(l.peer).has(index)) l.have(index)
       }
       dl.onChunk?.(index)
-      if (dl.partial.have.count === 1 || dl.partial.have.count === this.chunkCount) {
-        this.opts.log(`${this.key.slice(-8)}: chunk ${dl.partial.have.count} of ${this.chunkCount} from ${link.peer.slice(-6)}, ${now - dl.startedAt} ms into the download`)
+      const last = dl.partial.have.complete
+      if (first || last) {
+        this.opts.log(`${this.key.slice(-8)}: ${first ? 'first' : 'last'} chunk from ${link.peer.slice(-6)}, ${dl.partial.have.count} of ${this.chunkCount} held, ${now - dl.startedAt} ms into the download`)
         this.opts.onHeldChanged()
       }
       this.maybeFinish()
