@@ -30,6 +30,7 @@ const { values: v } = parseArgs({
     'isl-mbit': { type: 'string' },
     'queue-ms': { type: 'string' },
     'tcp-cc': { type: 'string' },
+    sysctl: { type: 'string', multiple: true },
     'notsent-lowat': { type: 'string' },
     'warmup-mib': { type: 'string' },
     'no-http': { type: 'boolean' },
@@ -65,6 +66,7 @@ if (v.help === true) {
   --host-mbit B (50)  --front-mbit F (10 x B)  --isl-mbit R (0 = unshaped)
   --queue-ms Q (${defaults.queueMs}: each shaped port's FIFO, in ms at its rate, at least 64 KiB)
   --tcp-cc NAME (the kernel's default: TCP congestion control in the front-end's and hosts' namespaces; one of net.ipv4.tcp_allowed_congestion_control, e.g. reno)
+  --sysctl net.KEY=VALUE (repeatable: set in the front-end's and hosts' namespaces and recorded, e.g. net.ipv4.tcp_slow_start_after_idle=0)
   --notsent-lowat BYTES (0 = the kernel's default: net.ipv4.tcp_notsent_lowat in those namespaces, the unsent bytes a socket may hold)
   --warmup-mib M (0: deploy another M MiB image first, so the measured deployment meets daemons that have already run one)
   --no-http  --no-imgp2p  --require-imgp2p  --shape-check-mib MiB (4; 0 = skip)
@@ -108,6 +110,7 @@ const base: Partial<RunOptions> = {
   queueMs: num(v['queue-ms'], defaults.queueMs),
   tcpCc: v['tcp-cc'] ?? defaults.tcpCc,
   notsentLowat: num(v['notsent-lowat'], defaults.notsentLowat),
+  sysctls: sysctlArgs(v.sysctl ?? []),
   warmupMiB: num(v['warmup-mib'], defaults.warmupMiB),
   http: v['no-http'] !== true,
   imgp2p: v['no-imgp2p'] === true ? false : (v['require-imgp2p'] === true ? true : 'auto'),
@@ -118,6 +121,16 @@ const base: Partial<RunOptions> = {
   daemonArgs: v['daemon-arg'] ?? [],
   profile: v.profile?.split(',') ?? [],
   log
+}
+
+function sysctlArgs (items: string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const it of items) {
+    const m = /^(net\.[\w.]+)=(\S+)$/.exec(it)
+    if (m == null) { log(`--sysctl ${it}: want net.KEY=VALUE`); process.exit(2) }
+    out[m[1]] = m[2]
+  }
+  return out
 }
 
 if (base.tcpCc !== undefined && base.tcpCc !== '') {

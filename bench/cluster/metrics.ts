@@ -108,6 +108,8 @@ export interface RunRecord {
   tcpCc?: string
   /** net.ipv4.tcp_notsent_lowat in those namespaces (absent before session 6: the kernel's default, 4294967295). */
   tcpNotsentLowat?: number
+  /** Other sysctls set in the front-end's and hosts' namespaces (--sysctl; absent: none). */
+  sysctls?: Record<string, string>
   /** MiB deployed before the measured image (absent or 0: cold daemons). */
   warmupMiB?: number
   tMinS: number

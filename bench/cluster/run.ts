@@ -32,6 +32,8 @@ export interface RunOptions {
   tcpCc: string
   /** net.ipv4.tcp_notsent_lowat for the front-end and hosts (0 = the kernel's default). */
   notsentLowat: number
+  /** Other sysctls for the front-end and hosts (recorded in each run). */
+  sysctls: Record<string, string>
   /** MiB of another image deployed before the measured one (0 = cold daemons). */
   warmupMiB: number
   http: boolean
@@ -62,6 +64,7 @@ export const defaults: RunOptions = {
   queueMs: 100,
   tcpCc: '',
   notsentLowat: 0,
+  sysctls: {},
   warmupMiB: 0,
   http: true,
   imgp2p: 'auto',
@@ -96,7 +99,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
   const prefix = `${PREFIX_ROOT}${process.pid}-${runCounter++}-`
   const dir = join(tmpdir(), prefix.slice(0, -1))
   const procs = new ProcessRegistry()
-  const topo = emptyTopology({ prefix, hosts: o.hosts, switches: o.switches, hostMbit: o.hostMbit, frontMbit: o.frontMbit, islMbit: o.islMbit, queueMs: o.queueMs, tcpCc: o.tcpCc, notsentLowat: o.notsentLowat })
+  const topo = emptyTopology({ prefix, hosts: o.hosts, switches: o.switches, hostMbit: o.hostMbit, frontMbit: o.frontMbit, islMbit: o.islMbit, queueMs: o.queueMs, tcpCc: o.tcpCc, notsentLowat: o.notsentLowat, sysctls: o.sysctls })
 
   let tornDown = false
   const cleanup = (): void => { if (!tornDown) { tornDown = true; teardown(topo, procs, dir) } }
@@ -168,6 +171,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       queueMs: o.queueMs,
       tcpCc,
       tcpNotsentLowat: lowat,
+      ...(Object.keys(o.sysctls).length > 0 ? { sysctls: o.sysctls } : {}),
       warmupMiB: o.warmupMiB,
       tMinS: ctx.tMinS,
       http: { ok: false, error: 'not run' },

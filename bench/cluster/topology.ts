@@ -38,6 +38,8 @@ export interface TopologyOptions {
   tcpCc: string
   /** net.ipv4.tcp_notsent_lowat in the front-end's and hosts' namespaces (0 = the kernel's default). */
   notsentLowat: number
+  /** Other sysctls for the front-end's and hosts' namespaces, e.g. net.ipv4.tcp_slow_start_after_idle=0. */
+  sysctls?: Record<string, string>
 }
 
 export interface Topology {
@@ -86,6 +88,7 @@ function attach (topo: Topology, node: Node, mbit: number): void {
   sh('ip', ['-n', node.ns, 'link', 'set', 'eth0', 'up'])
   if (topo.opts.tcpCc !== '') setSysctl(node.ns, 'net.ipv4.tcp_congestion_control', topo.opts.tcpCc)
   if (topo.opts.notsentLowat > 0) setSysctl(node.ns, 'net.ipv4.tcp_notsent_lowat', String(topo.opts.notsentLowat))
+  for (const [k, v] of Object.entries(topo.opts.sysctls ?? {})) setSysctl(node.ns, k, v)
   shape(node.ns, 'eth0', mbit, topo.opts.queueMs) // upload
   shape(sw, node.port, mbit, topo.opts.queueMs) // download
 }
