@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { decodeAnnouncement } from '../src/node/announcer.js'
 import { fastMsgIdFn } from '../src/node/host.js'
 import type { Imgp2pNode } from '../src/node/node.js'
-import { addrOf, startNode, tempDir, waitFor, writeImage } from './helpers.js'
+import { ANNOUNCE_TOPIC } from '../src/node/protocols.js'
+import { FaultyStore, addrOf, startNode, tempDir, waitFor, writeImage } from './helpers.js'
 
 const from = peerIdFromString('12D3KooWSuXECghDE7u3oWEWHXsg14Em7Zk3JhfhvgfXrCprSq5n')
 function signed (data: Uint8Array): Message {
@@ -30,6 +31,29 @@ describe('announcements', () => {
     await waitFor(() => b.announcer.holdersOf(cid).some(h => h.peer === a.peerId && h.complete), 15_000, 'the announcement')
     const h = b.announcer.holdersOf(cid)[0]
     expect(h.addrs.map(x => x.toString())).toContain(addrOf(a).replace(/\/p2p\/.*$/, ''))
+  })
+
+  it('tell of a partial copy only once its pull has run partialNewsAfterMs; of a complete one at once', async () => {
+    const t = await tempDir()
+    cleanups.push(t.cleanup)
+    // A slow origin disk makes the first pull last ~2 s (the second one also has the first host to fetch from).
+    const origin: Imgp2pNode = await startNode(join(t.path, 'o'), { store: await FaultyStore.open(join(t.path, 'o'), { readDelayMs: 60 }) })
+    cleanups.push(async () => { await origin.stop() })
+    await writeImage(join(t.path, 'img'), 4 * 1024 * 1024)
+    const { cid } = await origin.add(join(t.path, 'img'), { chunkSize: 128 * 1024 })
+    const watcher: Imgp2pNode = await startNode(join(t.path, 'w'), { peers: [addrOf(origin)] })
+    cleanups.push(async () => { await watcher.stop() })
+    const seen = new Map<string, Set<string>>()
+    watcher.announcer.onHolder((c, h) => { if (c === cid) seen.set(h.peer, (seen.get(h.peer) ?? new Set()).add(h.complete ? 'complete' : 'partial')) })
+    for (const [name, after] of [['chatty', 300], ['quiet', 10_000]] as const) {
+      const host: Imgp2pNode = await startNode(join(t.path, name), { peers: [addrOf(origin)], partialNewsAfterMs: after, announceSteadyMs: 60_000 })
+      cleanups.push(async () => { await host.stop() })
+      // Gossip reaches no one until the host has heard whom the topic has.
+      await waitFor(() => host.host.services.pubsub.getSubscribers(ANNOUNCE_TOPIC).length > 0, 10_000, 'the host to join the gossip')
+      await host.pull(cid, { timeoutMs: 20_000 })
+      await waitFor(() => seen.get(host.peerId)?.has('complete') === true, 15_000, `${name}'s completion`)
+      expect(seen.get(host.peerId)?.has('partial')).toBe(name === 'chatty')
+    }
   })
 
   it('reject malformed and oversized announcements', () => {

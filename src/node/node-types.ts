@@ -33,6 +33,8 @@ export interface NodeOptions {
   enablePerf?: boolean
   /** How many peers a pulling host trades one image with (swarm-links.ts has the defaults and why). */
   links?: Partial<LinkCaps>
+  /** A pull announces its partial copy over gossip once it has run this long (default 10 s; swarm-image.ts says why). */
+  partialNewsAfterMs?: number
   /** Fetch the manifests of images peers announce, so a pull starts trading at once (default true; manifest-prefetch.ts). */
   prefetchManifests?: boolean
   /** Threads that verify chunk hashes; 0 hashes on the network thread. */

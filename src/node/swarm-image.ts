@@ -33,6 +33,8 @@ export interface SwarmImageOptions {
   choker?: Partial<ChokerConfig>
   /** Overrides of the origin policy's defaults (origin mode only). */
   originPolicy?: Partial<OriginConfig>
+  /** When a pull first announces its partial copy (default PARTIAL_NEWS_AFTER_MS). */
+  partialNewsAfterMs?: number
   /** Something we hold changed in a way the rest of the network should hear (gossip). */
   onHeldChanged: () => void
   /** Dialable addresses of a peer, for peer exchange (empty if unknown). */
@@ -59,6 +61,8 @@ interface Download {
   lastProgressAt: number
   /** The feeder last written to the log. */
   loggedFeeder?: string
+  /** Our partial copy was announced (PARTIAL_NEWS_AFTER_MS). */
+  announcedPartial?: boolean
   finished: boolean
   /** Settles with the verified bytes this download fetched. */
   resolve: (bytes: number) => void
@@ -66,6 +70,18 @@ interface Download {
   error?: Error
   onChunk?: (index: number) => void
 }
+
+/**
+ * A pull tells the network (gossip) that it holds part of the image only
+ * once it has run this long; its completion is told at once. Its partners
+ * know from HAVEs, the hosts it meets from its links and peer exchange, and
+ * everyone from the steady announcement. Each gossip message costs every node
+ * a few ms (STACK-FACTS.md), and at 24 hosts pulling 8 MiB an announcement at
+ * each host's first chunk took each daemon from 0.38-0.45 to 0.80-0.82 s of
+ * CPU, and the makespan from 4.2-4.8 to 7.8-8.6 x (FINDINGS.md session 8 J).
+ * A pull that lasts gets its partial copy known to hosts that join later.
+ */
+export const PARTIAL_NEWS_AFTER_MS = 10_000
 
 export class SwarmImage {
   readonly cid: CID
@@ -375,10 +391,8 @@ export class SwarmImage {
       }
       dl.onChunk?.(index)
       const last = dl.partial.have.complete
-      if (first || last) {
-        this.opts.log(`${this.key.slice(-8)}: ${first ? 'first' : 'last'} chunk from ${link.peer.slice(-6)}, ${dl.partial.have.count} of ${this.chunkCount} held, ${now - dl.startedAt} ms into the download`)
-        this.opts.onHeldChanged()
-      }
+      if (first || last) this.opts.log(`${this.key.slice(-8)}: ${first ? 'first' : 'last'} chunk from ${link.peer.slice(-6)}, ${dl.partial.have.count} of ${this.chunkCount} held, ${now - dl.startedAt} ms into the download`)
+      if (last) this.opts.onHeldChanged()
       this.maybeFinish()
       this.schedulePump()
     }, (err: Error) => {
@@ -448,6 +462,10 @@ export class SwarmImage {
     const dl = this.download
     if (dl != null && !dl.finished) {
       for (const r of dl.policy.expire(now)) this.links.get(r.peer)?.cancel(r.chunk)
+      if (!dl.announcedPartial && dl.bytes > 0 && now - dl.startedAt >= (this.opts.partialNewsAfterMs ?? PARTIAL_NEWS_AFTER_MS)) {
+        dl.announcedPartial = true
+        this.opts.onHeldChanged()
+      }
       if (dl.policy.feederPeer !== dl.loggedFeeder) {
         dl.loggedFeeder = dl.policy.feederPeer
         this.opts.log(`${this.key.slice(-8)}: ${dl.loggedFeeder == null ? 'no feeder' : `fed by ${dl.loggedFeeder.slice(-6)} alone`}, ${dl.partial.have.count} of ${this.chunkCount} chunks, ${now - dl.startedAt} ms into the download`)
