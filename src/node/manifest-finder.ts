@@ -52,11 +52,7 @@ export async function findManifest (deps: FinderDeps, cid: CID, opts: FindOption
       : deps.host.getPeers().map(p => ({ peer: p.toString(), addrs: [] as Multiaddr[] })).filter(fresh)
     const tries = candidates.slice(0, PARALLEL_ASKS).map(async c => {
       asked.set(c.peer, now)
-      const pid = peerIdFromString(c.peer)
-      if (c.addrs.length > 0) await deps.host.peerStore.merge(pid, { multiaddrs: c.addrs })
-      const signal = AbortSignal.any([AbortSignal.timeout(ASK_TIMEOUT_MS), ...(opts.signal != null ? [opts.signal] : [])])
-      const stream = await deps.host.dialProtocol(pid, MANIFEST_PROTOCOL, { signal })
-      const bytes = await fetchManifest(stream, cid, signal)
+      const bytes = await askForManifest(deps.host, c.peer, c.addrs, cid, { signal: opts.signal })
       if (bytes == null) throw new NotFoundError('peer lacks it')
       return bytes
     })
@@ -70,4 +66,17 @@ export async function findManifest (deps: FinderDeps, cid: CID, opts: FindOption
     await new Promise(resolve => setTimeout(resolve, ROUND_PAUSE_MS))
   }
   throw new NoProvidersError(`no peer has image ${key} (asked ${asked.size} peer${asked.size === 1 ? '' : 's'} within ${Math.round(opts.timeoutMs / 1000)} s)`)
+}
+
+/**
+ * Ask one peer for a manifest, dialling it at `addrs` if given, within
+ * ASK_TIMEOUT_MS: its verified bytes, or undefined if it lacks it. Throws on
+ * a lying or unreachable peer, or a manifest over `maxBytes`.
+ */
+export async function askForManifest (host: Imgp2pHost, peer: string, addrs: Multiaddr[], cid: CID, opts: { signal?: AbortSignal, maxBytes?: number } = {}): Promise<Uint8Array | undefined> {
+  const pid = peerIdFromString(peer)
+  if (addrs.length > 0) await host.peerStore.merge(pid, { multiaddrs: addrs })
+  const signal = AbortSignal.any([AbortSignal.timeout(ASK_TIMEOUT_MS), ...(opts.signal != null ? [opts.signal] : [])])
+  const stream = await host.dialProtocol(pid, MANIFEST_PROTOCOL, { signal })
+  return await fetchManifest(stream, cid, signal, opts.maxBytes)
 }

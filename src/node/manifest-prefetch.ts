@@ -18,12 +18,10 @@
  * a random moment first, so a new image's announcement does not bring every
  * host to the front-end at once.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import type { CID } from 'multiformats/cid'
 import type { Holder } from './announcer.js'
 import type { Imgp2pHost } from './host.js'
-import { fetchManifest } from './manifest-protocol.js'
-import { MANIFEST_PROTOCOL } from './protocols.js'
+import { askForManifest } from './manifest-finder.js'
 import type { Rng } from '../policy/types.js'
 
 /** Gets one manifest from one holder: its verified bytes, undefined if it lacks it; throws on failure or over `maxBytes`. */
@@ -45,20 +43,13 @@ export interface PrefetchOptions {
 
 /** The fetch over libp2p: dial the holder at its announced addresses and ask. */
 export function fetchFromHolder (host: Imgp2pHost): ManifestFetch {
-  return async (cid, holder, maxBytes) => {
-    const pid = peerIdFromString(holder.peer)
-    if (holder.addrs.length > 0) await host.peerStore.merge(pid, { multiaddrs: holder.addrs })
-    const signal = AbortSignal.timeout(TIMEOUT_MS)
-    const stream = await host.dialProtocol(pid, MANIFEST_PROTOCOL, { signal })
-    return await fetchManifest(stream, cid, signal, maxBytes)
-  }
+  return async (cid, holder, maxBytes) => await askForManifest(host, holder.peer, holder.addrs, cid, { maxBytes })
 }
 
 const MAX_BYTES = 256 * 1024
 const BUDGET_BYTES = 8 * 1024 * 1024
 const JITTER_MS = 500
 const PARALLEL = 2
-const TIMEOUT_MS = 10_000
 /** An image whose manifest we could not get is tried again only after this long. */
 const RETRY_MS = 60_000
 
