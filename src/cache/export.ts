@@ -34,7 +34,7 @@ export async function exportImage (src: string, manifest: Manifest, path: string
 }
 
 async function sparseCopy (src: string, manifest: Manifest, path: string, open: OpenFile, signal?: AbortSignal): Promise<void> {
-  const out = await OutputFile.create(path, manifest.size, open)
+  const out = await OutputFile.create(path, manifest.size, open, { chunkSize: manifest.chunkSize })
   let committed = false
   const input = await open(src, 'r')
   try {

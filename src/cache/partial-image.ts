@@ -133,7 +133,7 @@ export class FsPartialImage implements PartialImage {
   }
 
   private async addOutput (path: string, signal?: AbortSignal): Promise<void> {
-    const out = await OutputFile.create(path, this.manifest.size, this.options.open)
+    const out = await OutputFile.create(path, this.manifest.size, this.options.open, { chunkSize: this.manifest.chunkSize })
     this.outputs.push(out)
     try {
       const buf = new Uint8Array(this.manifest.chunkSize)
