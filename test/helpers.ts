@@ -47,6 +47,10 @@ export interface ServeFaults {
   readDelayMs?: number
   /** Flip a byte of these chunks when serving them. */
   corrupt?: (index: number) => boolean
+  /** Delay opening a pull's files (a busy disk). */
+  openPartialDelayMs?: number
+  /** Opening a pull's files fails with this (disk full, say). */
+  openPartialError?: Error
 }
 
 /** A store that serves with injected faults; everything else goes to the real one. */
@@ -64,7 +68,11 @@ export class FaultyStore implements ImageStore, ImageExporter {
   async list (): Promise<ImageInfo[]> { return await this.inner.list() }
   async info (cid: CID): Promise<ImageInfo | undefined> { return await this.inner.info(cid) }
   async completePath (cid: CID): Promise<string | undefined> { return await this.inner.completePath(cid) }
-  async openPartial (cid: CID, manifest: Manifest): Promise<PartialImage> { return await this.inner.openPartial(cid, manifest) }
+  async openPartial (cid: CID, manifest: Manifest): Promise<PartialImage> {
+    if (this.faults.openPartialDelayMs != null) await new Promise(resolve => setTimeout(resolve, this.faults.openPartialDelayMs))
+    if (this.faults.openPartialError != null) throw this.faults.openPartialError
+    return await this.inner.openPartial(cid, manifest)
+  }
   async remove (cid: CID): Promise<boolean> { return await this.inner.remove(cid) }
   async close (): Promise<void> { await this.inner.close() }
   async exportTo (cid: CID, path: string, signal?: AbortSignal): Promise<ExportResult> { return await this.inner.exportTo(cid, path, signal) }

@@ -163,6 +163,61 @@ describe('swarm on loopback', () => {
     expect(r.bytesDownloaded).toBeLessThanOrEqual(16 * MiB - 20 * 256 * 1024)
   })
 
+  it('makes its links while its files open, and then shows peers linked meanwhile the chunks it resumed with', async () => {
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    await writeImage(image, 4 * MiB)
+    const origin = track(await startNode(join(dir, 'origin'), { store: await FaultyStore.open(join(dir, 'origin'), { readDelayMs: 50 }) }))
+    const { cid } = await origin.add(image, { chunkSize: 256 * 1024 })
+    let r = await startNode(join(dir, 'r'), { peers: [addrOf(origin)] })
+    await waitFor(() => r.host.getPeers().length > 0, 10_000, 'r to connect')
+    const abort = new AbortController()
+    const first = r.pull(cid, { signal: abort.signal, timeoutMs: 30_000 })
+    await waitFor(() => (r.heldChunks(cid)?.count ?? 0) >= 4, 20_000, 'some chunks')
+    abort.abort(new Error('stopped'))
+    await expect(first).rejects.toThrow(/stopped/)
+    await r.stop()
+    await origin.stop()
+
+    // R comes back on a slow disk; Q pulls too. Only R holds anything now.
+    r = track(await startNode(join(dir, 'r'), { store: await FaultyStore.open(join(dir, 'r'), { openPartialDelayMs: 3000 }) }))
+    const resumed = r.heldChunks(cid) // undefined until its files are open
+    expect(resumed).toBeUndefined()
+    const q = track(await startNode(join(dir, 'q'), { peers: [addrOf(r)] }))
+    await waitFor(() => q.host.getPeers().length > 0, 10_000, 'q to connect')
+    const stop = new AbortController()
+    const qPull = q.pull(cid, { signal: stop.signal, timeoutMs: 60_000 })
+    qPull.catch(() => {})
+    // Q asks R before R pulls, and is told no: the link below is R's own dial.
+    await waitFor(async () => (await q.status()).images.some(i => i.cid === cid), 5000, 'q to start')
+    await new Promise(resolve => setTimeout(resolve, 500))
+    const rPull = r.pull(cid, { signal: stop.signal, timeoutMs: 60_000 })
+    rPull.catch(() => {})
+    const imageOf = async (node: Imgp2pNode): Promise<{ links: number, downloading: boolean } | undefined> => (await node.status()).images.find(i => i.cid === cid)
+    await waitFor(async () => (await imageOf(r))?.links === 1, 2500, 'a link while the files open')
+    expect((await imageOf(r))?.downloading).toBe(false) // still opening
+    await waitFor(async () => (await imageOf(r))?.downloading === true, 10_000, 'r to open its files')
+    const held = [...r.heldChunks(cid)!.indexes()]
+    expect(held.length).toBeGreaterThanOrEqual(4)
+    // Q's link to R came up before R knew what it held; Q learns it all the same.
+    await waitFor(() => held.every(i => q.heldChunks(cid)?.has(i) === true), 10_000, 'q to fetch what r resumed with')
+    stop.abort(new Error('done'))
+  })
+
+  it('drops the links it made for a pull whose files cannot be opened', async () => {
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    await writeImage(image, 2 * MiB)
+    const origin = track(await startNode(join(dir, 'origin')))
+    const { cid } = await origin.add(image, { chunkSize: 256 * 1024 })
+    const full = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
+    const h = track(await startNode(join(dir, 'h'), { peers: [addrOf(origin)], store: await FaultyStore.open(join(dir, 'h'), { openPartialDelayMs: 500, openPartialError: full }) }))
+    await waitFor(() => h.host.getPeers().length > 0, 10_000, 'h to connect')
+    await expect(h.pull(cid, { timeoutMs: 10_000 })).rejects.toThrow(/ENOSPC/)
+    expect(h.heldChunks(cid)).toBeUndefined() // no swarm state left for it
+    await waitFor(async () => ((await origin.status()).images.find(i => i.cid === cid)?.links ?? 0) === 0, 5000, 'the origin to see the link closed')
+  })
+
   it('pulls an image again after rm, from the same peer', async () => {
     const dir = await setup()
     const image = join(dir, 'image.raw')

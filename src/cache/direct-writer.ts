@@ -10,9 +10,11 @@
  * write hands the buffer to the device instead.
  *
  * O_DIRECT wants the buffer, the length and the file offset aligned to the
- * device's logical block. Node cannot align a buffer, so the writer finds an
- * aligned start inside a slab by trying a block write at offset 0 of the
- * fresh, empty file (EINVAL until aligned) and cuts the file back to empty.
+ * device's logical block. Node has no aligned allocation; a WebAssembly
+ * memory is page-aligned, so the slab is one. A block write at offset 0 of
+ * the fresh, empty file checks that the file system takes direct writes
+ * (and, should the slab not be aligned after all, finds an aligned start:
+ * EINVAL until it is); the file is then cut back to empty.
  * Chunks are copied into the slab's slots (a copy into cache-warm memory,
  * cheaper than the kernel's into fresh page-cache pages) and the last
  * chunk's tail is padded with zeros; the owner truncates the file to its
@@ -29,6 +31,18 @@ const SLOTS = 8
 const PROBE_STEP = 16
 
 const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to
+const WASM_PAGE = 65536
+// Not in this project's type libraries; present in every Node this runs on.
+const { WebAssembly } = globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }
+
+/** Zeroed memory, page-aligned where WebAssembly memory can be had (else the probe finds a start). */
+function alignedSlab (bytes: number): Buffer {
+  try {
+    return Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(bytes / WASM_PAGE) }).buffer)
+  } catch {
+    return Buffer.alloc(bytes) // no address space for it (ulimit -v): unaligned, the probe copes
+  }
+}
 
 export class DirectWriter {
   private readonly fh: ChunkFile
@@ -60,8 +74,7 @@ export class DirectWriter {
       return undefined // EINVAL on tmpfs and some FUSE file systems: stay buffered
     }
     const slotBytes = roundUp(maxWrite, DIRECT_ALIGN)
-    const slab = Buffer.allocUnsafeSlow(SLOTS * slotBytes + DIRECT_ALIGN)
-    slab.fill(0, 0, 2 * DIRECT_ALIGN) // the probe writes this region (then truncates it away)
+    const slab = alignedSlab(SLOTS * slotBytes + DIRECT_ALIGN)
     try {
       for (let start = 0; start < DIRECT_ALIGN; start += PROBE_STEP) {
         try {

@@ -8,7 +8,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import type { PartialImage, ImageStore } from '../cache/types.js'
-import { type Manifest, chunkCount } from '../chunking/manifest.js'
+import { type Manifest, chunkCount, isZeroChunk } from '../chunking/manifest.js'
 import { ChunkHashMismatchError } from '../errors.js'
 import { createChoker, createDownloadPolicy, createOriginChoker, createOriginPolicy } from '../policy/index.js'
 import type { ChokerConfig, DownloadPolicy, OriginConfig, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
@@ -103,6 +103,7 @@ export class SwarmImage {
   private download?: Download
   private readonly remoteHave = new Map<string, Bitfield>()
   private fullHeld?: Bitfield
+  private zeroHeld?: Bitfield
   private pumpScheduled = false
   private readonly pex: PeerExchange
 
@@ -135,6 +136,12 @@ export class SwarmImage {
 
   get downloading (): boolean { return this.download != null && !this.download.finished }
 
+  /**
+   * A pull is opening its files: links are made meanwhile (peers take us as
+   * a puller), and startDownload tells them what the files turned out to hold.
+   */
+  preparing = false
+
   /** Local holdings as a bitfield. */
   held (): Bitfield {
     if (this.complete) {
@@ -142,7 +149,16 @@ export class SwarmImage {
       this.fullHeld ??= Bitfield.full(this.chunkCount)
       return this.fullHeld
     }
-    return this.download?.partial.have ?? new Bitfield(this.chunkCount)
+    return this.download?.partial.have ?? this.zeroChunks()
+  }
+
+  /** All-zero chunks, which every holder of the manifest has: what a pull shows before its files are open. */
+  private zeroChunks (): Bitfield {
+    if (this.zeroHeld == null) {
+      this.zeroHeld = new Bitfield(this.chunkCount)
+      for (let i = 0; i < this.chunkCount; i++) if (isZeroChunk(this.manifest, i)) this.zeroHeld.set(i)
+    }
+    return this.zeroHeld
   }
 
   heldCount (): number { return this.complete ? this.chunkCount : (this.download?.partial.have.count ?? 0) }
@@ -329,7 +345,9 @@ export class SwarmImage {
         config: { peersStartChoked: true, downlinkBps: this.opts.linkBps ?? 0 }
       })
       this.download = { policy, partial, writing: new Set(), bytes: 0, startedAt: now, lastProgressAt: now, finished: false, resolve, reject, onChunk }
+      this.preparing = false
       for (const l of this.links.values()) {
+        this.catchUpHaves(l) // a resumed pull holds chunks its HELLOs did not show
         policy.addPeer(l.peer, this.metaOf(l), now)
         const known = this.knownHave(l.peer)
         if (known.count > 0) policy.onBitfield(l.peer, known)
