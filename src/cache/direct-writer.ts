@@ -10,15 +10,13 @@
  * write hands the buffer to the device instead.
  *
  * O_DIRECT wants the buffer, the length and the file offset aligned to the
- * device's logical block. Node has no aligned allocation; a WebAssembly
- * memory is page-aligned, so the slab is one. A block write at offset 0 of
- * the fresh, empty file checks that the file system takes direct writes
- * (and, should the slab not be aligned after all, finds an aligned start:
- * EINVAL until it is); the file is then cut back to empty.
- * Chunks are copied into the slab's slots (a copy into cache-warm memory,
- * cheaper than the kernel's into fresh page-cache pages) and the last
- * chunk's tail is padded with zeros; the owner truncates the file to its
- * size at the end.
+ * device's logical block. Node has no aligned allocation, but WebAssembly
+ * memory is page-aligned, so the slab is one; offsets are multiples of the
+ * chunk size, and the last chunk's tail is padded with zeros (the owner
+ * truncates the file to its size at the end). Chunks are copied into the
+ * slab's slots: a copy into cache-warm memory, cheaper than the kernel's
+ * into fresh page-cache pages. A file system that opens with O_DIRECT but
+ * refuses the writes answers EINVAL, and the owner goes on buffered.
  */
 import { constants } from 'node:fs'
 import type { Bytes, ChunkFile, OpenFile } from './files.js'
@@ -27,71 +25,49 @@ import type { Bytes, ChunkFile, OpenFile } from './files.js'
 export const DIRECT_ALIGN = 4096
 /** Writes in flight per output; more wait for a slot (backpressure, bounded memory). */
 const SLOTS = 8
-// Candidate starts for the probe: glibc gives 16-byte aligned memory.
-const PROBE_STEP = 16
 
 const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to
 const WASM_PAGE = 65536
 // Not in this project's type libraries; present in every Node this runs on.
 const { WebAssembly } = globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }
 
-/** Zeroed memory, page-aligned where WebAssembly memory can be had (else the probe finds a start). */
-function alignedSlab (bytes: number): Buffer {
+/** Page-aligned memory, or undefined where there is no address space for it (ulimit -v). */
+function alignedSlab (bytes: number): Buffer | undefined {
   try {
     return Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(bytes / WASM_PAGE) }).buffer)
   } catch {
-    return Buffer.alloc(bytes) // no address space for it (ulimit -v): unaligned, the probe copes
+    return undefined
   }
 }
 
 export class DirectWriter {
   private readonly fh: ChunkFile
   private readonly slab: Buffer
-  private readonly base: number
   private readonly slotBytes: number
   private readonly free: number[] = []
   private readonly waiting: Array<(slot: number) => void> = []
 
-  private constructor (fh: ChunkFile, slab: Buffer, base: number, slotBytes: number) {
+  private constructor (fh: ChunkFile, slab: Buffer, slotBytes: number) {
     this.fh = fh
     this.slab = slab
-    this.base = base
     this.slotBytes = slotBytes
     for (let i = SLOTS - 1; i >= 0; i--) this.free.push(i)
   }
 
   /**
-   * Open `path` (created and empty already) for direct writes of up to
-   * `maxWrite` bytes at offsets aligned to DIRECT_ALIGN; undefined when the
-   * file system refuses O_DIRECT or no aligned start is found. Leaves the
-   * file empty either way.
+   * Open `path` for direct writes of up to `maxWrite` bytes at offsets
+   * aligned to DIRECT_ALIGN; undefined where the file system refuses
+   * O_DIRECT or no aligned memory can be had.
    */
   static async open (path: string, maxWrite: number, open: OpenFile): Promise<DirectWriter | undefined> {
-    let fh: ChunkFile
+    const slotBytes = roundUp(maxWrite, DIRECT_ALIGN)
+    const slab = alignedSlab(SLOTS * slotBytes)
+    if (slab === undefined) return undefined
     try {
-      fh = await open(path, constants.O_WRONLY | constants.O_DIRECT)
+      return new DirectWriter(await open(path, constants.O_WRONLY | constants.O_DIRECT), slab, slotBytes)
     } catch {
       return undefined // EINVAL on tmpfs and some FUSE file systems: stay buffered
     }
-    const slotBytes = roundUp(maxWrite, DIRECT_ALIGN)
-    const slab = alignedSlab(SLOTS * slotBytes + DIRECT_ALIGN)
-    try {
-      for (let start = 0; start < DIRECT_ALIGN; start += PROBE_STEP) {
-        try {
-          await fh.write(slab, start, DIRECT_ALIGN, 0)
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EINVAL') continue
-          throw err
-        }
-        await fh.truncate(0)
-        return new DirectWriter(fh, slab, start, slotBytes)
-      }
-    } catch {
-      // ENOSPC, EIO...: the buffered path reports them with the user's context
-    }
-    await fh.truncate(0).catch(() => {})
-    await fh.close().catch(() => {})
-    return undefined
   }
 
   /** Write `bytes` at `position` (aligned), padded with zeros to a whole block. */
@@ -105,7 +81,7 @@ export class DirectWriter {
     }
     const slot = await this.acquire()
     try {
-      const start = this.base + slot * this.slotBytes
+      const start = slot * this.slotBytes
       let at = start
       for (const p of parts) { this.slab.set(p, at); at += p.length }
       this.slab.fill(0, at, start + padded)
