@@ -9,10 +9,10 @@
 import type { CID } from 'multiformats/cid'
 import type { PartialImage, ImageStore } from '../cache/types.js'
 import { type Manifest, chunkCount, isZeroChunk } from '../chunking/manifest.js'
-import { ChunkHashMismatchError } from '../errors.js'
 import { createChoker, createDownloadPolicy, createOriginChoker, createOriginPolicy } from '../policy/index.js'
-import type { ChokerConfig, DownloadPolicy, OriginConfig, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
+import type { ChokerConfig, OriginConfig, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
+import { type DownloadContext, ImageDownload, PARTIAL_NEWS_AFTER_MS } from './image-download.js'
 import type { Link } from './link.js'
 import { Uploader } from './uploader.js'
 import { PeerExchange } from './peer-exchange.js'
@@ -51,38 +51,6 @@ export interface DownloadProgress {
   peers: number
 }
 
-interface Download {
-  policy: DownloadPolicy
-  partial: PartialImage
-  /** Chunks between arrival and verified write. */
-  writing: Set<number>
-  bytes: number
-  startedAt: number
-  lastProgressAt: number
-  /** The feeder last written to the log. */
-  loggedFeeder?: string
-  /** Our partial copy was announced (PARTIAL_NEWS_AFTER_MS). */
-  announcedPartial?: boolean
-  finished: boolean
-  /** Settles with the verified bytes this download fetched. */
-  resolve: (bytes: number) => void
-  reject: (err: Error) => void
-  error?: Error
-  onChunk?: (index: number) => void
-}
-
-/**
- * A pull tells the network (gossip) that it holds part of the image only
- * once it has run this long; its completion is told at once. Its partners
- * know from HAVEs, the hosts it meets from its links and peer exchange, and
- * everyone from the steady announcement. Each gossip message costs every node
- * a few ms (STACK-FACTS.md), and at 24 hosts pulling 8 MiB an announcement at
- * each host's first chunk took each daemon from 0.38-0.45 to 0.80-0.82 s of
- * CPU, and the makespan from 4.2-4.8 to 7.8-8.6 x (FINDINGS.md session 8 J).
- * A pull that lasts gets its partial copy known to hosts that join later.
- */
-export const PARTIAL_NEWS_AFTER_MS = 10_000
-
 export class SwarmImage {
   readonly cid: CID
   readonly key: string
@@ -100,11 +68,10 @@ export class SwarmImage {
   readonly banned = new Set<string>()
 
   private readonly uploader: Uploader
-  private download?: Download
+  private download?: ImageDownload
   private readonly remoteHave = new Map<string, Bitfield>()
   private fullHeld?: Bitfield
   private zeroHeld?: Bitfield
-  private pumpScheduled = false
   private readonly pex: PeerExchange
 
   constructor (private readonly opts: SwarmImageOptions) {
@@ -220,10 +187,9 @@ export class SwarmImage {
     if (hello?.have != null && hello.have.length === known.bytes.length) {
       for (const i of new Bitfield(this.chunkCount, hello.have).indexes()) known.set(i)
     }
-    const dl = this.download
-    if (dl != null && !dl.finished) {
-      dl.policy.addPeer(link.peer, meta, now)
-      if (known.count > 0) dl.policy.onBitfield(link.peer, known)
+    if (this.download?.finished === false) {
+      this.download.policy.addPeer(link.peer, meta, now)
+      if (known.count > 0) this.download.policy.onBitfield(link.peer, known)
     }
     if (this.origin != null) for (const i of known.indexes()) this.origin.onPeerHave(link.peer, i)
     link.attach({
@@ -235,7 +201,7 @@ export class SwarmImage {
     this.uploader.addLink(link, now)
     this.opts.log(`${this.key.slice(-8)}: link ${link.peer.slice(-6)} up (${link.initiator}), ${this.links.size} links`)
     this.pex.schedule()
-    this.schedulePump()
+    this.download?.schedulePump()
     return true
   }
 
@@ -269,12 +235,12 @@ export class SwarmImage {
     if (!keepKnown) this.remoteHave.delete(link.peer)
     this.uploader.removeLink(link)
     this.download?.policy.removePeer(link.peer, now)
-    this.schedulePump()
+    this.download?.schedulePump()
   }
 
   private onMessage (link: Link, m: WireMessage): void {
     const now = Date.now()
-    const dl = this.download != null && !this.download.finished ? this.download : undefined
+    const dl = this.download?.finished === false ? this.download : undefined
     switch (m.type) {
       case MsgType.Have:
         if (m.index >= this.chunkCount) { link.close(new Error(`HAVE for chunk ${m.index} of ${this.chunkCount}`)); return }
@@ -324,50 +290,69 @@ export class SwarmImage {
         if (this.downloading) this.opts.onPeersLearned(m.peers.filter(p => p.id !== this.opts.selfId && !this.links.has(p.id)))
         return
     }
-    this.schedulePump()
+    dl?.schedulePump()
   }
 
-  // ---- downloading ----
+  // ---- downloading (image-download.ts) ----
 
   /** Pull the missing chunks into `partial`. Resolves, with the verified bytes fetched, once the image is complete and finished on disk. */
   startDownload (partial: PartialImage, onChunk?: (index: number) => void): Promise<number> {
     if (this.download != null && !this.download.finished) throw new Error(`already downloading ${this.key}`)
-    return new Promise<number>((resolve, reject) => {
-      const now = Date.now()
-      const policy = createDownloadPolicy({
-        chunkCount: this.chunkCount,
-        chunkBytes: this.manifest.chunkSize,
-        have: partial.have.clone(),
-        zone: this.opts.zone,
-        self: this.opts.selfId,
-        rng: this.opts.rng,
-        // Our peers start by choking us and say UNCHOKE on the wire.
-        config: { peersStartChoked: true, downlinkBps: this.opts.linkBps ?? 0 }
-      })
-      this.download = { policy, partial, writing: new Set(), bytes: 0, startedAt: now, lastProgressAt: now, finished: false, resolve, reject, onChunk }
-      this.preparing = false
-      for (const l of this.links.values()) {
-        this.catchUpHaves(l) // a resumed pull holds chunks its HELLOs did not show
-        policy.addPeer(l.peer, this.metaOf(l), now)
-        const known = this.knownHave(l.peer)
-        if (known.count > 0) policy.onBitfield(l.peer, known)
-        if (!l.peerChoking) policy.onChoke(l.peer, false, now)
-        this.updateInterest(l)
-      }
-      this.maybeFinish()
-      this.schedulePump()
+    const now = Date.now()
+    const policy = createDownloadPolicy({
+      chunkCount: this.chunkCount,
+      chunkBytes: this.manifest.chunkSize,
+      have: partial.have.clone(),
+      zone: this.opts.zone,
+      self: this.opts.selfId,
+      rng: this.opts.rng,
+      // Our peers start by choking us and say UNCHOKE on the wire.
+      config: { peersStartChoked: true, downlinkBps: this.opts.linkBps ?? 0 }
     })
+    const dl = new ImageDownload(this.downloadContext(), partial, policy, now, onChunk)
+    this.download = dl
+    this.preparing = false
+    dl.done.catch(() => { if (this.download === dl) this.download = undefined })
+    for (const l of this.links.values()) {
+      this.catchUpHaves(l) // a resumed pull holds chunks its HELLOs did not show
+      dl.addPeer(l, now)
+    }
+    dl.maybeFinish()
+    dl.schedulePump()
+    return dl.done
+  }
+
+  private downloadContext (): DownloadContext {
+    return {
+      key: this.key,
+      chunkCount: this.chunkCount,
+      links: this.links,
+      knownHave: (peer) => this.knownHave(peer),
+      metaOf: (link) => this.metaOf(link),
+      log: this.opts.log,
+      onHeldChanged: this.opts.onHeldChanged,
+      partialNewsAfterMs: this.opts.partialNewsAfterMs ?? PARTIAL_NEWS_AFTER_MS,
+      onCorrupt: (link, drop) => {
+        this.corruptChunks++
+        if (drop) {
+          this.banned.add(link.peer)
+          link.close(new Error('sent corrupt chunks'))
+        }
+      },
+      onComplete: () => {
+        this.complete = true
+        this.download = undefined
+        // A finished host tells its trading partners nothing new chunk-wise, but may lose interest in all.
+        for (const l of this.links.values()) l.interested(false)
+        this.opts.onHeldChanged()
+      }
+    }
   }
 
   /** Abandon the download (kept on disk for a resume). */
   stopDownload (err: Error): void {
-    const dl = this.download
-    if (dl == null || dl.finished) return
-    dl.finished = true
-    dl.error = err
-    for (const r of dl.policy.outstanding()) this.links.get(r.peer)?.cancel(r.chunk)
+    this.download?.stop(err)
     this.download = undefined
-    dl.partial.close().catch(() => {}).finally(() => { dl.reject(err) })
   }
 
   progress (): DownloadProgress {
@@ -385,112 +370,20 @@ export class SwarmImage {
   }
 
   private onPiece (link: Link, index: number, data: Uint8Array[], length: number): void {
-    const dl = this.download
     this.downloadedBytes += length
     const theirZone = link.remoteHello?.zone
     if (this.opts.zone != null && theirZone != null && theirZone !== this.opts.zone) this.crossZoneBytes += length
-    if (dl == null || dl.finished || index >= this.chunkCount) return
-    if (dl.partial.have.has(index) || dl.writing.has(index)) return // an end-game duplicate
-    dl.writing.add(index)
-    dl.partial.writeChunk(index, data).then(() => {
-      dl.writing.delete(index)
-      if (dl.finished) return
-      const now = Date.now()
-      // The first chunk this download fetched: all-zero chunks are held from the start, so no count says it.
-      const first = dl.bytes === 0
-      dl.bytes += length
-      dl.lastProgressAt = now
-      for (const c of dl.policy.onReceived(link.peer, index, length, now)) this.links.get(c.peer)?.cancel(c.chunk)
-      for (const l of this.links.values()) {
-        // A peer that holds the chunk gains nothing from the HAVE; with every
-        // host trading with every other, these messages grow with N squared.
-        // The origin is always told: its reveals follow where chunks are.
-        if (l.remoteHello?.origin === true || !this.knownHave(l.peer).has(index)) l.have(index)
-      }
-      dl.onChunk?.(index)
-      const last = dl.partial.have.complete
-      if (first || last) this.opts.log(`${this.key.slice(-8)}: ${first ? 'first' : 'last'} chunk from ${link.peer.slice(-6)}, ${dl.partial.have.count} of ${this.chunkCount} held, ${now - dl.startedAt} ms into the download`)
-      if (last) this.opts.onHeldChanged()
-      this.maybeFinish()
-      this.schedulePump()
-    }, (err: Error) => {
-      dl.writing.delete(index)
-      if (dl.finished) return
-      const now = Date.now()
-      if (err instanceof ChunkHashMismatchError) {
-        this.corruptChunks++
-        this.opts.log(`chunk ${index} from ${link.peer} failed verification`)
-        const { drop } = dl.policy.onCorrupt(link.peer, index, now)
-        if (drop) {
-          this.banned.add(link.peer)
-          link.close(new Error('sent corrupt chunks'))
-        }
-        this.schedulePump()
-      } else {
-        this.stopDownload(err)
-      }
-    })
-  }
-
-  private maybeFinish (): void {
-    const dl = this.download
-    if (dl == null || dl.finished || dl.writing.size > 0 || !dl.partial.have.complete) return
-    dl.finished = true
-    dl.partial.finish().then(() => {
-      this.complete = true
-      this.download = undefined
-      // A finished host tells its trading partners nothing new chunk-wise, but may lose interest in all.
-      for (const l of this.links.values()) l.interested(false)
-      this.opts.onHeldChanged()
-      dl.resolve(dl.bytes)
-    }, (err: Error) => {
-      this.download = undefined
-      dl.reject(err)
-    })
+    this.download?.onPiece(link, index, data, length)
   }
 
   private updateInterest (link: Link): void {
-    const dl = this.download
-    if (dl == null || dl.finished) { link.interested(false); return }
-    link.interested(dl.policy.isInterested(link.peer))
+    if (this.download != null) this.download.updateInterest(link)
+    else link.interested(false)
   }
 
-  private schedulePump (): void {
-    if (this.pumpScheduled) return
-    this.pumpScheduled = true
-    queueMicrotask(() => {
-      this.pumpScheduled = false
-      this.pump(Date.now())
-    })
-  }
-
-  /** Ask the policy for requests and send them. */
-  private pump (now: number): void {
-    const dl = this.download
-    if (dl == null || dl.finished) return
-    for (const r of dl.policy.pick(now)) {
-      const l = this.links.get(r.peer)
-      if (l == null) { dl.policy.onRejected(r.peer, r.chunk, now); continue }
-      l.request(r.chunk)
-    }
-  }
-
-  /** Timer work: expire slow requests, refresh interest, rechoke, reveal. */
+  /** Timer work: the download's (expiry, interest, requests), rates, rechoke, reveal. */
   tick (now: number): void {
-    const dl = this.download
-    if (dl != null && !dl.finished) {
-      for (const r of dl.policy.expire(now)) this.links.get(r.peer)?.cancel(r.chunk)
-      if (!dl.announcedPartial && dl.bytes > 0 && now - dl.startedAt >= (this.opts.partialNewsAfterMs ?? PARTIAL_NEWS_AFTER_MS)) {
-        dl.announcedPartial = true
-        this.opts.onHeldChanged()
-      }
-      if (dl.policy.feederPeer !== dl.loggedFeeder) {
-        dl.loggedFeeder = dl.policy.feederPeer
-        this.opts.log(`${this.key.slice(-8)}: ${dl.loggedFeeder == null ? 'no feeder' : `fed by ${dl.loggedFeeder.slice(-6)} alone`}, ${dl.partial.have.count} of ${this.chunkCount} chunks, ${now - dl.startedAt} ms into the download`)
-      }
-      for (const l of this.links.values()) this.updateInterest(l)
-      this.pump(now)
-    }
+    this.download?.tick(now)
     for (const l of this.links.values()) { l.downloaded.sample(now); l.uploaded.sample(now) }
     this.uploader.tick(now)
   }

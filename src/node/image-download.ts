@@ -1,0 +1,187 @@
+/**
+ * The download side of a SwarmImage: one pull of the image into its partial
+ * files. The download policy's requests go out on the image's links,
+ * verified chunks are written and told to the partners, and `done` settles
+ * once the image is complete on disk. The links, and what each peer holds,
+ * belong to the SwarmImage; this module only reads them.
+ */
+import type { PartialImage } from '../cache/types.js'
+import { ChunkHashMismatchError } from '../errors.js'
+import type { DownloadPolicy, PeerMeta } from '../policy/types.js'
+import type { Bitfield } from '../util/bitfield.js'
+import type { Link } from './link.js'
+
+/**
+ * A pull tells the network (gossip) that it holds part of the image only
+ * once it has run this long; its completion is told at once. Its partners
+ * know from HAVEs, the hosts it meets from its links and peer exchange, and
+ * everyone from the steady announcement. Each gossip message costs every node
+ * a few ms (STACK-FACTS.md), and at 24 hosts pulling 8 MiB an announcement at
+ * each host's first chunk took each daemon from 0.38-0.45 to 0.80-0.82 s of
+ * CPU, and the makespan from 4.2-4.8 to 7.8-8.6 x (FINDINGS.md session 8 J).
+ * A pull that lasts gets its partial copy known to hosts that join later.
+ */
+export const PARTIAL_NEWS_AFTER_MS = 10_000
+
+/** What the download needs of its image. */
+export interface DownloadContext {
+  readonly key: string
+  readonly chunkCount: number
+  readonly links: ReadonlyMap<string, Link>
+  /** What a peer holds, as far as its HELLOs and HAVEs told us. */
+  knownHave: (peer: string) => Bitfield
+  metaOf: (link: Link) => PeerMeta
+  log: (msg: string) => void
+  /** Something we hold changed in a way the rest of the network should hear (gossip). */
+  onHeldChanged: () => void
+  /** A chunk from `link` failed its CID; `drop`: that peer did so too often. */
+  onCorrupt: (link: Link, drop: boolean) => void
+  /** The image is complete on disk (before `done` settles). */
+  onComplete: () => void
+  /** When the pull first announces its partial copy. */
+  partialNewsAfterMs: number
+}
+
+export class ImageDownload {
+  readonly policy: DownloadPolicy
+  readonly partial: PartialImage
+  /** Settles with the verified bytes this download fetched. */
+  readonly done: Promise<number>
+  /** Verified bytes fetched so far. */
+  bytes = 0
+  /** Set once the image is complete (or the download given up): no more requests. */
+  finished = false
+  readonly startedAt: number
+  lastProgressAt: number
+
+  private readonly ctx: DownloadContext
+  private readonly onChunk?: (index: number) => void
+  /** Chunks between arrival and verified write. */
+  private readonly writing = new Set<number>()
+  /** The feeder last written to the log. */
+  private loggedFeeder?: string
+  /** Our partial copy was announced (partialNewsAfterMs). */
+  private announcedPartial = false
+  private pumpScheduled = false
+  private resolve!: (bytes: number) => void
+  private reject!: (err: Error) => void
+
+  constructor (ctx: DownloadContext, partial: PartialImage, policy: DownloadPolicy, now: number, onChunk?: (index: number) => void) {
+    this.ctx = ctx
+    this.partial = partial
+    this.policy = policy
+    this.onChunk = onChunk
+    this.startedAt = now
+    this.lastProgressAt = now
+    this.done = new Promise<number>((resolve, reject) => { this.resolve = resolve; this.reject = reject })
+  }
+
+  /** A link to trade on: what its peer holds and whether it unchoked us are known already. */
+  addPeer (link: Link, now: number): void {
+    this.policy.addPeer(link.peer, this.ctx.metaOf(link), now)
+    const known = this.ctx.knownHave(link.peer)
+    if (known.count > 0) this.policy.onBitfield(link.peer, known)
+    if (!link.peerChoking) this.policy.onChoke(link.peer, false, now)
+    this.updateInterest(link)
+  }
+
+  onPiece (link: Link, index: number, data: Uint8Array[], length: number): void {
+    if (this.finished || index >= this.ctx.chunkCount) return
+    if (this.partial.have.has(index) || this.writing.has(index)) return // an end-game duplicate
+    this.writing.add(index)
+    this.partial.writeChunk(index, data).then(() => {
+      this.writing.delete(index)
+      if (this.finished) return
+      this.onWritten(link, index, length)
+    }, (err: Error) => {
+      this.writing.delete(index)
+      if (this.finished) return
+      if (err instanceof ChunkHashMismatchError) {
+        this.ctx.log(`chunk ${index} from ${link.peer} failed verification`)
+        const { drop } = this.policy.onCorrupt(link.peer, index, Date.now())
+        this.ctx.onCorrupt(link, drop)
+        this.schedulePump()
+      } else {
+        this.stop(err)
+      }
+    })
+  }
+
+  private onWritten (link: Link, index: number, length: number): void {
+    const now = Date.now()
+    // The first chunk this download fetched: all-zero chunks are held from the start, so no count says it.
+    const first = this.bytes === 0
+    this.bytes += length
+    this.lastProgressAt = now
+    for (const c of this.policy.onReceived(link.peer, index, length, now)) this.ctx.links.get(c.peer)?.cancel(c.chunk)
+    for (const l of this.ctx.links.values()) {
+      // A peer that holds the chunk gains nothing from the HAVE; with every
+      // host trading with every other, these messages grow with N squared.
+      // The origin is always told: its reveals follow where chunks are.
+      if (l.remoteHello?.origin === true || !this.ctx.knownHave(l.peer).has(index)) l.have(index)
+    }
+    this.onChunk?.(index)
+    const last = this.partial.have.complete
+    if (first || last) this.ctx.log(`${this.ctx.key.slice(-8)}: ${first ? 'first' : 'last'} chunk from ${link.peer.slice(-6)}, ${this.partial.have.count} of ${this.ctx.chunkCount} held, ${now - this.startedAt} ms into the download`)
+    if (last) this.ctx.onHeldChanged()
+    this.maybeFinish()
+    this.schedulePump()
+  }
+
+  /** Finish on disk once every chunk is held and written. */
+  maybeFinish (): void {
+    if (this.finished || this.writing.size > 0 || !this.partial.have.complete) return
+    this.finished = true
+    this.partial.finish().then(() => {
+      this.ctx.onComplete()
+      this.resolve(this.bytes)
+    }, (err: Error) => { this.reject(err) })
+  }
+
+  /** Abandon the download (kept on disk for a resume). */
+  stop (err: Error): void {
+    if (this.finished) return
+    this.finished = true
+    for (const r of this.policy.outstanding()) this.ctx.links.get(r.peer)?.cancel(r.chunk)
+    this.partial.close().catch(() => {}).finally(() => { this.reject(err) })
+  }
+
+  updateInterest (link: Link): void {
+    link.interested(!this.finished && this.policy.isInterested(link.peer))
+  }
+
+  schedulePump (): void {
+    if (this.pumpScheduled) return
+    this.pumpScheduled = true
+    queueMicrotask(() => {
+      this.pumpScheduled = false
+      this.pump(Date.now())
+    })
+  }
+
+  /** Ask the policy for requests and send them. */
+  private pump (now: number): void {
+    if (this.finished) return
+    for (const r of this.policy.pick(now)) {
+      const l = this.ctx.links.get(r.peer)
+      if (l == null) { this.policy.onRejected(r.peer, r.chunk, now); continue }
+      l.request(r.chunk)
+    }
+  }
+
+  /** Timer work: expire slow requests, tell of the partial copy, refresh interest, request. */
+  tick (now: number): void {
+    if (this.finished) return
+    for (const r of this.policy.expire(now)) this.ctx.links.get(r.peer)?.cancel(r.chunk)
+    if (!this.announcedPartial && this.bytes > 0 && now - this.startedAt >= this.ctx.partialNewsAfterMs) {
+      this.announcedPartial = true
+      this.ctx.onHeldChanged()
+    }
+    if (this.policy.feederPeer !== this.loggedFeeder) {
+      this.loggedFeeder = this.policy.feederPeer
+      this.ctx.log(`${this.ctx.key.slice(-8)}: ${this.loggedFeeder == null ? 'no feeder' : `fed by ${this.loggedFeeder.slice(-6)} alone`}, ${this.partial.have.count} of ${this.ctx.chunkCount} chunks, ${now - this.startedAt} ms into the download`)
+    }
+    for (const l of this.ctx.links.values()) this.updateInterest(l)
+    this.pump(now)
+  }
+}
