@@ -15,7 +15,6 @@ import { parseCid } from '../chunking/cid.js'
 import type { Bitfield } from '../util/bitfield.js'
 import type { Manifest } from '../chunking/manifest.js'
 import { HashPool, setDefaultHashPool } from '../chunking/verify.js'
-import { NoProvidersError } from '../errors.js'
 import { seededRng } from '../policy/index.js'
 import type { Rng } from '../policy/types.js'
 import { Announcer } from './announcer.js'
@@ -28,7 +27,8 @@ import { ManifestPrefetch, fetchFromHolder } from './manifest-prefetch.js'
 import { serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
-import type { NodeOptions, NodeStatus, PullOptions, PullProgress, PullResult } from './node-types.js'
+import type { NodeOptions, NodeStatus, PullOptions, PullResult } from './node-types.js'
+import { watchPull } from './pull-watch.js'
 import { SwarmImage } from './swarm-image.js'
 import { SwarmLinks } from './swarm-links.js'
 
@@ -36,8 +36,6 @@ export type { NodeOptions, NodeStatus, PullOptions, PullProgress, PullResult } f
 
 const TICK_MS = 100
 const DEFAULT_PULL_TIMEOUT_MS = 120_000
-/** A terminal's progress bar redraws this often; machines may ask for less (PullOptions). */
-const DEFAULT_PROGRESS_MS = 250
 
 export class Imgp2pNode {
   readonly host: Imgp2pHost
@@ -278,7 +276,7 @@ export class Imgp2pNode {
       // The running pull may finish before our output is attached; then the
       // image is in the cache and a local copy serves.
       if (out != null) await partial.attachOutput(out).catch(() => {})
-      await this.watch(key, running.done, options, timeoutMs)
+      await watchPull(this.images.get(key), running.done, options, timeoutMs, (img) => { this.connectCandidates(img) })
       if (out != null && !existsSync(out)) await this.store.exportTo(cid, out, options.signal)
       return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: 0 }
     }
@@ -328,7 +326,7 @@ export class Imgp2pNode {
         this.log(`pull ${key}: complete and on disk after ${Date.now() - t0} ms`)
         resolveRun()
       }, rejectRun)
-      await this.watch(key, run, options, timeoutMs)
+      await watchPull(this.images.get(key), run, options, timeoutMs, (img) => { this.connectCandidates(img) })
       return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: fetched }
     } catch (err) {
       rejectRun(err as Error)
@@ -342,37 +340,6 @@ export class Imgp2pNode {
   private async prefetched (cid: CID): Promise<Manifest | undefined> {
     const bytes = this.prefetch.take(cid)
     return bytes == null ? undefined : await this.store.putManifest(cid, bytes, { durable: false })
-  }
-
-  /** Report progress, enforce the stall timeout and the caller's signal until `run` settles. */
-  private async watch (key: string, run: Promise<void>, options: PullOptions, timeoutMs: number): Promise<void> {
-    const img = this.images.get(key)
-    if (img == null) return await run
-    const report = (phase: PullProgress['phase']): void => {
-      options.onProgress?.({ cid: key, phase, ...img.progress(), chunkSize: img.manifest.chunkSize, size: img.manifest.size })
-    }
-    let lastReconnect = Date.now()
-    let lastReport = 0
-    const every = options.progressIntervalMs ?? DEFAULT_PROGRESS_MS
-    const timer = setInterval(() => {
-      const now = Date.now()
-      if (now - lastReport >= every) { lastReport = now; report('download') }
-      if (img.downloading && img.idleFor(now) > timeoutMs) {
-        img.stopDownload(new NoProvidersError(`no peer sent a chunk of ${key} for ${Math.round(timeoutMs / 1000)} s (${img.links.size} peers connected); is a host holding it running and reachable?`))
-      } else if (img.downloading && now - lastReconnect > 2000) {
-        lastReconnect = now
-        this.connectCandidates(img)
-      }
-    }, 250)
-    const onAbort = (): void => { img.stopDownload(options.signal?.reason instanceof Error ? options.signal.reason : new Error('pull aborted')) }
-    options.signal?.addEventListener('abort', onAbort)
-    try {
-      await run
-      report('done')
-    } finally {
-      clearInterval(timer)
-      options.signal?.removeEventListener('abort', onAbort)
-    }
   }
 
   async list (): Promise<ImageInfo[]> {
