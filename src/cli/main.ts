@@ -2,11 +2,11 @@
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { defaultDataDir } from '../cache/data-dir.js'
-import { parseCid } from '../chunking/cid.js'
 import type { ImageInfo } from '../cache/types.js'
 import { Imgp2pError, UsageError } from '../errors.js'
 import type { NodeStatus, PullResult } from '../node/node.js'
 import { formatBytes, parseSize } from '../util/size.js'
+import { imageCidText } from './cid-text.js'
 import { callDaemon } from './control-client.js'
 import { ProgressReporter } from './progress.js'
 
@@ -131,7 +131,7 @@ async function addCmd (args: string[]): Promise<number> {
 
 async function pullCmd (args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { out: { type: 'string' }, timeout: { type: 'string' } }, 1)
-  const cid = parseCid(positionals[0]).toString()
+  const cid = await imageCidText(positionals[0])
   const timeout = str(values, 'timeout')
   const timeoutMs = timeout != null ? Number(timeout) * 1000 : undefined
   if (timeoutMs != null && !(timeoutMs > 0)) throw new UsageError(`--timeout wants a positive number of seconds, got "${timeout}"`)
@@ -185,7 +185,7 @@ async function statusCmd (args: string[]): Promise<number> {
 
 async function rmCmd (args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {}, 1)
-  const cid = parseCid(positionals[0]).toString()
+  const cid = await imageCidText(positionals[0])
   const r = await callDaemon<{ removed: boolean }>(dataDir(values), 'rm', { cid })
   if (!r.removed) throw new Imgp2pError(`image ${cid} is not in the cache`)
   process.stdout.write(`removed ${cid}\n`)
