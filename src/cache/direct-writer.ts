@@ -1,13 +1,12 @@
 /**
- * Positioned writes that bypass the page cache (O_DIRECT), for the user's
- * output file.
+ * Chunk writes that bypass the page cache (O_DIRECT) where the file system
+ * allows, through the page cache where it does not.
  *
- * Why: a pull with `--out` writes every chunk twice, into the cache (read
- * again when serving peers, so it stays buffered) and into the output (the
- * VM's disk, which imgp2p never reads again). With 16 hosts on the cluster
- * bench, the kernel's copies into the page cache were a fifth of the
- * machine's CPU (perf: copy_folio_from_iter_atomic under pwritev). A direct
- * write hands the buffer to the device instead.
+ * Why: a pull with `--out` writes every chunk twice, into the cache and into
+ * the output. With 16 hosts on the cluster bench, the kernel's copies into
+ * the page cache were a fifth of the machine's CPU (perf:
+ * copy_folio_from_iter_atomic under pwritev). A direct write hands the
+ * buffer to the device instead.
  *
  * O_DIRECT wants the buffer, the length and the file offset aligned to the
  * device's logical block. Node has no aligned allocation, but WebAssembly
@@ -19,7 +18,7 @@
  * refuses the writes answers EINVAL, and the owner goes on buffered.
  */
 import { constants } from 'node:fs'
-import type { Bytes, ChunkFile, OpenFile } from './files.js'
+import { writeAll, type Bytes, type ChunkFile, type OpenFile } from './files.js'
 
 /** Largest logical block we align for; 512-byte devices accept it too. */
 export const DIRECT_ALIGN = 4096
@@ -110,5 +109,59 @@ export class DirectWriter {
     const next = this.waiting.shift()
     if (next !== undefined) next(slot)
     else this.free.push(slot)
+  }
+}
+
+/**
+ * Writes whole chunks (at multiples of the chunk size) to a file: direct
+ * where it can, else through `buffered`, the caller's ordinary handle to the
+ * same file. Direct writes pad the last chunk to a block; finish() cuts the
+ * file back to its size.
+ */
+export class ChunkWriter {
+  private direct?: DirectWriter
+  /** Kept after a fallback: writes on it may be in flight, and the file needs its final truncate. */
+  private readonly directHandle?: DirectWriter
+  private readonly buffered: ChunkFile
+
+  private constructor (buffered: ChunkFile, direct?: DirectWriter) {
+    this.buffered = buffered
+    this.direct = direct
+    this.directHandle = direct
+  }
+
+  static async open (path: string, buffered: ChunkFile, chunkSize: number | undefined, open: OpenFile): Promise<ChunkWriter> {
+    const direct = chunkSize !== undefined && chunkSize > 0 && chunkSize % DIRECT_ALIGN === 0
+      ? await DirectWriter.open(path, chunkSize, open)
+      : undefined
+    return new ChunkWriter(buffered, direct)
+  }
+
+  /** Whether chunks go past the page cache (for tests and logs). */
+  get directIO (): boolean { return this.direct !== undefined }
+
+  async write (bytes: Bytes, position: number): Promise<void> {
+    if (this.direct !== undefined) {
+      try {
+        await this.direct.write(bytes, position)
+        return
+      } catch (err) {
+        // A file system that took O_DIRECT at open but refuses this write
+        // (alignment rules of its own): the rest goes through the page cache.
+        if (!(err instanceof RangeError) && (err as NodeJS.ErrnoException).code !== 'EINVAL') throw err
+        this.direct = undefined
+      }
+    }
+    await writeAll(this.buffered, bytes, position)
+  }
+
+  /** Cut the padding of a direct write of the last chunk (call once every write has settled). */
+  async finish (size: number): Promise<void> {
+    if (this.directHandle !== undefined) await this.buffered.truncate(size)
+  }
+
+  /** Close the direct handle (the caller closes its own). */
+  async close (): Promise<void> {
+    await this.directHandle?.close()
   }
 }

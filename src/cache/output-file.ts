@@ -7,8 +7,8 @@ import { constants as fsConstants } from 'node:fs'
 import { access, rename, rm, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { OutputNotWritableError, fsError } from '../errors.js'
-import { DIRECT_ALIGN, DirectWriter } from './direct-writer.js'
-import { writeAll, type Bytes } from './files.js'
+import { ChunkWriter } from './direct-writer.js'
+import type { Bytes } from './files.js'
 import type { ChunkFile, OpenFile } from './files.js'
 
 export const OUTPUT_SUFFIX = '.imgp2p-part'
@@ -36,56 +36,43 @@ export class OutputFile {
   readonly tmpPath: string
   private readonly fh: ChunkFile
   private readonly size: number
-  private direct?: DirectWriter
-  /** The direct handle, kept open after a fallback until the writes on it have settled. */
-  private directHandle?: DirectWriter
-  private constructor (path: string, fh: ChunkFile, size: number) {
+  private readonly writer: ChunkWriter
+  private constructor (path: string, fh: ChunkFile, size: number, writer: ChunkWriter) {
     this.fh = fh
     this.path = path
     this.tmpPath = path + OUTPUT_SUFFIX
     this.size = size
+    this.writer = writer
   }
 
   /** Create the temp file beside `path`, sparse, of `size` bytes. */
   static async create (path: string, size: number, open: OpenFile, options: OutputOptions = {}): Promise<OutputFile> {
+    const tmpPath = path + OUTPUT_SUFFIX
     let fh: ChunkFile
     try {
-      fh = await open(path + OUTPUT_SUFFIX, 'w', 0o644)
+      fh = await open(tmpPath, 'w', 0o644)
     } catch (err) {
       throw outputError(err, path, 'creating')
     }
-    const out = new OutputFile(path, fh, size)
+    let writer: ChunkWriter | undefined
     try {
-      const cs = options.chunkSize
-      if (cs !== undefined && cs > 0 && cs % DIRECT_ALIGN === 0) {
-        out.direct = await DirectWriter.open(out.tmpPath, cs, open)
-        out.directHandle = out.direct
-      }
+      writer = await ChunkWriter.open(tmpPath, fh, options.chunkSize, open)
       await fh.truncate(size)
+      return new OutputFile(path, fh, size, writer)
     } catch (err) {
-      await out.discard()
+      await writer?.close().catch(() => {})
+      await fh.close().catch(() => {})
+      await rm(tmpPath, { force: true })
       throw outputError(err, path, 'sizing')
     }
-    return out
   }
 
   /** Whether chunks are written past the page cache (for tests and logs). */
-  get directIO (): boolean { return this.direct !== undefined }
+  get directIO (): boolean { return this.writer.directIO }
 
   async write (bytes: Bytes, position: number): Promise<void> {
     try {
-      if (this.direct !== undefined) {
-        try {
-          await this.direct.write(bytes, position)
-          return
-        } catch (err) {
-          // A file system that took O_DIRECT at open but refuses this write
-          // (alignment rules of its own): the rest goes through the page cache.
-          if (!(err instanceof RangeError) && (err as NodeJS.ErrnoException).code !== 'EINVAL') throw err
-          this.direct = undefined
-        }
-      }
-      await writeAll(this.fh, bytes, position)
+      await this.writer.write(bytes, position)
     } catch (err) {
       throw outputError(err, this.path, 'writing')
     }
@@ -94,10 +81,9 @@ export class OutputFile {
   /** Sync and rename into place. */
   async commit (): Promise<void> {
     try {
-      // Direct writes pad the last chunk to a whole block.
-      if (this.directHandle !== undefined) await this.fh.truncate(this.size)
+      await this.writer.finish(this.size)
       await this.fh.sync()
-      await this.directHandle?.close()
+      await this.writer.close()
       await this.fh.close()
       await rename(this.tmpPath, this.path)
     } catch (err) {
@@ -107,7 +93,7 @@ export class OutputFile {
 
   /** Close and delete the temp file (an abandoned pull leaves nothing beside `path`). */
   async discard (): Promise<void> {
-    await this.directHandle?.close().catch(() => {})
+    await this.writer.close().catch(() => {})
     await this.fh.close().catch(() => {})
     await rm(this.tmpPath, { force: true })
   }
