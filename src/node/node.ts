@@ -301,8 +301,8 @@ export class Imgp2pNode {
         options.onProgress?.({ cid: key, phase: 'manifest', have: 0, total: 0, bytes: 0, peers: 0, chunkSize: 0, size: 0 })
       } })
       this.log(`pull ${key}: manifest after ${Date.now() - t0} ms`)
-      // Links come up while the files open: with 16 hosts on two cores,
-      // opening them took 0.1-0.3 s, and the first dials waited for it.
+      // Links come up while the files open: with 16 hosts starting pulls on
+      // two cores, opening them took 0.05-1.4 s, and the dials waited for it.
       const existing = this.images.get(key)
       const img = existing ?? this.createImage(cid, manifest, false)
       img.preparing = true
