@@ -43,6 +43,22 @@ describe('policy under the cluster\'s message delays (scenarios/cluster-b50-load
   }
 })
 
+describe('hosts that start at different times (startSpreadMs)', () => {
+  it('start up to the spread apart, and the late ones make the tail', () => {
+    const base = resolveScenario(loadScenarioFile('cluster-b50-loaded'), { seed: 1 })
+    const spread = { ...base, startSpreadMs: 2000 }
+    const a = simulate(base, swarmKit(base), { perHost: true })
+    const b = simulate(spread, swarmKit(spread), { perHost: true })
+    expect(b.completed).toBe(true)
+    expect(b.hostsDone).toBe(16)
+    const range = (t: number[]): number => Math.max(...t) - Math.min(...t)
+    // A host cannot beat T_min from its own start: starts 2 s apart widen the finish.
+    expect(range(b.perHostSeconds!)).toBeGreaterThan(range(a.perHostSeconds!) + 0.5)
+    expect(b.makespanSeconds).toBeGreaterThan(a.makespanSeconds + 0.5)
+    expect(b.frontEndBytes / b.imageBytes).toBeLessThanOrEqual(1.02)
+  })
+})
+
 describe('imgp2p simulate', () => {
   it('prints one JSON object with the documented fields', async () => {
     const out: string[] = []

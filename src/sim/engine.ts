@@ -118,6 +118,8 @@ class Engine {
   readonly trace: TraceRow[] = []
   readonly log: string[] = []
   private readonly watch: number
+  /** When each host starts pulling (s): before it, it sends no request and is revealed nothing. */
+  private readonly joinAt: Float64Array
 
   private remaining: number
   private frontEndBytes = 0
@@ -153,6 +155,8 @@ class Engine {
     this.originSentTo = new Int32Array(this.chunkCount).fill(-1)
     this.remaining = this.N
     this.watch = opts.watch ?? -1
+    const joinRng = mulberry32(subSeed(s.seed, 0x701e))
+    this.joinAt = Float64Array.from({ length: this.N }, () => joinRng() * s.startSpreadMs / 1000)
 
     for (let u = 0; u <= this.N; u++) {
       const m = new Map<string, number>()
@@ -412,6 +416,7 @@ class Engine {
   }
 
   private reveal (v: number, t: number): void {
+    if (t < this.joinAt[v]) return // its link to the front-end is not up yet
     const chunks = this.originPolicy!.reveal(this.names[v], this.ms(t))
     if (chunks.length === 0) return
     const c = this.connOf[this.origin].get(this.names[v])!
@@ -532,7 +537,7 @@ class Engine {
     this.pickList = []
     for (const v of list) {
       this.pickFlag[v] = 0
-      if (this.doneAt[v] >= 0) continue
+      if (this.doneAt[v] >= 0 || t < this.joinAt[v]) continue // not started: its ticks ask again
       const reqs = this.policies[v].pick(this.ms(t))
       if (v === this.watch && reqs.length > 0) this.note(t, `request ${reqs.map(r => `${r.chunk}@${r.peer}`).join(' ')}`)
       for (const r of reqs) {

@@ -40,6 +40,12 @@ export interface ScenarioFile {
   tickMs?: number
   /** Fill free upload slots as soon as a peer turns interested, without waiting for the next rechoke. */
   fastUnchoke?: boolean
+  /**
+   * Hosts start pulling at random times up to this many ms after the first
+   * (uniform, seeded): on the cluster, N CLIs and daemons on two cores put
+   * hosts' first requests 0.3-2.4 s apart (bench/cluster/FINDINGS.md session 9).
+   */
+  startSpreadMs?: number
   /** Passed through to the policy factories. */
   policyConfig?: {
     download?: Record<string, unknown>
@@ -71,6 +77,7 @@ export interface Scenario {
   seed: number
   tickMs: number
   fastUnchoke: boolean
+  startSpreadMs: number
   policyConfig: NonNullable<ScenarioFile['policyConfig']>
 }
 
@@ -148,6 +155,7 @@ export function resolveScenario (file: ScenarioFile, o: Overrides = {}): Scenari
     seed: o.seed ?? file.seed ?? 1,
     tickMs: file.tickMs ?? 1000,
     fastUnchoke: file.fastUnchoke ?? true,
+    startSpreadMs: file.startSpreadMs ?? 0,
     policyConfig: file.policyConfig ?? {}
   }
 }
