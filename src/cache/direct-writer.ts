@@ -130,6 +130,7 @@ export class ChunkWriter {
     this.directHandle = direct
   }
 
+  /** Never rejects: where direct I/O cannot be had, every write goes through `buffered`. */
   static async open (path: string, buffered: ChunkFile, chunkSize: number | undefined, open: OpenFile): Promise<ChunkWriter> {
     const direct = chunkSize !== undefined && chunkSize > 0 && chunkSize % DIRECT_ALIGN === 0
       ? await DirectWriter.open(path, chunkSize, open)

@@ -220,17 +220,20 @@ export class FsImageStore implements ImageStore, ImageExporter {
       manifestStored: async () => { await this.manifestWrites.get(key)?.done },
       onDone: () => { this.partials.delete(key) }
     }
-    if (await exists(paths.image)) {
+    // Side by side, and no separate unlink: with 16 pulls starting on two
+    // cores each file operation waited its turn for a core, and the files
+    // took up to 1.4 s to open (FINDINGS.md session 9 D).
+    const [complete, recorded] = await Promise.all([exists(paths.image), this.recordedHave(cid, manifest)])
+    if (complete) {
       const fh = await this.open(paths.image, 'r')
       return new FsPartialImage(cid, manifest, Bitfield.full(manifest.chunks.length), fh, paths, partialOptions, true)
     }
-    let have = await this.recordedHave(cid, manifest)
+    let have = recorded
     let fh: ChunkFile
     try {
-      // Without a sound record nothing in an old .part can be trusted; start clean so
-      // zero chunks (never written) are certainly holes.
-      if (have == null) await rm(paths.part, { force: true })
-      fh = await this.open(paths.part, RW_CREATE, 0o644)
+      // Without a sound record nothing in an old .part can be trusted; start it
+      // empty (O_TRUNC) so zero chunks (never written) are certainly holes.
+      fh = await this.open(paths.part, have == null ? RW_CREATE | constants.O_TRUNC : RW_CREATE, 0o644)
       await fh.truncate(manifest.size)
     } catch (err) {
       throw fsError(err, `creating ${paths.part}`)

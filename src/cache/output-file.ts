@@ -54,17 +54,17 @@ export class OutputFile {
     } catch (err) {
       throw outputError(err, path, 'creating')
     }
-    let writer: ChunkWriter | undefined
+    // Opened beside the truncate: every await at the start of a pull waits its turn for a core.
+    const opening = ChunkWriter.open(tmpPath, fh, options.chunkSize, open) // settles, never throws
     try {
-      writer = await ChunkWriter.open(tmpPath, fh, options.chunkSize, open)
       await fh.truncate(size)
-      return new OutputFile(path, fh, size, writer)
     } catch (err) {
-      await writer?.close().catch(() => {})
+      await (await opening).close().catch(() => {})
       await fh.close().catch(() => {})
       await rm(tmpPath, { force: true })
       throw outputError(err, path, 'sizing')
     }
+    return new OutputFile(path, fh, size, await opening)
   }
 
   /** Whether chunks are written past the page cache (for tests and logs). */
