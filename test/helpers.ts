@@ -53,7 +53,7 @@ export interface ServeFaults {
   openPartialError?: Error
 }
 
-/** A store that serves with injected faults; everything else goes to the real one. */
+/** A store with injected faults in serving chunks and in opening a pull's files; everything else goes to the real one. */
 export class FaultyStore implements ImageStore, ImageExporter {
   constructor (private readonly inner: FsImageStore, private readonly faults: ServeFaults) {}
   get dataDir (): string { return this.inner.dataDir }

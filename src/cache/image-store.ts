@@ -221,8 +221,7 @@ export class FsImageStore implements ImageStore, ImageExporter {
       onDone: () => { this.partials.delete(key) }
     }
     // Side by side, and no separate unlink: with 16 pulls starting on two
-    // cores each file operation waited its turn for a core, and the files
-    // took up to 1.4 s to open (FINDINGS.md session 9 D).
+    // cores, each await here waits its turn for a core (FINDINGS.md session 9 D).
     const [complete, recorded] = await Promise.all([exists(paths.image), this.recordedHave(cid, manifest)])
     if (complete) {
       const fh = await this.open(paths.image, 'r')
