@@ -15,6 +15,7 @@ import type { ChunkFile, OpenFile } from '../src/cache/files.js'
 import { FsImageStore } from '../src/cache/image-store.js'
 import type { FsImageStoreOptions } from '../src/cache/image-store.js'
 import type { PartialImage } from '../src/cache/types.js'
+import { passThrough } from './helpers.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -48,18 +49,6 @@ function chunkOf (m: Manifest, data: Buffer, i: number): Buffer {
 async function feed (p: PartialImage, data: Buffer, indexes?: number[]): Promise<void> {
   const m = p.manifest
   for (const i of indexes ?? m.chunks.map((_, i) => i).filter(i => !isZeroChunk(m, i))) await p.writeChunk(i, chunkOf(m, data, i))
-}
-
-/** A ChunkFile's methods bound to it, to override one of them in a test. */
-function bind (fh: ChunkFile): ChunkFile {
-  return {
-    write: async (buf, off, len, pos) => await fh.write(buf, off, len, pos),
-    read: async (buf, off, len, pos) => await fh.read(buf, off, len, pos),
-    truncate: async len => { await fh.truncate(len) },
-    datasync: async () => { await fh.datasync() },
-    sync: async () => { await fh.sync() },
-    close: async () => { await fh.close() }
-  }
 }
 
 /** Import into a "seeder" store and return what a puller needs. */
@@ -281,14 +270,7 @@ describe('PartialImage', () => {
     const gated: OpenFile = async (path, flags, mode) => {
       const fh = await openFile(path, flags, mode)
       if (!path.endsWith('.part')) return fh
-      return {
-        write: async (buf, off, len, pos) => { entered(); await gate; return await fh.write(buf, off, len, pos) },
-        read: async (buf, off, len, pos) => await fh.read(buf, off, len, pos),
-        truncate: async len => { await fh.truncate(len) },
-        datasync: async () => { await fh.datasync() },
-        sync: async () => { await fh.sync() },
-        close: async () => { await fh.close() }
-      }
+      return { ...passThrough(fh), write: async (buf, off, len, pos) => { entered(); await gate; return await fh.write(buf, off, len, pos) } }
     }
     const s = await store('t', { open: gated })
     const p = await s.openPartial(cid, manifest)
@@ -360,7 +342,7 @@ describe('PartialImage', () => {
     const gated: OpenFile = async (p, flags, mode) => {
       const fh = await openFile(p, flags, mode)
       if (!p.includes('/manifests/')) return fh
-      return { ...bind(fh), datasync: async () => { await gate; await fh.datasync() } }
+      return { ...passThrough(fh), datasync: async () => { await gate; await fh.datasync() } }
     }
     const s = await store('m', { open: gated, flushChunks: 1e9, flushIntervalMs: 1e9 })
     const manifest = await s.putManifest(cid, bytes, { durable: false })
@@ -519,19 +501,12 @@ describe('disk full', () => {
       const fh = await openFile(path, flags, mode)
       if (!match.test(path)) return fh
       let left = budget
-      const wrapped: ChunkFile = {
-        write: async (buf, off, len, pos) => {
-          if (len > left) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
-          left -= len
-          return await fh.write(buf, off, len, pos)
-        },
-        read: async (buf, off, len, pos) => await fh.read(buf, off, len, pos),
-        truncate: async len => { await fh.truncate(len) },
-        datasync: async () => { await fh.datasync() },
-        sync: async () => { await fh.sync() },
-        close: async () => { await fh.close() }
+      const write: ChunkFile['write'] = async (buf, off, len, pos) => {
+        if (len > left) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+        left -= len
+        return await fh.write(buf, off, len, pos)
       }
-      return wrapped
+      return { ...passThrough(fh), write }
     }
   }
   const cs = 64 * KiB

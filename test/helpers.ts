@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
+import type { ChunkFile } from '../src/cache/files.js'
 import { FsImageStore } from '../src/cache/image-store.js'
 import type { ExportResult, ImageExporter, ImageInfo, ImageStore, ImportOptions, PartialImage } from '../src/cache/types.js'
 import type { Manifest } from '../src/chunking/manifest.js'
@@ -14,6 +15,18 @@ export async function tempDir (prefix = 'imgp2p-test-'): Promise<{ path: string,
 }
 
 export { sha256File, writeSampleImage as writeImage } from '../src/util/sample-image.js'
+
+/** A ChunkFile's methods bound to it, to override one of them in a test: `{ ...passThrough(fh), write }`. */
+export function passThrough (fh: ChunkFile): ChunkFile {
+  return {
+    write: async (buf, off, len, pos) => await fh.write(buf, off, len, pos),
+    read: async (buf, off, len, pos) => await fh.read(buf, off, len, pos),
+    truncate: async len => { await fh.truncate(len) },
+    datasync: async () => { await fh.datasync() },
+    sync: async () => { await fh.sync() },
+    close: async () => { await fh.close() }
+  }
+}
 
 /** Start an in-process node on 127.0.0.1 with quick timers for tests. */
 export async function startNode (dataDir: string, opts: Partial<NodeOptions> = {}): Promise<Imgp2pNode> {

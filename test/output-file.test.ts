@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openFile } from '../src/cache/files.js'
 import type { ChunkFile, OpenFile } from '../src/cache/files.js'
 import { OutputFile } from '../src/cache/output-file.js'
+import { passThrough } from './helpers.js'
 
 const KiB = 1024
 let root: string
@@ -89,19 +90,12 @@ describe('OutputFile', () => {
     const flaky: OpenFile = async (p, flags, mode) => {
       const fh = await openFile(p, flags, mode)
       if (typeof flags !== 'number' || (flags & constants.O_DIRECT) === 0) return fh
-      const wrapped: ChunkFile = {
-        write: async (buf, off, len, pos) => {
-          // The probe writes one block; the second chunk written is refused.
-          if (len > 4 * KiB && ++directWrites === 2) throw Object.assign(new Error('EINVAL: invalid argument, write'), { code: 'EINVAL' })
-          return await fh.write(buf, off, len, pos)
-        },
-        read: async (buf, off, len, pos) => await fh.read(buf, off, len, pos),
-        truncate: async len => { await fh.truncate(len) },
-        datasync: async () => { await fh.datasync() },
-        sync: async () => { await fh.sync() },
-        close: async () => { await fh.close() }
+      // The second chunk written past the page cache is refused.
+      const write: ChunkFile['write'] = async (buf, off, len, pos) => {
+        if (++directWrites === 2) throw Object.assign(new Error('EINVAL: invalid argument, write'), { code: 'EINVAL' })
+        return await fh.write(buf, off, len, pos)
       }
-      return wrapped
+      return { ...passThrough(fh), write }
     }
     const chunk = 64 * KiB
     const path = join(root, 'flaky.img')
