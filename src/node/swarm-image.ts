@@ -1,7 +1,8 @@
 /**
  * Everything one host does for one image: the links to peers trading it,
- * serving chunks to unchoked peers, and, while the image is incomplete here,
- * the download driven by the swarm policy.
+ * what each peer holds, serving chunks to unchoked peers (uploader.ts), and,
+ * while the image is incomplete here, the download driven by the swarm
+ * policy (image-download.ts).
  *
  * I/O results are applied to the policy synchronously as events, then the
  * policy is asked what to do; no await sits inside a state transition.
