@@ -23,7 +23,7 @@ let root: string
 const pool = new HashPool({ size: 1 })
 
 beforeEach(async () => { root = await mkdtemp(join(tmpdir(), 'imgp2p-cache-')) })
-afterEach(async () => { await rm(root, { recursive: true, force: true }) })
+afterEach(async () => { await rm(root, { recursive: true, force: true, maxRetries: 5 }) })
 
 /** An image file from a pattern, one character per chunk: D = random data, Z = zeros. */
 async function makeImage (name: string, pattern: string, chunkSize: number, tail = 0): Promise<{ path: string, data: Buffer }> {
@@ -145,6 +145,28 @@ describe('FsImageStore: import, read, list, remove', () => {
     expect(await s.getManifest(a.cid)).toBeUndefined()
     expect(await readdir(join(t.dataDir, 'partial'))).toEqual([])
     expect((await s.list()).map(i => i.cid)).toEqual([b.cid.toString()])
+  })
+
+  it('close waits for a manifest still being written in the background, and leaves no temp file', async () => {
+    const { path } = await makeImage('src-close', 'DD', 64 * KiB)
+    const seeder = await store('seeder-close')
+    const { cid } = await seeder.importFile(path, { chunkSize: 64 * KiB })
+    let release!: () => void
+    const gate = new Promise<void>(resolve => { release = resolve })
+    const gated: OpenFile = async (p, flags, mode) => {
+      const fh = await openFile(p, flags, mode)
+      return p.includes('/manifests/') ? { ...passThrough(fh), datasync: async () => { await gate; await fh.datasync() } } : fh
+    }
+    const s = await store('c', { open: gated })
+    await s.putManifest(cid, (await seeder.getManifestBytes(cid))!, { durable: false })
+    let closed = false
+    const closing = s.close().then(() => { closed = true })
+    await new Promise(resolve => setTimeout(resolve, 100))
+    expect(closed).toBe(false)
+    release()
+    await closing
+    const files = await readdir(join(root, 'c', 'manifests'))
+    expect(files).toEqual([cid.toString()])
   })
 
   it('defaultDataDir follows IMGP2P_DATA_DIR', () => {
@@ -529,6 +551,7 @@ describe('disk full', () => {
     await expectName(p.writeChunk(0, chunkOf(manifest, data, 0)), 'DiskFullError')
     expect(p.have.count).toBe(0)
     await p.close()
+    await s.close() // its manifest may still be being written
   })
 
   it('a manifest stored in the background that fails fails the pull\'s record, and no record appears', async () => {

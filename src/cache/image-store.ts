@@ -283,6 +283,9 @@ export class FsImageStore implements ImageStore, ImageExporter {
   }
 
   async close (): Promise<void> {
+    // A manifest still being written in the background (putManifest with
+    // durable: false) finishes first: a stopping daemon leaves no temp file.
+    await Promise.allSettled([...this.manifestWrites.values()].map(async w => { await w.done }))
     await this.readHandles.closeAll()
   }
 
