@@ -11,7 +11,7 @@ import { Imgp2pNode, type NodeOptions } from '../src/node/node.js'
 
 export async function tempDir (prefix = 'imgp2p-test-'): Promise<{ path: string, cleanup: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix))
-  return { path, cleanup: async () => { await rm(path, { recursive: true, force: true }) } }
+  return { path, cleanup: async () => { await rm(path, { recursive: true, force: true, maxRetries: 5 }) } }
 }
 
 export { sha256File, writeSampleImage as writeImage } from '../src/util/sample-image.js'

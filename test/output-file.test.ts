@@ -13,7 +13,7 @@ import { passThrough } from './helpers.js'
 const KiB = 1024
 let root: string
 beforeEach(async () => { root = await mkdtemp(join(tmpdir(), 'imgp2p-out-')) })
-afterEach(async () => { await rm(root, { recursive: true, force: true }) })
+afterEach(async () => { await rm(root, { recursive: true, force: true, maxRetries: 5 }) })
 
 /** Whether this directory's file system opens files with O_DIRECT at all (asked without our code). */
 function acceptsDirect (dir: string): boolean {
