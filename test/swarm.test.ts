@@ -286,7 +286,9 @@ describe('swarm on loopback', () => {
       try {
         await waitFor(() => host.host.getPeers().length > 0, 10_000, 'host to connect')
         let downloads = 0
-        await host.pull(cid, { timeoutMs: 20_000, progressIntervalMs, onProgress: (p) => { if (p.phase === 'download') downloads++ } })
+        let doneBytes = -1
+        await host.pull(cid, { timeoutMs: 20_000, progressIntervalMs, onProgress: (p) => { if (p.phase === 'download') downloads++; if (p.phase === 'done') doneBytes = p.bytes } })
+        expect(doneBytes).toBe(4 * MiB) // the last report counts what was fetched (its rate is shown from it)
         return downloads
       } finally {
         await host.stop() // the next host must pull from the slow origin, not from this one

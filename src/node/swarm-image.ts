@@ -73,6 +73,8 @@ export class SwarmImage {
   private readonly remoteHave = new Map<string, Bitfield>()
   private fullHeld?: Bitfield
   private zeroHeld?: Bitfield
+  /** Verified bytes the last finished download fetched: its final progress report tells them. */
+  private fetchedBytes = 0
   private readonly pex: PeerExchange
 
   constructor (private readonly opts: SwarmImageOptions) {
@@ -342,6 +344,7 @@ export class SwarmImage {
       },
       onComplete: () => {
         this.complete = true
+        this.fetchedBytes = this.download?.bytes ?? 0
         this.download = undefined
         // A finished host tells its trading partners nothing new chunk-wise, but may lose interest in all.
         for (const l of this.links.values()) l.interested(false)
@@ -360,7 +363,7 @@ export class SwarmImage {
     return {
       have: this.heldCount(),
       total: this.chunkCount,
-      bytes: this.download?.bytes ?? 0,
+      bytes: this.download?.bytes ?? this.fetchedBytes,
       peers: this.links.size
     }
   }
