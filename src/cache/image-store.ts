@@ -10,7 +10,7 @@ import { CID } from 'multiformats/cid'
 import { chunkHandle } from '../chunking/chunker.js'
 import { isImageCid, isZeroCid } from '../chunking/cid.js'
 import { chunkSizeFor } from '../chunking/constants.js'
-import { chunkLength, chunkOffset, decodeManifest, encodeManifest, isZeroChunk, manifestCid } from '../chunking/manifest.js'
+import { chunkLength, chunkOffset, decodeManifest, encodeManifest, isZeroChunk, manifestCid, markZeroChunks } from '../chunking/manifest.js'
 import type { Manifest } from '../chunking/manifest.js'
 import type { HashPool } from '../chunking/verify.js'
 import { InvalidManifestError, NotFoundError, fsError } from '../errors.js'
@@ -227,18 +227,16 @@ export class FsImageStore implements ImageStore, ImageExporter {
       const fh = await this.open(paths.image, 'r')
       return new FsPartialImage(cid, manifest, Bitfield.full(manifest.chunks.length), fh, paths, partialOptions, true)
     }
-    let have = recorded
     let fh: ChunkFile
     try {
       // Without a sound record nothing in an old .part can be trusted; start it
       // empty (O_TRUNC) so zero chunks (never written) are certainly holes.
-      fh = await this.open(paths.part, have == null ? RW_CREATE | constants.O_TRUNC : RW_CREATE, 0o644)
+      fh = await this.open(paths.part, recorded == null ? RW_CREATE | constants.O_TRUNC : RW_CREATE, 0o644)
       await fh.truncate(manifest.size)
     } catch (err) {
       throw fsError(err, `creating ${paths.part}`)
     }
-    have ??= new Bitfield(manifest.chunks.length)
-    for (let i = 0; i < manifest.chunks.length; i++) if (isZeroChunk(manifest, i)) have.set(i)
+    const have = markZeroChunks(manifest, recorded ?? new Bitfield(manifest.chunks.length))
     return new FsPartialImage(cid, manifest, have, fh, paths, partialOptions, false)
   }
 

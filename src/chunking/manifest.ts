@@ -84,6 +84,12 @@ export function isZeroChunk (m: Manifest, i: number): boolean {
   return isZeroCid(m.chunks[i], chunkLength(m, i))
 }
 
+/** Set the bit of every all-zero chunk in `bits` (held by whoever has the manifest) and return it. */
+export function markZeroChunks<B extends { set: (i: number) => unknown }> (m: Manifest, bits: B): B {
+  for (let i = 0; i < m.chunks.length; i++) if (isZeroChunk(m, i)) bits.set(i)
+  return bits
+}
+
 function checkIndex (m: Manifest, i: number): void {
   if (!Number.isInteger(i) || i < 0 || i >= m.chunks.length) throw new RangeError(`chunk index ${i} outside 0..${m.chunks.length - 1}`)
 }

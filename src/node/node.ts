@@ -276,7 +276,7 @@ export class Imgp2pNode {
       // The running pull may finish before our output is attached; then the
       // image is in the cache and a local copy serves.
       if (out != null) await partial.attachOutput(out).catch(() => {})
-      await watchPull(this.images.get(key), running.done, options, timeoutMs, (img) => { this.connectCandidates(img) })
+      await this.watch(key, running.done, options, timeoutMs)
       if (out != null && !existsSync(out)) await this.store.exportTo(cid, out, options.signal)
       return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: 0 }
     }
@@ -326,7 +326,7 @@ export class Imgp2pNode {
         this.log(`pull ${key}: complete and on disk after ${Date.now() - t0} ms`)
         resolveRun()
       }, rejectRun)
-      await watchPull(this.images.get(key), run, options, timeoutMs, (img) => { this.connectCandidates(img) })
+      await this.watch(key, run, options, timeoutMs)
       return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: fetched }
     } catch (err) {
       rejectRun(err as Error)
@@ -334,6 +334,11 @@ export class Imgp2pNode {
     } finally {
       this.pulls.delete(key)
     }
+  }
+
+  /** Progress, stall timeout, reconnects and the caller's signal until `run` settles (pull-watch.ts). */
+  private async watch (key: string, run: Promise<void>, options: PullOptions, timeoutMs: number): Promise<void> {
+    await watchPull(this.images.get(key), run, options, timeoutMs, (img) => { this.connectCandidates(img) })
   }
 
   /** The manifest, if it was fetched when the image was announced (manifest-prefetch.ts). */

@@ -9,7 +9,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import type { PartialImage, ImageStore } from '../cache/types.js'
-import { type Manifest, chunkCount, isZeroChunk } from '../chunking/manifest.js'
+import { type Manifest, chunkCount, markZeroChunks } from '../chunking/manifest.js'
 import { createChoker, createDownloadPolicy, createOriginChoker, createOriginPolicy } from '../policy/index.js'
 import type { ChokerConfig, OriginConfig, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
@@ -112,6 +112,9 @@ export class SwarmImage {
    */
   preparing = false
 
+  /** Whether a peer's swarm stream about this image is worth taking: we seed it, pull it, or are about to. */
+  get trading (): boolean { return this.complete || this.downloading || this.preparing }
+
   /** Local holdings as a bitfield. */
   held (): Bitfield {
     if (this.complete) {
@@ -119,16 +122,8 @@ export class SwarmImage {
       this.fullHeld ??= Bitfield.full(this.chunkCount)
       return this.fullHeld
     }
-    return this.download?.partial.have ?? this.zeroChunks()
-  }
-
-  /** All-zero chunks, which every holder of the manifest has: what a pull shows before its files are open. */
-  private zeroChunks (): Bitfield {
-    if (this.zeroHeld == null) {
-      this.zeroHeld = new Bitfield(this.chunkCount)
-      for (let i = 0; i < this.chunkCount; i++) if (isZeroChunk(this.manifest, i)) this.zeroHeld.set(i)
-    }
-    return this.zeroHeld
+    // Before its files are open a pull shows the all-zero chunks, which every holder of the manifest has.
+    return this.download?.partial.have ?? (this.zeroHeld ??= markZeroChunks(this.manifest, new Bitfield(this.chunkCount)))
   }
 
   heldCount (): number { return this.complete ? this.chunkCount : (this.download?.partial.have.count ?? 0) }

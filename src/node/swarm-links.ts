@@ -99,7 +99,7 @@ export class SwarmLinks {
       // A host still pulling trades with a bounded set of peers (LinkCaps), more
       // than it dials itself; a seed takes all comers, and a starving host is taken.
       const full = img != null && hello.starving !== true && !this.hasRoom(img, hello.zone, hello.origin, this.caps.acceptSlack)
-      if (img == null || (!img.complete && !img.downloading && !img.preparing) || full) {
+      if (img == null || !img.trading || full) {
         link.sendHello({ cid: hello.cid, chunkCount: 0, have: null, zone: this.opts.zone ?? null, origin: false, linkBps: null })
         link.close()
         return
