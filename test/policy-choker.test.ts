@@ -124,7 +124,7 @@ describe('choker', () => {
 
   it('has justified defaults', () => {
     const c = createChoker()
-    expect(c.config).toEqual({ uploadSlots: 8, rechokeIntervalMs: 1000, optimisticEvery: 3, farSlots: 1 })
+    expect(c.config).toEqual({ uploadSlots: 16, rechokeIntervalMs: 1000, optimisticEvery: 3, farSlots: 1 })
   })
 
   it('gives the optimistic slot to the interested peer holding least, whatever the seed', () => {

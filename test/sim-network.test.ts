@@ -4,6 +4,8 @@ import { IndexedHeap, EventQueue } from '../src/sim/heap.js'
 import { tMin } from '../src/sim/bound.js'
 import { parseRate } from '../src/sim/units.js'
 import { parseSize } from '../src/util/size.js'
+import { buildTopology } from '../src/sim/topology.js'
+import { loadScenarioFile, resolveScenario, type Scenario } from '../src/sim/scenario.js'
 
 describe('max-min rates', () => {
   it('shares one link equally', () => {
@@ -110,5 +112,36 @@ describe('units', () => {
     expect(parseRate('1Gbit/s')).toBe(125e6)
     expect(parseRate('10Gbps')).toBe(1.25e9)
     expect(parseRate('125MB/s')).toBe(125e6)
+  })
+})
+
+describe('neighbour graphs', () => {
+  /** Each host's peers (the front-end, connected to all, left out). */
+  const neighbours = (s: Scenario): Array<Set<number>> => {
+    const t = buildTopology(s, 'random')
+    return Array.from({ length: s.hosts }, (_, u) => new Set([...t.peer.subarray(t.connStart[u], t.connStart[u + 1])].filter(v => v !== t.origin)))
+  }
+  const degrees = (s: Scenario): number[] => neighbours(s).map(n => n.size)
+
+  it('with acceptSlack, keeps every host within the daemon\'s link caps', () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const s = resolveScenario(loadScenarioFile('cluster-b50-loaded'), { hosts: 24, seed })
+      expect(s.acceptSlack).toBe(4)
+      const n = neighbours(s)
+      for (let u = 0; u < n.length; u++) {
+        expect(n[u].size).toBeLessThanOrEqual(14)
+        // Below the dial cap only when every other host is full, as a daemon would be.
+        if (n[u].size < 10) for (let v = 0; v < n.length; v++) if (v !== u && !n[u].has(v)) expect(n[v].size).toBe(14)
+      }
+      expect(n.filter(x => x.size >= 10).length).toBeGreaterThanOrEqual(22)
+    }
+  })
+
+  it('without it, opens half the count per host, so degrees spread around the count', () => {
+    const s = resolveScenario(loadScenarioFile('cluster-b50-loaded'), { hosts: 24, seed: 1 })
+    const d = degrees({ ...s, peerCount: 12, acceptSlack: undefined })
+    expect(d.reduce((a, b) => a + b, 0) / d.length).toBeCloseTo(12, 0)
+    expect(Math.min(...d)).toBeLessThan(10)
+    expect(Math.max(...d)).toBeGreaterThan(14)
   })
 })

@@ -123,6 +123,17 @@ export interface RunRecord {
 
 const f2 = (x: number | undefined): string => x === undefined ? '-' : x.toFixed(2)
 
+/**
+ * The imgp2p makespan no schedule could beat on this machine: every daemon's
+ * CPU over the pull, spread perfectly over all cores, in x T_min. Near the
+ * makespan the run is CPU-bound, whatever the links allow.
+ */
+export function cpuFloorRatio (r: RunRecord): number | undefined {
+  const c = r.imgp2p.pullCpuS
+  if (!r.imgp2p.ok || c === undefined || r.machine.cpus <= 0) return undefined
+  return (c.fe + r.hosts * c.mean) / r.machine.cpus / r.tMinS
+}
+
 export function summary (r: RunRecord): string {
   const phase = (name: string, p: PhaseResult): string => p.ok
     ? `${name}: makespan ${f2(p.makespanS)} s (mean ${f2(p.meanS)}, max ${f2(p.maxS)}) = ${f2(p.ratio)} x T_min; ` +
@@ -143,7 +154,8 @@ export function summary (r: RunRecord): string {
   ]
   const i = r.imgp2p
   if (i.ok && i.pullCpuS !== undefined && i.maxRssMiB !== undefined) {
-    lines.push(`  imgp2p daemons: pull-phase CPU mean ${f2(i.pullCpuS.mean)} s max ${f2(i.pullCpuS.max)} s (front-end ${f2(i.pullCpuS.fe)} s), of it system ${f2(i.pullSysCpuS?.mean)} s (front-end ${f2(i.pullSysCpuS?.fe)} s); ` +
+    lines.push(`  imgp2p daemons: pull-phase CPU mean ${f2(i.pullCpuS.mean)} s max ${f2(i.pullCpuS.max)} s (front-end ${f2(i.pullCpuS.fe)} s), ` +
+      `all daemons' CPU on ${r.machine.cpus} cores = ${f2(cpuFloorRatio(r))} x T_min, of it system ${f2(i.pullSysCpuS?.mean)} s (front-end ${f2(i.pullSysCpuS?.fe)} s); ` +
       `idle ${((i.idleCpuFraction?.mean ?? 0) * 100).toFixed(1)}% of a core; peak RSS mean ${Math.round(i.maxRssMiB.mean)} MiB max ${Math.round(i.maxRssMiB.max)} MiB (front-end ${Math.round(i.maxRssMiB.fe)} MiB); add ${f2(i.addS)} s; ${r.hosts} simultaneous \`imgp2p status\` took ${f2(i.statusBurstS)} s` +
       (i.downloadedPerImage !== undefined ? `; pulls report ${f2(i.downloadedPerImage.mean)} (max ${f2(i.downloadedPerImage.max)}) x image downloaded` : '') +
       (i.payloadRxPerImage !== undefined ? `; chunk payload received ${f2(i.payloadRxPerImage.mean)} (max ${f2(i.payloadRxPerImage.max)}) x image` : '') +

@@ -17,15 +17,17 @@ import type { SwarmImage } from './swarm-image.js'
  * A host pulling an image trades it with at most `near` peers of its own
  * zone (or of no stated zone), and at most `far` in other zones; a
  * seed takes all comers, and an origin is always taken. Each link costs a
- * HELLO, a HAVE per chunk and a share of every tick, and eight upload slots
- * keep only so many busy. 16 hosts on one switch (64 MiB, 50/500 Mbit/s):
- * CPU per host 1.70-1.77 s -> 1.45-1.56 s, makespan 1.59-1.71 -> 1.48-1.56 x
- * T_min; 8 MiB: CPU 0.52 -> 0.43 s, 4.0-4.4 -> 3.33-3.71 x; 24 hosts: CPU and
+ * HELLO, a HAVE per chunk and a share of every tick; and with 16 upload
+ * slots (policy/constants.ts) the caps, not the choker, bound how many TCP
+ * flows a host runs. 16 hosts on one switch (64 MiB, 50/500 Mbit/s): CPU per
+ * host 1.70-1.77 s -> 1.45-1.56 s, makespan 1.59-1.71 -> 1.48-1.56 x T_min;
+ * 8 MiB: CPU 0.52 -> 0.43 s, 4.0-4.4 -> 3.33-3.71 x; 24 hosts: CPU and
  * makespan unchanged (FINDINGS.md session 6 D). A cap on all links alike more
  * than doubled the bytes crossing between two switches (1.33-1.39 -> 2.23 /
- * 2.63 x image): a zone's members
- * must see each other to split the far chunks among them (zone-partition.ts),
- * and each needs a few far peers to fetch its share from.
+ * 2.63 x image): a zone's members must see each other to split the far
+ * chunks among them (zone-partition.ts), and each needs a few far peers to
+ * fetch its share from. The simulator's cluster scenarios model these caps
+ * (scenarios/README.md, peers.acceptSlack).
  */
 export interface LinkCaps {
   near: number

@@ -112,18 +112,31 @@ export const CROSS_ZONE_STEPS = 4
 
 export const DEFAULT_CHOKER_CONFIG: Readonly<Required<ChokerConfig>> = Object.freeze({
   /**
-   * 8 regular slots (+1 optimistic), twice BitTorrent's classic 4. With 4, a
-   * downloading host is unchoked by ~6 peers on average and 4-13 of 72 hosts
-   * run below 90 % of line rate at any moment (bench/sim/FINDINGS.md 2). With
-   * the starved-first optimistic unchoke (choker.ts), simulator, seeds 1 and 2,
-   * `point.js --set policyConfig.choker.uploadSlots=K`:
-   *   paper 9.77 GB N=72: 4 slots 1.071 / 1.070 x T_min, 8 slots 1.041 / 1.038 x;
-   *   899 MB N=72: 1.395 / 1.418 x vs 1.336 / 1.355 x;
-   *   64 MiB N=16 at 50/500 Mbit/s: 1.58 / 1.49 x vs 1.25 / 1.33 x.
-   * Front-end and inter-switch bytes stay within 1.01-1.11 x and 1.21-1.29 x.
-   * Each slot still carries ~100 Mbit/s on a 1 Gbit/s host.
+   * 16 regular slots (+1 optimistic), four times BitTorrent's classic 4. The
+   * link caps (swarm-links.ts: 10 dialled, up to 14 accepted) bound how many
+   * flows a host runs, so in a swarm that keeps them every link is unchoked
+   * while it wants something; the slots still choke where a host has more
+   * links (a seed's, the simulator's 40-peer paper graph). Our hosts do not
+   * free-ride, and on the cluster every flow through two FIFO ports ran
+   * cwnd-limited with data waiting while uplinks and downlinks stayed ~11 %
+   * idle: more flows per uplink keep it busier (bench/cluster/FINDINGS.md
+   * session 10). 8 -> 16 slots, cluster, 64 MiB, alternated runs,
+   * makespan x T_min (mean host s):
+   *   N=16 B=20 reno 1.26-1.31 (32.8-33.9) -> 1.20-1.23 (31.8-32.2), 5 + 5 runs;
+   *   N=24 B=20 reno 1.41-1.69 (36.4-41.8) -> 1.33-1.63 (34.3-41.1), 5 + 5, CPU 95-99 % busy;
+   *   N=16 B=50 1.50-1.59 (14.5-15.1) -> 1.37-1.49 (14.3-14.4), 3 + 3;
+   *   N=24 B=50, CPU-bound, 2.23-2.55 -> 2.13-2.39, 3 + 3.
+   * 4 slots: 1.35 x at N=16 B=20. Simulator, 8 -> 16 (`point.js --set
+   * policyConfig.choker.uploadSlots=K`): paper 9.77 GB N=72 1.025 / 1.024 ->
+   * 1.012 / 1.012 (32 slots: 1.089 / 1.061); 899 MB 1.126 / 1.107 -> 1.093 /
+   * 1.075; cluster-b50-loaded (the daemon's caps), seeds 1-3: N=16
+   * 1.083-1.109 -> 1.062-1.080, N=24 1.103-1.107 -> 1.088-1.112; with starts
+   * 1.5 s apart N=16 1.18-1.22 -> 1.16, N=24 1.19-1.20 -> 1.16-1.19.
+   * Unchoking every link makes a host's download rate follow its link count:
+   * in a graph with degrees 8-16 (peers.count 12 without the caps) the 8- and
+   * 9-link hosts finished last, 1.22-1.28 x at N=24 against 1.10-1.13 with 8.
    */
-  uploadSlots: 8,
+  uploadSlots: 16,
   /**
    * BitTorrent rechokes every 10 s over minutes-long WAN transfers. An 899 MB
    * image crosses a 1 Gbit/s link in ~7 s, so 10 s would leave the first

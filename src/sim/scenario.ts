@@ -33,7 +33,12 @@ export interface ScenarioFile {
   }
   /** One-way message latency (requests, HAVE, choke), ms. */
   latencyMs?: number
-  peers?: { count?: number, sameZoneFraction?: number }
+  /**
+   * `count`: the mean degree; or, with `acceptSlack`, the daemon's link caps
+   * (src/node/swarm-links.ts): each host dials until it has `count` links and
+   * accepts up to `count + acceptSlack`, so degrees lie in that range.
+   */
+  peers?: { count?: number, sameZoneFraction?: number, acceptSlack?: number }
   policy?: SimPolicyName
   seed?: number
   /** Driver timer: expire requests and re-pick every this many ms. */
@@ -73,6 +78,8 @@ export interface Scenario {
   latencyMs: number
   peerCount: number
   sameZoneFraction: number
+  /** Present: dial to peerCount, accept to peerCount + acceptSlack (the daemon's caps). */
+  acceptSlack?: number
   policy: SimPolicyName
   seed: number
   tickMs: number
@@ -151,6 +158,7 @@ export function resolveScenario (file: ScenarioFile, o: Overrides = {}): Scenari
     latencyMs: file.latencyMs ?? 0.1,
     peerCount: o.peers ?? file.peers?.count ?? 40,
     sameZoneFraction: file.peers?.sameZoneFraction ?? 0.8,
+    acceptSlack: file.peers?.acceptSlack,
     policy: o.policy ?? file.policy ?? 'swarm',
     seed: o.seed ?? file.seed ?? 1,
     tickMs: file.tickMs ?? 1000,

@@ -101,6 +101,7 @@ function randomGraph (s: Scenario, adj: Array<Set<number>>): void {
   }
   const byZone: number[][] = Array.from({ length: s.zoneCount }, () => [])
   for (let i = 0; i < N; i++) byZone[s.zoneOf[i]].push(i)
+  if (s.acceptSlack !== undefined) { cappedGraph(s, adj, byZone, rng); return }
   const opens = Math.ceil(s.peerCount / 2)
   for (let a = 0; a < N; a++) {
     const own = byZone[s.zoneOf[a]]
@@ -112,6 +113,39 @@ function randomGraph (s: Scenario, adj: Array<Set<number>>): void {
       adj[a].add(b)
       adj[b].add(a)
       made++
+    }
+  }
+}
+
+/**
+ * The daemon's link caps: every host dials until it has peerCount links and
+ * accepts while it has fewer than peerCount + acceptSlack. Hosts dial in
+ * turns, one link each, as hosts that start together do.
+ */
+function cappedGraph (s: Scenario, adj: Array<Set<number>>, byZone: number[][], rng: () => number): void {
+  const N = s.hosts
+  const most = s.peerCount + (s.acceptSlack ?? 0)
+  // Every host is linked to the front-end already (node N); the caps count peers only.
+  const peers = (u: number): number => adj[u].size - 1
+  const order = Array.from({ length: N }, (_, i) => i)
+  for (let i = N - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1))
+    const t = order[i]; order[i] = order[j]; order[j] = t
+  }
+  for (let dialled = true; dialled;) {
+    dialled = false
+    for (const a of order) {
+      if (peers(a) >= s.peerCount) continue
+      const own = byZone[s.zoneOf[a]]
+      for (let tries = 0; tries < N * 20; tries++) {
+        const local = rng() < s.sameZoneFraction && own.length > 1
+        const b = local ? own[Math.floor(rng() * own.length)] : Math.floor(rng() * N)
+        if (b === a || adj[a].has(b) || peers(b) >= most) continue
+        adj[a].add(b)
+        adj[b].add(a)
+        dialled = true
+        break
+      }
     }
   }
 }
