@@ -120,7 +120,8 @@ function randomGraph (s: Scenario, adj: Array<Set<number>>): void {
 /**
  * The daemon's link caps: every host dials until it has peerCount links and
  * accepts while it has fewer than peerCount + acceptSlack. Hosts dial in
- * turns, one link each, as hosts that start together do.
+ * turns, one link each, as hosts that start together do. One cap for all
+ * zones: the daemon's separate cap on far links is not modelled.
  */
 function cappedGraph (s: Scenario, adj: Array<Set<number>>, byZone: number[][], rng: () => number): void {
   const N = s.hosts
