@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { runOnce } from '../bench/cluster/run.js'
 import { listNamespaces } from '../bench/cluster/topology.js'
+import { cpuFloorRatio, summary } from '../bench/cluster/metrics.js'
+import { markdownTable } from '../bench/cluster/report.js'
 
 function whyNot (): string | undefined {
   if (process.platform !== 'linux') return 'not Linux'
@@ -50,5 +52,15 @@ describe.skipIf(reason !== undefined)('cluster benchmark smoke run', () => {
     expect(record.shaping?.downS).toBeGreaterThan(0.8 * (record.shaping?.expectedS ?? 0))
     expect(record.shaping?.upS).toBeGreaterThan(0.8 * (record.shaping?.expectedS ?? 0))
     expect(listNamespaces(`i2p-${process.pid}-`)).toEqual([])
+    // The CPU floor: every daemon's pull CPU over the cores, against T_min.
+    const cpu = record.imgp2p.pullCpuS
+    expect(cpu?.mean).toBeGreaterThan(0)
+    const floor = cpuFloorRatio(record)
+    expect(floor).toBeCloseTo(((cpu?.fe ?? 0) + 3 * (cpu?.mean ?? 0)) / record.machine.cpus / record.tMinS, 6)
+    expect(summary(record)).toContain(`all daemons' CPU on ${record.machine.cpus} cores = ${floor?.toFixed(2)} x T_min`)
+    const [head, , row] = markdownTable([record]).split('\n')
+    expect(head).toContain('| CPU floor x T_min |')
+    expect(row.split('|').length).toBe(head.split('|').length)
+    expect(row).toContain(`| ${floor?.toFixed(2)} |`)
   }, 120_000)
 })
