@@ -110,7 +110,8 @@ export class Uploader {
         if (origin?.sendRateBps != null) {
           const now = Date.now()
           const wait = this.pacer.reserve(now, data.length, origin.sendRateBps(now))
-          if (wait > 0) await sleep(wait)
+          // Unref'd: a stopping daemon does not wait out a booking.
+          if (wait > 0) await sleep(wait, undefined, { ref: false })
           if (link.closed) break
         }
         await link.piece(cur.index, data)
