@@ -110,8 +110,7 @@ export class Uploader {
         if (origin?.sendRateBps != null) {
           const now = Date.now()
           const wait = this.pacer.reserve(now, data.length, origin.sendRateBps(now))
-          // Unref'd: a stopping daemon does not wait out a booking.
-          if (wait > 0) await sleep(wait, undefined, { ref: false })
+          if (wait > 0) await sleep(wait)
           if (link.closed) break
         }
         await link.piece(cur.index, data)
