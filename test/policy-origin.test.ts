@@ -278,30 +278,3 @@ describe('origin full service', () => {
     expect(o.serves('d', 0, 7000)).toBe(true)
   })
 })
-
-describe('origin pacing (pacedHostRates)', () => {
-  const M = 1e6
-  const origin = (pacedHostRates?: number) =>
-    createOriginPolicy({ chunkCount: 64, rng: seededRng(3), uplinkBps: 200 * M, config: { revealWindow: 2, fullServiceSettleMs: 1000, pacedHostRates } })
-
-  it('holds its uploads to k x the mean host link when the hosts out-pull its link', () => {
-    const o = origin(4)
-    for (let i = 0; i < 16; i++) { o.addPeer(`h${i}`, { linkBps: i < 8 ? 20 * M : 30 * M }); o.reveal(`h${i}`, 0) }
-    expect(o.sendRateBps?.(5000)).toBeCloseTo(4 * 25 * M)
-    // The mean follows the hosts still pulling.
-    for (let c = 0; c < 64; c++) o.onPeerHave('h0', c)
-    expect(o.sendRateBps?.(5000)).toBeCloseTo(4 * (7 * 20 + 8 * 30) / 15 * M)
-  })
-
-  it('sends at its full line in full service, without stated rates, or with pacing off', () => {
-    const few = origin(4)
-    for (let i = 0; i < 8; i++) { few.addPeer(`h${i}`, { linkBps: 20 * M }); few.reveal(`h${i}`, 0) }
-    expect(few.sendRateBps?.(5000)).toBe(Infinity)
-    const unstated = origin(4)
-    for (let i = 0; i < 16; i++) { unstated.addPeer(`h${i}`, i === 3 ? {} : { linkBps: 20 * M }); unstated.reveal(`h${i}`, 0) }
-    expect(unstated.sendRateBps?.(5000)).toBe(Infinity)
-    const off = origin(0)
-    for (let i = 0; i < 16; i++) { off.addPeer(`h${i}`, { linkBps: 20 * M }); off.reveal(`h${i}`, 0) }
-    expect(off.sendRateBps?.(5000)).toBe(Infinity)
-  })
-})

@@ -5,9 +5,7 @@
  * applies them to links and moves bytes from the store to the wire.
  */
 import type { CID } from 'multiformats/cid'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { ImageStore } from '../cache/types.js'
-import { SendPacer } from '../policy/send-pacer.js'
 import type { Choker, OriginPolicy, UploadPeerStats } from '../policy/types.js'
 import type { Bitfield } from '../util/bitfield.js'
 import type { Link } from './link.js'
@@ -39,8 +37,6 @@ export class Uploader {
   uploadedBytes = 0
   private readonly serving = new Map<Link, ServeQueue>()
   private lastRechoke = -Infinity
-  /** The origin's uploads share OriginPolicy.sendRateBps. */
-  private readonly pacer = new SendPacer()
 
   constructor (private readonly opts: UploaderOptions) {}
 
@@ -106,13 +102,6 @@ export class Uploader {
         ahead = readNext()
         const data = await cur.data
         if (link.amChoking || data == null) { link.reject(cur.index); continue }
-        const origin = this.opts.origin
-        if (origin?.sendRateBps != null) {
-          const now = Date.now()
-          const wait = this.pacer.reserve(now, data.length, origin.sendRateBps(now))
-          if (wait > 0) await sleep(wait)
-          if (link.closed) break
-        }
         await link.piece(cur.index, data)
         this.uploadedBytes += data.length
         if (this.opts.origin != null) {

@@ -236,18 +236,5 @@ export const DEFAULT_ORIGIN_CONFIG: Readonly<Required<OriginConfig>> = Object.fr
    * those hosts to the front-end for everything (bench/cluster/FINDINGS.md,
    * session 8 C).
    */
-  starvingRevealMs: 15_000,
-  /**
-   * 4 x a host's link. The front-end's retransmits follow its line rate: at
-   * 16 hosts (20 Mbit/s, reno) a 200 / 100 / 60 Mbit/s front-end line
-   * retransmitted 0.10-0.13 / 0.07 / 0.05 x image and put 1.12-1.15 / 1.08 /
-   * 1.06 x image on the wire, the makespan 1.20-1.23 / 1.23 / 1.24 x
-   * (bench/cluster/FINDINGS.md session 10 G). Paced per chunk at 4 x (3 x)
-   * on the 200 Mbit/s line, alternated with unpaced runs: on the wire 1.09,
-   * 1.10 (1.10, 1.10) against 1.10, 1.16 (1.17, 1.15) x image, retransmits
-   * 0.07-0.08 against 0.09-0.16, mean host 32.4-32.5 against 32.0-32.4 s.
-   * Whole chunks still leave in TCP bursts at line rate: smaller paced
-   * writes should get nearer the 60 Mbit/s line's figures.
-   */
-  pacedHostRates: 4
+  starvingRevealMs: 15_000
 })

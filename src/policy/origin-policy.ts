@@ -187,13 +187,6 @@ class Origin implements OriginPolicy {
     return this.peers.get(peer)?.near === true && this.covered(now)
   }
 
-  sendRateBps (now: number): number {
-    const k = this.cfg.pacedHostRates
-    const pulling = this.missing - this.unstatedRates
-    if (!(k > 0) || this.covered(now) || !this.oversubscribed || this.unstatedRates > 0 || pulling <= 0) return Infinity
-    return k * this.demandBps / pulling
-  }
-
   serves (peer: PeerKey, chunk: number, now: number): boolean {
     if (chunk < 0 || chunk >= this.n || this.fullService(peer, now)) return true
     const r = this.cfg.redirectHolders

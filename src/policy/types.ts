@@ -249,13 +249,6 @@ export interface OriginConfig {
    * lacks, held or not, and served until it gains one from someone else.
    */
   starvingRevealMs?: number
-  /**
-   * With more hosts than its link covers (no full service), the origin sends
-   * at most this many times the mean stated host link rate in all: it sends
-   * about one image then, and at its full line its bursts overflow the hosts'
-   * port queues. 0: no limit.
-   */
-  pacedHostRates?: number
 }
 
 /**
@@ -285,6 +278,4 @@ export interface OriginPolicy {
   fullService (peer: PeerKey, now: number): boolean
   /** Whether to serve this request (see redirectHolders); false: answer REJECT. */
   serves (peer: PeerKey, chunk: number, now: number): boolean
-  /** Bits/s the origin's uploads should keep to in all now (see pacedHostRates); Infinity: no limit. */
-  sendRateBps? (now: number): number
 }
