@@ -19,6 +19,7 @@
  */
 import type { Scenario } from './scenario.js'
 import { mulberry32 } from './rng.js'
+import { shuffle } from '../policy/rng.js'
 
 export interface Topology {
   hosts: number
@@ -128,11 +129,7 @@ function cappedGraph (s: Scenario, adj: Array<Set<number>>, byZone: number[][], 
   const most = s.peerCount + (s.acceptSlack ?? 0)
   // Every host is linked to the front-end already (node N); the caps count peers only.
   const peers = (u: number): number => adj[u].size - 1
-  const order = Array.from({ length: N }, (_, i) => i)
-  for (let i = N - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1))
-    const t = order[i]; order[i] = order[j]; order[j] = t
-  }
+  const order = shuffle(Array.from({ length: N }, (_, i) => i), rng)
   for (let dialled = true; dialled;) {
     dialled = false
     for (const a of order) {
