@@ -35,6 +35,7 @@ export async function startNode (dataDir: string, opts: Partial<NodeOptions> = {
     listen: ['/ip4/127.0.0.1/tcp/0'],
     announceBatchMs: 100,
     announceSteadyMs: 2000,
+    completeNewsDelayMs: 100,
     choker: { rechokeIntervalMs: 1000 },
     seed: 1,
     ...opts

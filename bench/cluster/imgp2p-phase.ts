@@ -208,7 +208,8 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     const islApp = ctx.topo.opts.switches === 2 && crossZone.every(x => typeof x === 'number')
       ? { total: into(0) + into(1), intoFrontEndSwitch: into(0), intoOther: into(1) }
       : undefined
-    const pullJson = pulls.map(p => { try { return JSON.parse(p.stdout.trim().split('\n').pop() ?? '') as { method?: string, bytesDownloaded?: number } } catch { return {} } })
+    const pullJson = pulls.map(p => { try { return JSON.parse(p.stdout.trim().split('\n').pop() ?? '') as { method?: string, bytesDownloaded?: number, announcementsReceived?: number } } catch { return {} } })
+    const news = pullJson.map(j => j.announcementsReceived).filter((x): x is number => typeof x === 'number')
     const methods = pullJson.map(j => j.method)
     const pullCpu = after.map((u, i) => u.cpuSeconds - before[i])
     const pullSys = after.map((u, i) => u.sysSeconds - beforeU[i].sysSeconds)
@@ -224,6 +225,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       pullMethods: [...new Set(methods.map(m => m ?? '?'))].join(','),
       downloadedPerImage: perImage(pullJson.map(j => j.bytesDownloaded), ctx.imageBytes),
       payloadRxPerImage: perImage(statuses.slice(1).map(st => st.bytesReceived), ctx.imageBytes),
+      announcementsPerPull: news.length === 0 ? undefined : usageOf(0, news),
       addS,
       daemonStartS,
       statusBurstS,

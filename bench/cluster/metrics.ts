@@ -73,6 +73,8 @@ export interface Imgp2pResult extends PhaseResult {
   downloadedPerImage?: { mean: number, max: number }
   /** Chunk payload the hosts' daemons received (status bytesReceived: end-game duplicates and corrupt chunks included) / image size. */
   payloadRxPerImage?: { mean: number, max: number }
+  /** Gossip announcements each host's daemon handled while its pull ran (the pulls report it): a few ms of CPU each. */
+  announcementsPerPull?: { mean: number, max: number }
   addS?: number
   /** Daemon CPU while idle and connected, in cores (CPU seconds per second). */
   idleCpuFraction?: Usage
@@ -159,6 +161,7 @@ export function summary (r: RunRecord): string {
       `idle ${((i.idleCpuFraction?.mean ?? 0) * 100).toFixed(1)}% of a core; peak RSS mean ${Math.round(i.maxRssMiB.mean)} MiB max ${Math.round(i.maxRssMiB.max)} MiB (front-end ${Math.round(i.maxRssMiB.fe)} MiB); add ${f2(i.addS)} s; ${r.hosts} simultaneous \`imgp2p status\` took ${f2(i.statusBurstS)} s` +
       (i.downloadedPerImage !== undefined ? `; pulls report ${f2(i.downloadedPerImage.mean)} (max ${f2(i.downloadedPerImage.max)}) x image downloaded` : '') +
       (i.payloadRxPerImage !== undefined ? `; chunk payload received ${f2(i.payloadRxPerImage.mean)} (max ${f2(i.payloadRxPerImage.max)}) x image` : '') +
+      (i.announcementsPerPull !== undefined ? `; gossip announcements handled during a pull ${f2(i.announcementsPerPull.mean)} (max ${i.announcementsPerPull.max})` : '') +
       (i.feAppBytesPerImage !== undefined ? `; front-end daemon sent ${f2(i.feAppBytesPerImage)} x image of chunk data (the link figure adds headers and retransmits)` : '') +
       (i.islAppBytesPerImage !== undefined ? `; chunk data across the switches ${f2(i.islAppBytesPerImage)} x image (back into the front-end's switch ${f2(i.islAppIntoFrontEndSwitchPerImage)})` : ''))
   }

@@ -36,6 +36,8 @@ export interface AnnouncerOptions {
   batchMs?: number
   /** Re-announce everything this often (ms), for hosts that joined since. */
   steadyMs?: number
+  /** While true, the steady re-announcement is skipped (nothing new to say, and the CPU is busy). */
+  quiet?: () => boolean
 }
 
 const MAX_MESSAGE_BYTES = 64 * 1024
@@ -46,7 +48,12 @@ export class Announcer {
   /** cid -> peer -> holder */
   private readonly holders = new Map<string, Map<string, Holder>>()
   private batchTimer?: NodeJS.Timeout
+  /** When the scheduled publish fires (ms since the epoch). */
+  private batchAt = Infinity
   private steadyTimer?: NodeJS.Timeout
+  private publishedAt = Date.now()
+  /** Valid announcements received from other hosts. */
+  received = 0
   private readonly listeners = new Set<(cid: string, holder: Holder) => void>()
   private readonly onMessage = (evt: CustomEvent<Message>): void => { this.receive(evt.detail) }
 
@@ -58,7 +65,11 @@ export class Announcer {
     ps.addEventListener('message', this.onMessage)
     ps.subscribe(ANNOUNCE_TOPIC)
     const steady = this.opts.steadyMs ?? 30_000
-    this.steadyTimer = setInterval(() => { this.publishNow() }, steady)
+    this.steadyTimer = setInterval(() => {
+      // A quiet spell may skip one round, never two: holders expire after three (holdersOf).
+      if (this.opts.quiet?.() === true && Date.now() - this.publishedAt < 1.5 * steady) return
+      this.publishNow()
+    }, steady)
     this.steadyTimer.unref()
   }
 
@@ -68,17 +79,25 @@ export class Announcer {
     this.opts.pubsub.removeEventListener('message', this.onMessage)
   }
 
-  /** Something we hold changed: announce soon, coalescing with other changes. */
-  changed (): void {
-    if (this.batchTimer != null) return
+  /**
+   * Something we hold changed: announce within `delayMs` (default: the batch
+   * time), in one message with every other change due by then.
+   */
+  changed (delayMs = this.opts.batchMs ?? 1000): void {
+    const at = Date.now() + delayMs
+    if (at >= this.batchAt) return
+    clearTimeout(this.batchTimer)
+    this.batchAt = at
     this.batchTimer = setTimeout(() => {
       this.batchTimer = undefined
+      this.batchAt = Infinity
       this.publishNow()
-    }, this.opts.batchMs ?? 1000)
+    }, delayMs)
     this.batchTimer.unref()
   }
 
   publishNow (): void {
+    this.publishedAt = Date.now()
     const images = this.opts.images().slice(0, MAX_IMAGES)
     const body = dagCbor.encode({
       v: 1,
@@ -112,6 +131,7 @@ export class Announcer {
     if (msg.topic !== ANNOUNCE_TOPIC || msg.type !== 'signed') return
     const a = decodeAnnouncement(msg)
     if (a == null) return
+    this.received++
     const peer = msg.from.toString()
     const now = Date.now()
     const announced = new Set<string>()

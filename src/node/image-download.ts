@@ -13,15 +13,31 @@ import type { Link } from './link.js'
 
 /**
  * A pull tells the network (gossip) that it holds part of the image only
- * once it has run this long; its completion is told at once. Its partners
- * know from HAVEs, the hosts it meets from its links and peer exchange, and
+ * once it has run this long. Its partners know from HAVEs, the hosts it meets
+ * from its links and peer exchange (the origin passes on its swarm), and
  * everyone from the steady announcement. Each gossip message costs every node
- * a few ms (STACK-FACTS.md), and at 24 hosts pulling 8 MiB an announcement at
- * each host's first chunk took each daemon from 0.38-0.45 to 0.80-0.82 s of
- * CPU, and the makespan from 4.2-4.8 to 7.8-8.6 x (FINDINGS.md session 8 J).
- * A pull that lasts gets its partial copy known to hosts that join later.
+ * a few ms (STACK-FACTS.md), and every host of a deployment sends one: at 24
+ * hosts pulling 8 MiB an announcement at each host's first chunk took each
+ * daemon from 0.38-0.45 to 0.80-0.82 s of CPU, and the makespan from 4.2-4.8
+ * to 7.8-8.6 x (FINDINGS.md session 8 J). At 10 s the news still fell inside
+ * the 15-30 s deployments of the cluster benchmark, 16-24 messages that each
+ * daemon handled mid-pull (session 11). A pull that lasts longer gets its
+ * partial copy known to hosts that join later.
  */
-export const PARTIAL_NEWS_AFTER_MS = 10_000
+export const PARTIAL_NEWS_AFTER_MS = 30_000
+
+/**
+ * A finished pull tells the network after this delay. Nobody in its own
+ * deployment needs the news (they know from HAVEs), and the hosts of one
+ * deployment finish within seconds of each other: told at once, each host's
+ * completion reached every daemon while the last hosts were still pulling,
+ * 16-24 messages of a few ms each in the tail, where the cluster benchmark's
+ * CPU decides (bench/cluster/FINDINGS.md session 11).
+ */
+export const COMPLETE_NEWS_DELAY_MS = 10_000
+
+/** What a download's news is about: part of the image, or all of it. */
+export type HeldNews = 'partial' | 'complete'
 
 /** What the download needs of its image. */
 export interface DownloadContext {
@@ -33,7 +49,7 @@ export interface DownloadContext {
   metaOf: (link: Link) => PeerMeta
   log: (msg: string) => void
   /** Something we hold changed in a way the rest of the network should hear (gossip). */
-  onHeldChanged: () => void
+  onHeldChanged: (what: HeldNews) => void
   /** A chunk from `link` failed its CID; `drop`: that peer did so too often. */
   onCorrupt: (link: Link, drop: boolean) => void
   /** The image is complete on disk (before `done` settles). */
@@ -123,7 +139,7 @@ export class ImageDownload {
     this.onChunk?.(index)
     const last = this.partial.have.complete
     if (first || last) this.ctx.log(`${this.ctx.key.slice(-8)}: ${first ? 'first' : 'last'} chunk from ${link.peer.slice(-6)}, ${this.partial.have.count} of ${this.ctx.chunkCount} held, ${now - this.startedAt} ms into the download`)
-    if (last) this.ctx.onHeldChanged()
+    if (last) this.ctx.onHeldChanged('complete')
     this.maybeFinish()
     this.schedulePump()
   }
@@ -175,7 +191,7 @@ export class ImageDownload {
     for (const r of this.policy.expire(now)) this.ctx.links.get(r.peer)?.cancel(r.chunk)
     if (!this.announcedPartial && this.bytes > 0 && now - this.startedAt >= this.ctx.partialNewsAfterMs) {
       this.announcedPartial = true
-      this.ctx.onHeldChanged()
+      this.ctx.onHeldChanged('partial')
     }
     if (this.policy.feederPeer !== this.loggedFeeder) {
       this.loggedFeeder = this.policy.feederPeer

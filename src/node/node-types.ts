@@ -33,8 +33,10 @@ export interface NodeOptions {
   enablePerf?: boolean
   /** How many peers a pulling host trades one image with (swarm-links.ts has the defaults and why). */
   links?: Partial<LinkCaps>
-  /** A pull announces its partial copy over gossip once it has run this long (default 10 s; swarm-image.ts says why). */
+  /** A pull announces its partial copy over gossip once it has run this long (default 30 s; image-download.ts says why). */
   partialNewsAfterMs?: number
+  /** A finished pull announces its complete copy after this delay (default 10 s; image-download.ts says why). */
+  completeNewsDelayMs?: number
   /** Fetch the manifests of images peers announce, so a pull starts trading at once (default true; manifest-prefetch.ts). */
   prefetchManifests?: boolean
   /** Threads that verify chunk hashes; 0 hashes on the network thread. */
@@ -68,6 +70,8 @@ export interface PullResult {
   /** download: fetched from peers; reflink/copy: it was cached, and this made the local copy. */
   method: 'download' | 'reflink' | 'copy' | 'cached'
   bytesDownloaded: number
+  /** Gossip announcements this host received while the pull ran: each cost it a few ms of CPU. */
+  announcementsReceived: number
 }
 
 export interface NodeStatus {

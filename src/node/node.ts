@@ -18,6 +18,7 @@ import { HashPool, setDefaultHashPool } from '../chunking/verify.js'
 import { seededRng } from '../policy/index.js'
 import type { Rng } from '../policy/types.js'
 import { Announcer } from './announcer.js'
+import { COMPLETE_NEWS_DELAY_MS } from './image-download.js'
 import { createHost, type Imgp2pHost } from './host.js'
 import { loadOrCreateKey } from './identity.js'
 import { BootstrapDialer } from './bootstrap.js'
@@ -95,7 +96,10 @@ export class Imgp2pNode {
       addrs: () => host.getMultiaddrs().map(a => a.decapsulateCode(421)),
       zone: opts.zone,
       batchMs: opts.announceBatchMs,
-      steadyMs: opts.announceSteadyMs
+      steadyMs: opts.announceSteadyMs,
+      // While we pull, the steady round would only repeat what every node
+      // has heard, in the middle of a deployment that needs the CPU.
+      quiet: () => [...this.images.values()].some(img => img.downloading)
     })
   }
 
@@ -196,7 +200,7 @@ export class Imgp2pNode {
       choker: this.opts.choker,
       originPolicy: this.opts.originPolicy,
       partialNewsAfterMs: this.opts.partialNewsAfterMs,
-      onHeldChanged: () => { this.announcer.changed() },
+      onHeldChanged: (what) => { this.announcer.changed(what === 'complete' ? this.opts.completeNewsDelayMs ?? COMPLETE_NEWS_DELAY_MS : undefined) },
       addrsOf: (peer) => this.dialableAddrs(peer),
       onPeersLearned: (peers) => {
         const img = this.images.get(key)
@@ -259,14 +263,16 @@ export class Imgp2pNode {
     const out = options.out != null ? resolvePath(options.out) : undefined
     if (out != null) await checkOutputPath(out)
     const timeoutMs = options.timeoutMs ?? DEFAULT_PULL_TIMEOUT_MS
+    const news0 = this.announcer.received
+    const news = (): number => this.announcer.received - news0
 
     const cached = await this.store.completePath(cid)
     if (cached != null) {
-      if (out == null) return { cid: key, path: cached, method: 'cached', bytesDownloaded: 0 }
+      if (out == null) return { cid: key, path: cached, method: 'cached', bytesDownloaded: 0, announcementsReceived: news() }
       const manifest = await this.store.getManifest(cid)
       options.onProgress?.({ cid: key, phase: 'copy', have: 0, total: manifest?.chunks.length ?? 0, bytes: 0, peers: 0, chunkSize: manifest?.chunkSize ?? 0, size: manifest?.size ?? 0 })
       const r = await this.store.exportTo(cid, out, options.signal)
-      return { cid: key, path: r.path, method: r.method, bytesDownloaded: 0 }
+      return { cid: key, path: r.path, method: r.method, bytesDownloaded: 0, announcementsReceived: news() }
     }
 
     // Another pull of the same image is running: share it and add our output.
@@ -278,7 +284,7 @@ export class Imgp2pNode {
       if (out != null) await partial.attachOutput(out).catch(() => {})
       await this.watch(key, running.done, options, timeoutMs)
       if (out != null && !existsSync(out)) await this.store.exportTo(cid, out, options.signal)
-      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: 0 }
+      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: 0, announcementsReceived: news() }
     }
 
     let resolveRun!: () => void
@@ -327,7 +333,7 @@ export class Imgp2pNode {
         resolveRun()
       }, rejectRun)
       await this.watch(key, run, options, timeoutMs)
-      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: fetched }
+      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: fetched, announcementsReceived: news() }
     } catch (err) {
       rejectRun(err as Error)
       throw err

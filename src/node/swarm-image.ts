@@ -13,7 +13,7 @@ import { type Manifest, chunkCount, markZeroChunks } from '../chunking/manifest.
 import { createChoker, createDownloadPolicy, createOriginChoker, createOriginPolicy } from '../policy/index.js'
 import type { ChokerConfig, OriginConfig, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
-import { type DownloadContext, ImageDownload, PARTIAL_NEWS_AFTER_MS } from './image-download.js'
+import { type DownloadContext, type HeldNews, ImageDownload, PARTIAL_NEWS_AFTER_MS } from './image-download.js'
 import type { Link } from './link.js'
 import { Uploader } from './uploader.js'
 import { PeerExchange } from './peer-exchange.js'
@@ -37,7 +37,7 @@ export interface SwarmImageOptions {
   /** When a pull first announces its partial copy (default PARTIAL_NEWS_AFTER_MS). */
   partialNewsAfterMs?: number
   /** Something we hold changed in a way the rest of the network should hear (gossip). */
-  onHeldChanged: () => void
+  onHeldChanged: (what: HeldNews) => void
   /** Dialable addresses of a peer, for peer exchange (empty if unknown). */
   addrsOf: (peer: string) => Uint8Array[]
   /** A trading partner told us of other peers trading this image. */
@@ -343,7 +343,7 @@ export class SwarmImage {
         this.download = undefined
         // A finished host tells its trading partners nothing new chunk-wise, but may lose interest in all.
         for (const l of this.links.values()) l.interested(false)
-        this.opts.onHeldChanged()
+        this.opts.onHeldChanged('complete')
       }
     }
   }
