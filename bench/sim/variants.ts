@@ -7,8 +7,9 @@ import type { Choker, UploadPeerStats } from '../../src/policy/types.js'
 import type { PolicyKit } from '../../src/sim/kit.js'
 import type { Scenario } from '../../src/sim/scenario.js'
 import { swarmKit } from '../../src/sim/swarm-kit.js'
+import { zoneName } from '../../src/sim/engine.js'
 
-export type Variant = 'none' | 'choker-zone-blind' | 'far-slot' | 'starved-optimistic' | 'behind-first' | 'unchoke-all' | 'seed-behind-first'
+export type Variant = 'none' | 'choker-zone-blind' | 'far-slot' | 'starved-optimistic' | 'behind-first' | 'unchoke-all' | 'seed-behind-first' | 'feed-laggards'
 
 export function variantKit (s: Scenario, v: Variant): PolicyKit {
   const base = swarmKit(s)
@@ -21,8 +22,9 @@ export function variantKit (s: Scenario, v: Variant): PolicyKit {
       if (v === 'starved-optimistic') return starvedOptimistic(inner)
       if (v === 'behind-first') return behindFirst(inner)
       if (v === 'seed-behind-first') return seedBehindFirst(inner)
+      if (v === 'feed-laggards') return feedLaggards(inner, Math.ceil(s.imageBytes / s.chunkBytes), zoneName(host < 0 ? s.frontEndZone : s.zoneOf[host]))
       if (v === 'unchoke-all') return { config: inner.config, rechoke: (peers) => ({ unchoked: peers.filter(p => p.interested).map(p => p.peer) }) }
-      return farSlot(inner, host < 0 ? 'z' + String(s.frontEndZone) : 'z' + String(s.zoneOf[host]))
+      return farSlot(inner, zoneName(host < 0 ? s.frontEndZone : s.zoneOf[host]))
     }
   }
 }
@@ -99,4 +101,33 @@ function behindFirst (inner: Choker): Choker {
 function seedBehindFirst (inner: Choker): Choker {
   const seed = behindFirst(inner)
   return { config: inner.config, rechoke: (peers, seeding, now) => (seeding ? seed : inner).rechoke(peers, seeding, now) }
+}
+
+/**
+ * Tit-for-tat, then each interested peer of our zone that lags the zone's
+ * median by more than 0.75 x sqrt(chunks) chunks (how far apart peers that
+ * are doing fine drift) takes the unchoke of the zone's peer holding most
+ * (FINDINGS.md 10).
+ */
+function feedLaggards (inner: Choker, chunks: number, zone: string): Choker {
+  const margin = 0.75 * Math.sqrt(chunks)
+  return {
+    config: inner.config,
+    rechoke: (peers, seeding, now) => {
+      const d = inner.rechoke(peers, seeding, now)
+      const count = (p: UploadPeerStats): number => p.haveCount ?? 0
+      const near = peers.filter(p => p.interested && (p.zone === undefined || p.zone === zone))
+      if (near.length < 3) return d
+      const median = near.map(count).sort((a, b) => a - b)[near.length >> 1]
+      const laggards = new Set(near.filter(p => count(p) < median - margin).map(p => p.peer))
+      if (laggards.size === 0) return d
+      const nearKeys = new Set(near.map(p => p.peer))
+      const held = new Map(peers.map(p => [p.peer, count(p)]))
+      const leaders = d.unchoked.filter(k => nearKeys.has(k) && !laggards.has(k)).sort((a, b) => (held.get(b) ?? 0) - (held.get(a) ?? 0))
+      const drop = new Set(leaders.slice(0, laggards.size))
+      const unchoked = d.unchoked.filter(k => !drop.has(k))
+      for (const k of laggards) if (!unchoked.includes(k)) unchoked.push(k)
+      return { ...d, unchoked }
+    }
+  }
 }
