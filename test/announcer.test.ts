@@ -1,9 +1,8 @@
-/** Image-level gossip: announcements reach other hosts, and malformed or oversized ones are rejected. */
+/** Image-level gossip: announcements reach other hosts, but not in the busiest seconds of a deployment; malformed or oversized ones are rejected. */
 import * as dagCbor from '@ipld/dag-cbor'
-import type { Message } from '@libp2p/gossipsub'
+import type { GossipSub, Message } from '@libp2p/gossipsub'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { join } from 'node:path'
-import type { GossipSub } from '@libp2p/gossipsub'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Announcer, decodeAnnouncement } from '../src/node/announcer.js'
 import { fastMsgIdFn } from '../src/node/host.js'
