@@ -103,6 +103,11 @@ describe('announcement timing', () => {
     announcer.changed(10_000)
     vi.advanceTimersByTime(20_000)
     expect(published).toEqual([t0 + 6_000])
+    // A message sent now (an image added) carries what a scheduled one would.
+    announcer.changed(10_000)
+    announcer.publishNow()
+    vi.advanceTimersByTime(20_000)
+    expect(published).toEqual([t0 + 6_000, t0 + 25_000])
     announcer.stop()
   })
 

@@ -88,15 +88,15 @@ export class Announcer {
     if (at >= this.batchAt) return
     clearTimeout(this.batchTimer)
     this.batchAt = at
-    this.batchTimer = setTimeout(() => {
-      this.batchTimer = undefined
-      this.batchAt = Infinity
-      this.publishNow()
-    }, delayMs)
+    this.batchTimer = setTimeout(() => { this.publishNow() }, delayMs)
     this.batchTimer.unref()
   }
 
+  /** Announce everything we hold now; a publish still scheduled would only repeat it. */
   publishNow (): void {
+    clearTimeout(this.batchTimer)
+    this.batchTimer = undefined
+    this.batchAt = Infinity
     this.publishedAt = Date.now()
     const images = this.opts.images().slice(0, MAX_IMAGES)
     const body = dagCbor.encode({
