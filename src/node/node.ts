@@ -18,8 +18,8 @@ import { HashPool, setDefaultHashPool } from '../chunking/verify.js'
 import { seededRng } from '../policy/index.js'
 import type { Rng } from '../policy/types.js'
 import { Announcer } from './announcer.js'
-import { COMPLETE_NEWS_DELAY_MS } from './image-download.js'
 import { createHost, type Imgp2pHost } from './host.js'
+import { COMPLETE_NEWS_DELAY_MS } from './image-download.js'
 import { loadOrCreateKey } from './identity.js'
 import { BootstrapDialer } from './bootstrap.js'
 import { DEFAULT_NEIGHBOURS, Neighbourhood } from './neighbours.js'
@@ -28,6 +28,7 @@ import { ManifestPrefetch, fetchFromHolder } from './manifest-prefetch.js'
 import { serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
+import { heldImages, imageReport } from './node-report.js'
 import type { NodeOptions, NodeStatus, PullOptions, PullResult } from './node-types.js'
 import { watchPull } from './pull-watch.js'
 import { SwarmImage } from './swarm-image.js'
@@ -92,7 +93,7 @@ export class Imgp2pNode {
     })
     this.announcer = new Announcer({
       pubsub: host.services.pubsub,
-      images: () => this.heldImages(),
+      images: () => heldImages(this.completeImages, this.images),
       addrs: () => host.getMultiaddrs().map(a => a.decapsulateCode(421)),
       zone: opts.zone,
       batchMs: opts.announceBatchMs,
@@ -157,16 +158,6 @@ export class Imgp2pNode {
 
   addrs (): string[] {
     return this.host.getMultiaddrs().map(a => a.toString())
-  }
-
-  private heldImages (): Array<{ cid: string, complete: boolean, haveCount: number }> {
-    const out = new Map<string, { cid: string, complete: boolean, haveCount: number }>()
-    for (const cid of this.completeImages) out.set(cid, { cid, complete: true, haveCount: -1 })
-    for (const img of this.images.values()) {
-      if (img.complete) out.set(img.key, { cid: img.key, complete: true, haveCount: img.chunkCount })
-      else if (img.downloading && img.heldCount() > 0) out.set(img.key, { cid: img.key, complete: false, haveCount: img.heldCount() })
-    }
-    return [...out.values()]
   }
 
   private tick (): void {
@@ -371,39 +362,12 @@ export class Imgp2pNode {
   }
 
   async status (): Promise<NodeStatus> {
-    const now = Date.now()
-    const infos = await this.store.list()
-    let bytesSent = this.manifestBytesSent
-    let bytesReceived = 0
-    let bytesReceivedCrossZone = 0
-    for (const img of this.images.values()) {
-      bytesSent += img.uploadedBytes
-      bytesReceived += img.downloadedBytes
-      bytesReceivedCrossZone += img.crossZoneBytes
-    }
     return {
       peerId: this.peerId,
       addrs: this.addrs(),
       zone: this.opts.zone,
       peers: this.host.getPeers().map(p => ({ id: p.toString(), addrs: this.host.getConnections(p).map(c => c.remoteAddr.toString()) })),
-      bytesSent,
-      bytesReceived,
-      bytesReceivedCrossZone,
-      images: infos.map(info => {
-        const img = this.images.get(info.cid)
-        let up = 0
-        let down = 0
-        for (const l of img?.links.values() ?? []) { up += l.uploaded.sample(now); down += l.downloaded.sample(now) }
-        return {
-          ...info,
-          downloading: img?.downloading ?? false,
-          links: img?.links.size ?? 0,
-          uploadRate: up,
-          downloadRate: down,
-          corruptChunks: img?.corruptChunks ?? 0,
-          bannedPeers: [...(img?.banned ?? [])]
-        }
-      })
+      ...imageReport(await this.store.list(), this.images, this.manifestBytesSent, Date.now())
     }
   }
 

@@ -135,10 +135,12 @@ export const DEFAULT_CHOKER_CONFIG: Readonly<Required<ChokerConfig>> = Object.fr
    * Unchoking every link makes a host's download rate follow its link count:
    * in a graph with degrees 8-16 (peers.count 12 without the caps) the 8- and
    * 9-link hosts finished last, 1.22-1.28 x at N=24 against 1.10-1.13 with 8.
-   * Open: the simulator's paper swarm (72 hosts, 899 MB) given the daemon's
-   * caps does better with 8 (1.05-1.07 against 1.09-1.10 x): every chunk
-   * crosses a hop more slowly, and 72 hosts need more hops. The cluster
-   * cannot run 72 hosts to say which wins on real TCP (bench/sim/FINDINGS.md 9).
+   * Open: the simulator's paper swarm (72 hosts, 512 KiB chunks) given the
+   * daemon's caps ends at 1.06-1.09 x with 16 against 1.01-1.08 x with 8,
+   * though its mean host does better (1.005-1.013 x): a host with 10 links
+   * gets 0.89-0.93 of its link all along, its uploaders splitting theirs over
+   * more flows. Feeding such laggards first fixed it on one switch and hurt
+   * with two, and the cluster cannot run 72 hosts (bench/sim/FINDINGS.md 9, 10).
    */
   uploadSlots: 16,
   /**
