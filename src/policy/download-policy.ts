@@ -16,16 +16,17 @@
  * a slow or choked owner delays it by a grace, not forever. Origin:
  * the last resort, only chunks no other peer holds, so the front-end sends
  * about one image's worth (unless it offers full service: then it is near).
- * Who holds what, and the pools picked from, live in availability.ts.
+ * Who holds what, and the pools picked from, live in availability.ts; what
+ * is asked of whom, and when it is overdue, in request-book.ts.
  */
 import type { Bitfield } from '../util/bitfield.js'
 import { Availability, FAR, NEAR, ORIGIN } from './availability.js'
-import { DEFAULT_DOWNLOAD_CONFIG, END_GAME_MIN } from './constants.js'
+import { DEFAULT_DOWNLOAD_CONFIG } from './constants.js'
 import { Feeder } from './feeder.js'
 import { definedOnly } from './overrides.js'
-import type { PeerState } from './peer-state.js'
-import { RateMeter, pipelineDepth, requestDeadline } from './pipeline.js'
-import { type Budget, EXHAUSTED, NONE, hasBit, scanBitfield, scanBuckets } from './scan.js'
+import { type PeerState, comparePeers, countWanted, newPeerState } from './peer-state.js'
+import { RequestBook, endGameThreshold } from './request-book.js'
+import { type Budget, EXHAUSTED, NONE, scanBitfield, scanBuckets } from './scan.js'
 import type {
   ChunkRequest, DownloadConfig, DownloadPolicy, DownloadPolicyOptions, PeerKey, PeerMeta, Rng
 } from './types.js'
@@ -49,12 +50,10 @@ class Download implements DownloadPolicy {
   private readonly feeder: Feeder
   private orderDirty = false
 
-  /** Outstanding requests per chunk. */
+  /** Outstanding requests per chunk (the book's counts). */
   private readonly reqCount: Int32Array
   private readonly avail: Availability
-  /** When the chunk's outstanding requests are expected to have delivered it (ms); end game duplicates only overdue chunks. */
-  private readonly dueAt: Float64Array
-  private readonly inflight = new Set<number>()
+  private readonly requests: RequestBook
   /**
    * Chunks requested from the origin that another peer has announced since:
    * the next expire() withdraws them, so the origin's upload goes to chunks
@@ -65,7 +64,8 @@ class Download implements DownloadPolicy {
 
   /** Since when we have had nothing outstanding and nothing to ask (-1: not starved). */
   private starvedSince = -1
-  private epoch = 0
+  /** Changes to the peers and pools after which a peer found dry may have something again. */
+  private changes = 0
   private lastNow = 0
   private readonly budget: Budget = { left: 0 }
 
@@ -82,9 +82,12 @@ class Download implements DownloadPolicy {
     this.endGameThreshold = endGameThreshold(n, this.cfg)
     this.rng = opts.rng
     this.reqCount = new Int32Array(n)
-    this.dueAt = new Float64Array(n)
     this.avail = new Availability(this.have, this.reqCount, opts.zone, opts.self, () => this.crossZoneGrace())
+    this.requests = new RequestBook(this.reqCount, this.chunkBytes, this.have, this.avail, this.cfg)
   }
+
+  /** Cached "nothing to pick from this peer" answers hold only within one epoch. */
+  private get epoch (): number { return this.changes + this.requests.releases }
 
   get done (): boolean { return this.have.complete }
 
@@ -94,27 +97,8 @@ class Download implements DownloadPolicy {
     this.lastNow = now
     if (this.banned.has(peer)) return
     if (this.peers.has(peer)) { this.updatePeer(peer, meta); return }
-    const p: PeerState = {
-      key: peer,
-      meta: { ...meta },
-      cls: this.avail.classOf(meta),
-      tiebreak: this.rng(),
-      bits: new Uint8Array(Math.ceil(this.chunkCount / 8)),
-      interesting: 0,
-      interestingAt: 0,
-      depth: 0,
-      choked: this.cfg.peersStartChoked,
-      chokedAt: -1,
-      queue: new Map(),
-      meter: new RateMeter(),
-      haveEpoch: 0,
-      dryEpoch: -1,
-      dryHave: -1,
-      dryUntil: 0,
-      corrupt: 0,
-      rejectedSince: 0
-    }
-    this.updateDepth(p)
+    const p = newPeerState(peer, meta, this.avail.classOf(meta), this.rng(), this.chunkCount, this.cfg.peersStartChoked)
+    this.requests.updateDepth(p)
     this.peers.set(peer, p)
     this.avail.join(peer, p.cls, meta.zone)
     this.orderDirty = true
@@ -131,11 +115,11 @@ class Download implements DownloadPolicy {
       p.meta = { ...meta }
       this.avail.join(peer, cls, meta.zone)
       this.countBits(p, +1)
-      this.epoch++
+      this.changes++
     } else {
       p.meta = { ...meta }
     }
-    this.updateDepth(p)
+    this.requests.updateDepth(p)
     this.orderDirty = true
   }
 
@@ -143,12 +127,12 @@ class Download implements DownloadPolicy {
     this.lastNow = now
     const p = this.peers.get(peer)
     if (p === undefined) return
-    this.releaseAll(p, now)
+    this.requests.releaseAll(p, now)
     this.countBits(p, -1)
     this.avail.leave(peer)
     this.peers.delete(peer)
     this.orderDirty = true
-    this.epoch++
+    this.changes++
   }
 
   onBitfield (peer: PeerKey, have: Bitfield): void {
@@ -158,11 +142,7 @@ class Download implements DownloadPolicy {
     this.countBits(p, -1)
     p.bits = have.bytes.slice()
     this.countBits(p, +1)
-    let interesting = 0
-    const pb = p.bits
-    const ob = this.have.bytes
-    for (let i = 0; i < pb.length; i++) interesting += popcount(pb[i] & ~ob[i] & 0xff)
-    p.interesting = interesting
+    p.interesting = countWanted(p, this.have)
     p.interestingAt = this.have.count
     p.haveEpoch++
   }
@@ -191,7 +171,7 @@ class Download implements DownloadPolicy {
     if (p === undefined) return
     p.choked = choked
     if (choked) {
-      this.releaseChoked(p, now)
+      this.requests.releaseChoked(p, now)
     } else if (p.rejected !== undefined) {
       p.rejected = undefined
       p.haveEpoch++
@@ -208,10 +188,10 @@ class Download implements DownloadPolicy {
       this.reqCount[chunk]--
       p.meter.sample(bytes, now, p.queue.size > 0)
       this.feeder.onReceived(p, this.peers, now)
-      this.updateDepth(p)
+      this.requests.updateDepth(p)
     }
     if (this.have.has(chunk)) {
-      if (this.reqCount[chunk] === 0) this.inflight.delete(chunk)
+      if (this.reqCount[chunk] === 0) this.requests.inflight.delete(chunk)
       return []
     }
     this.have.set(chunk)
@@ -226,7 +206,7 @@ class Download implements DownloadPolicy {
     }
     this.reqCount[chunk] = 0
     this.avail.prioFlag[chunk] = 0
-    this.inflight.delete(chunk)
+    this.requests.inflight.delete(chunk)
     this.avail.refresh(chunk)
     return cancels
   }
@@ -237,8 +217,8 @@ class Download implements DownloadPolicy {
     const p = this.peers.get(peer)
     if (p === undefined) return { drop: false }
     if (p.queue.has(chunk)) {
-      this.unbook(p, chunk)
-      this.stall(p, now)
+      this.requests.unbook(p, chunk)
+      this.requests.stall(p, now)
     }
     p.corrupt++
     this.orderDirty = true
@@ -253,8 +233,8 @@ class Download implements DownloadPolicy {
     const p = this.peers.get(peer)
     if (p === undefined) return
     if (p.queue.has(chunk)) {
-      this.unbook(p, chunk)
-      this.stall(p, now)
+      this.requests.unbook(p, chunk)
+      this.requests.stall(p, now)
     }
     if (p.rejected === undefined) {
       p.rejected = new Set()
@@ -286,16 +266,16 @@ class Download implements DownloadPolicy {
           // link would serve it after its own queue, and take a chunk slot
           // from another host's download while the original is on its way.
           if (p.queue.size > 0) break
-          c = this.pickEndGame(p, now)
+          c = this.requests.pickEndGame(p, now, this.rng)
         } else {
           c = this.pickFor(p, now)
         }
         if (c < 0) break
-        this.book(p, c, now)
+        this.requests.book(p, c, now)
         out.push({ peer: p.key, chunk: c })
       }
     }
-    if (out.length > 0 || this.inflight.size > 0) {
+    if (out.length > 0 || this.requests.inflight.size > 0) {
       this.starvedSince = -1
     } else if (this.starvedSince < 0) {
       this.starvedSince = now
@@ -319,7 +299,7 @@ class Download implements DownloadPolicy {
         const c = scanBitfield(p.bits, this.have.bytes, this.chunkCount, (x) =>
           this.reqCount[x] > 0 || rejected?.has(x) === true ? -1 : this.avail.nearAvail[x] + this.avail.farAvail[x], this.rng)
         if (c < 0) break
-        this.book(p, c, now)
+        this.requests.book(p, c, now)
         out.push({ peer: p.key, chunk: c })
       }
       if (out.length > 0) break
@@ -334,7 +314,7 @@ class Download implements DownloadPolicy {
       for (const c of this.withdraw) {
         for (const o of this.originPeers) {
           if (!o.queue.has(c)) continue
-          this.unbook(o, c)
+          this.requests.unbook(o, c)
           if (o.queue.size === 0) o.meter.idle() // not the origin's fault
           out.push({ peer: o.key, chunk: c })
         }
@@ -342,28 +322,13 @@ class Download implements DownloadPolicy {
       this.withdraw.clear()
     }
     for (const p of this.peers.values()) {
-      if (p.queue.size === 0) continue
-      const rate = p.meter.rate
-      let late: number[] | undefined
-      if (p.choked) {
-        // Only the request kept at the choke is left: it was on the wire, so it
-        // lands within about a chunk time; past twice that, it was not.
-        const rtt = p.meta.rttMs ?? 0
-        const chunkMs = rate > 0 ? this.chunkBytes * 1000 / rate : this.cfg.requestTimeoutMs / 2
-        if (now >= p.chokedAt + 2 * (rtt + chunkMs)) late = [...p.queue.keys()]
-      } else {
-        for (const [c, r] of p.queue) {
-          if (now >= requestDeadline(r.sentAt, r.ahead, rate, this.chunkBytes, this.cfg.requestTimeoutMs, this.cfg.timeoutFactor)) {
-            (late ??= []).push(c)
-          }
-        }
-      }
+      const late = this.requests.overdue(p, now)
       if (late === undefined) continue
       for (const c of late) {
-        this.unbook(p, c)
+        this.requests.unbook(p, c)
         out.push({ peer: p.key, chunk: c })
       }
-      this.stall(p, now)
+      this.requests.stall(p, now)
     }
     return out
   }
@@ -381,20 +346,10 @@ class Download implements DownloadPolicy {
   private interesting (p: PeerState): boolean {
     if (p.interesting === 0) return false
     if (p.interesting > this.have.count - p.interestingAt) return true
-    let n = 0
-    const pb = p.bits
-    const ob = this.have.bytes
-    for (let i = 0; i < pb.length; i++) {
-      const x = pb[i] & ~ob[i] & 0xff
-      if (x !== 0) n += popcount(x)
-    }
+    const n = countWanted(p, this.have)
     p.interesting = n
     p.interestingAt = this.have.count
     return n > 0
-  }
-
-  private updateDepth (p: PeerState): void {
-    p.depth = pipelineDepth(p.meter.rate, p.meta.rttMs ?? 0, this.chunkBytes, this.cfg)
   }
 
   outstanding (): ChunkRequest[] {
@@ -406,8 +361,9 @@ class Download implements DownloadPolicy {
   // ---- picking internals ---------------------------------------------------
 
   private inEndGame (): boolean {
-    return this.avail.allRequested && this.inflight.size > 0 &&
-      (this.inflight.size <= this.endGameThreshold || this.feeder.holdsTail(this.peers, this.inflight))
+    const inflight = this.requests.inflight
+    return this.avail.allRequested && inflight.size > 0 &&
+      (inflight.size <= this.endGameThreshold || this.feeder.holdsTail(this.peers, inflight))
   }
 
   private pickFor (p: PeerState, now: number): number {
@@ -447,89 +403,6 @@ class Download implements DownloadPolicy {
     return p.rejected?.has(c) === true ? -1 : this.avail.key(p.cls, c)
   }
 
-  /**
-   * End game: an outstanding chunk this peer has, asked of the fewest peers
-   * so far, and only once its requests are overdue (past the time their
-   * peers' measured rates predict): a duplicate of a chunk that is arriving
-   * on time only wastes a link, since a transfer under way cannot be cancelled.
-   */
-  private pickEndGame (p: PeerState, now: number): number {
-    let best = NONE
-    let bestCount = this.cfg.endGameMaxRequests
-    let ties = 0
-    for (const c of this.inflight) {
-      const n = this.reqCount[c]
-      if (n > bestCount || now < this.dueAt[c] || !hasBit(p.bits, c) || p.queue.has(c) || p.rejected?.has(c) === true) continue
-      if (p.cls !== NEAR && this.avail.nearAvail[c] > 0) continue
-      if (p.cls === ORIGIN && this.avail.farAvail[c] > 0) continue
-      if (n < bestCount) {
-        best = c
-        bestCount = n
-        ties = 1
-      } else if (n < this.cfg.endGameMaxRequests && this.rng() * ++ties < 1) {
-        best = c
-      }
-    }
-    return best
-  }
-
-  private book (p: PeerState, c: number, now: number): void {
-    const ahead = p.queue.size
-    p.queue.set(c, { sentAt: now, ahead })
-    p.meter.busy(now)
-    const rate = p.meter.rate
-    const due = rate > 0 ? now + (ahead + 1) * this.chunkBytes * 1000 / rate : now
-    if (this.reqCount[c] === 0 || due > this.dueAt[c]) this.dueAt[c] = due
-    if (this.reqCount[c]++ === 0) {
-      this.inflight.add(c)
-      this.avail.prioFlag[c] = 0
-      this.avail.refresh(c)
-    }
-  }
-
-  /** Drop one outstanding request; an unrequested, missing chunk goes to the priority pool. */
-  private unbook (p: PeerState, c: number): void {
-    if (!p.queue.delete(c)) return
-    if (--this.reqCount[c] > 0 || this.have.has(c)) return
-    this.inflight.delete(c)
-    this.avail.prioFlag[c] = 1
-    this.avail.refresh(c)
-    this.epoch++
-  }
-
-  /**
-   * A choke drops the requests queued at the peer, but the chunk it is
-   * sending then still arrives (the sender finishes the chunk on the wire).
-   * Re-requesting that chunk elsewhere at once made a duplicate for nearly
-   * every choke (0.6-1.2 images per 64 MiB swarm, all of it upload taken from
-   * other hosts), so the oldest request, the one being served, stays booked
-   * for about one more chunk time (expire) and the rest are released.
-   */
-  private releaseChoked (p: PeerState, now: number): void {
-    if (p.queue.size === 0) return
-    let head = -1
-    let headAt = Infinity
-    for (const [c, r] of p.queue) if (r.sentAt < headAt) { head = c; headAt = r.sentAt }
-    for (const c of [...p.queue.keys()]) if (c !== head) this.unbook(p, c)
-    // The kept request may be the chunk on the wire, or one the peer dropped
-    // with its queue: no longer due on time, so end game may ask elsewhere.
-    if (head >= 0) this.dueAt[head] = Math.min(this.dueAt[head], now)
-    p.chokedAt = now
-    this.stall(p, now)
-  }
-
-  private releaseAll (p: PeerState, now: number): void {
-    if (p.queue.size === 0) return
-    for (const c of [...p.queue.keys()]) this.unbook(p, c)
-    this.stall(p, now)
-  }
-
-  /** Requests to this peer were dropped unanswered: the time counts against its rate. */
-  private stall (p: PeerState, now: number): void {
-    p.meter.stall(now, p.queue.size > 0)
-    this.updateDepth(p)
-  }
-
   // ---- availability -------------------------------------------------------
 
   private countBits (p: PeerState, delta: number): void {
@@ -564,26 +437,6 @@ class Download implements DownloadPolicy {
       this.originPeers = this.order.filter(q => q.cls === ORIGIN)
       this.orderDirty = false
     }
-    if (this.avail.maintain(now)) this.epoch++
+    if (this.avail.maintain(now)) this.changes++
   }
-}
-
-/**
- * End game starts at the real end of the image: at most endGameThreshold
- * chunks outstanding, and no more than endGameFraction of the image (at least
- * END_GAME_MIN). A fixed 64 would make a 64-chunk image duplicate every request.
- */
-export function endGameThreshold (chunkCount: number, cfg: Pick<Required<DownloadConfig>, 'endGameThreshold' | 'endGameFraction'>): number {
-  return Math.min(cfg.endGameThreshold, Math.max(END_GAME_MIN, Math.ceil(cfg.endGameFraction * chunkCount)))
-}
-
-function comparePeers (a: PeerState, b: PeerState): number {
-  return (a.cls - b.cls) || (a.corrupt - b.corrupt) ||
-    ((a.meta.rttMs ?? Infinity) - (b.meta.rttMs ?? Infinity) || 0) || (a.tiebreak - b.tiebreak)
-}
-
-function popcount (x: number): number {
-  x = x - ((x >> 1) & 0x55)
-  x = (x & 0x33) + ((x >> 2) & 0x33)
-  return (x + (x >> 4)) & 0x0f
 }

@@ -1,6 +1,7 @@
 /** What the download policy keeps per peer (download-policy.ts, and the feeder rule in feeder.ts). */
+import type { Bitfield } from '../util/bitfield.js'
 import type { PeerClass } from './availability.js'
-import type { RateMeter } from './pipeline.js'
+import { RateMeter } from './pipeline.js'
 import type { PeerKey, PeerMeta } from './types.js'
 
 export interface Pending { sentAt: number, ahead: number }
@@ -25,7 +26,7 @@ export interface PeerState {
   /**
    * When it choked us, if the request it was serving then was kept (the chunk
    * on the wire still arrives after a choke); that request expires after
-   * about one chunk time from here (see expire).
+   * about one chunk time from here (RequestBook.overdue).
    */
   chokedAt: number
   queue: Map<number, Pending>
@@ -38,4 +39,51 @@ export interface PeerState {
   rejected?: Set<number>
   /** When `rejected` got its first entry: it is forgotten requestTimeoutMs later (see forgetRejections). */
   rejectedSince: number
+}
+
+export function newPeerState (key: PeerKey, meta: PeerMeta, cls: PeerClass, tiebreak: number, chunkCount: number, choked: boolean): PeerState {
+  return {
+    key,
+    meta: { ...meta },
+    cls,
+    tiebreak,
+    bits: new Uint8Array(Math.ceil(chunkCount / 8)),
+    interesting: 0,
+    interestingAt: 0,
+    depth: 0,
+    choked,
+    chokedAt: -1,
+    queue: new Map(),
+    meter: new RateMeter(),
+    haveEpoch: 0,
+    dryEpoch: -1,
+    dryHave: -1,
+    dryUntil: 0,
+    corrupt: 0,
+    rejectedSince: 0
+  }
+}
+
+/** How many chunks `p` holds that `have` lacks: one pass over its bitfield. */
+export function countWanted (p: PeerState, have: Bitfield): number {
+  let n = 0
+  const pb = p.bits
+  const ob = have.bytes
+  for (let i = 0; i < pb.length; i++) {
+    const x = pb[i] & ~ob[i] & 0xff
+    if (x !== 0) n += popcount(x)
+  }
+  return n
+}
+
+/** The order peers are asked in: class (near, far, origin), fewest bad chunks, shortest round trip, then at random. */
+export function comparePeers (a: PeerState, b: PeerState): number {
+  return (a.cls - b.cls) || (a.corrupt - b.corrupt) ||
+    ((a.meta.rttMs ?? Infinity) - (b.meta.rttMs ?? Infinity) || 0) || (a.tiebreak - b.tiebreak)
+}
+
+function popcount (x: number): number {
+  x = x - ((x >> 1) & 0x55)
+  x = (x & 0x33) + ((x >> 2) & 0x33)
+  return (x + (x >> 4)) & 0x0f
 }
