@@ -9,7 +9,7 @@ import type { Scenario } from '../../src/sim/scenario.js'
 import { swarmKit } from '../../src/sim/swarm-kit.js'
 import { zoneName } from '../../src/sim/engine.js'
 
-export type Variant = 'none' | 'choker-zone-blind' | 'far-slot' | 'starved-optimistic' | 'behind-first' | 'unchoke-all' | 'seed-behind-first' | 'feed-laggards'
+export type Variant = 'none' | 'choker-zone-blind' | 'far-slot' | 'starved-optimistic' | 'behind-first' | 'unchoke-all' | 'seed-behind-first' | 'feed-laggards' | 'feed-underfed'
 
 export function variantKit (s: Scenario, v: Variant): PolicyKit {
   const base = swarmKit(s)
@@ -22,6 +22,7 @@ export function variantKit (s: Scenario, v: Variant): PolicyKit {
       if (v === 'starved-optimistic') return starvedOptimistic(inner)
       if (v === 'behind-first') return behindFirst(inner)
       if (v === 'seed-behind-first') return seedBehindFirst(inner)
+      if (v === 'feed-underfed') return feedUnderfed(inner, zoneName(host < 0 ? s.frontEndZone : s.zoneOf[host]))
       if (v === 'feed-laggards') return feedLaggards(inner, Math.ceil(s.imageBytes / s.chunkBytes), zoneName(host < 0 ? s.frontEndZone : s.zoneOf[host]))
       if (v === 'unchoke-all') return { config: inner.config, rechoke: (peers) => ({ unchoked: peers.filter(p => p.interested).map(p => p.peer) }) }
       return farSlot(inner, zoneName(host < 0 ? s.frontEndZone : s.zoneOf[host]))
@@ -127,6 +128,36 @@ function feedLaggards (inner: Choker, chunks: number, zone: string): Choker {
       const drop = new Set(leaders.slice(0, laggards.size))
       const unchoked = d.unchoked.filter(k => !drop.has(k))
       for (const k of laggards) if (!unchoked.includes(k)) unchoked.push(k)
+      return { ...d, unchoked }
+    }
+  }
+}
+
+/**
+ * Tit-for-tat, then each interested peer of our zone that says it is
+ * underfed (its download below 95 % of its link, by its own measure; the
+ * engine's judgeFed) takes the unchoke of the zone's fed peer holding most.
+ * Only while the underfed are at most a quarter of those interested: when
+ * more are, chunks are short, not shares (with half: worse everywhere).
+ * FINDINGS.md 11: helps the paper's 72 hosts, hurts 16-24 (not adopted).
+ */
+function feedUnderfed (inner: Choker, zone: string): Choker {
+  return {
+    config: inner.config,
+    rechoke: (peers, seeding, now) => {
+      const d = inner.rechoke(peers, seeding, now)
+      type Stats = UploadPeerStats & { underfed?: boolean }
+      const near = (peers as Stats[]).filter(p => p.interested && (p.zone === undefined || p.zone === zone))
+      const hungry = near.filter(p => p.underfed === true)
+      if (hungry.length === 0 || 4 * hungry.length > near.length) return d
+      const hungryKeys = new Set(hungry.map(p => p.peer))
+      const nearKeys = new Set(near.map(p => p.peer))
+      const held = new Map(peers.map(p => [p.peer, p.haveCount ?? 0]))
+      const fed = d.unchoked.filter(k => nearKeys.has(k) && !hungryKeys.has(k) && k !== d.optimistic)
+        .sort((a, b) => (held.get(b) ?? 0) - (held.get(a) ?? 0))
+      const drop = new Set(fed.slice(0, hungry.length))
+      const unchoked = d.unchoked.filter(k => !drop.has(k))
+      for (const k of hungryKeys) if (!unchoked.includes(k)) unchoked.push(k)
       return { ...d, unchoked }
     }
   }

@@ -30,6 +30,10 @@ import { buildTopology, linksOf, type Topology } from './topology.js'
 import { mulberry32, subSeed } from './rng.js'
 import { summarize, type SimResult } from './result.js'
 import { tMin } from './bound.js'
+import { FedJudge } from './fed-judge.js'
+import { type TraceRow, traceRow } from './trace-row.js'
+
+export type { TraceRow }
 
 const EV_REQ = 1
 const EV_HAVE = 2
@@ -50,27 +54,6 @@ export interface SimOptions {
   traceSeconds?: number
   /** Log every request, choke, receipt and expiry of this host into `log` (debugging a straggler). */
   watch?: number
-}
-
-/** One sample of a traced run; rates in Gbit/s, progress as the fraction of chunks held. */
-export interface TraceRow {
-  t: number
-  hostUploadGbps: number
-  frontEndGbps: number
-  interZoneGbps: number
-  activeFlows: number
-  /** Per zone: mean fraction of the image held. */
-  zoneProgress: number[]
-  /** Per zone: hosts done. */
-  zoneDone: number[]
-  /** Hosts still downloading, and how many of them get less than 90% of their download capacity. */
-  downloading: number
-  underfed: number
-  /** Lowest and 10th-percentile download rate among hosts still downloading. */
-  minDownGbps: number
-  p10DownGbps: number
-  /** Mean number of peers unchoking a host that is still downloading. */
-  meanUnchokers: number
 }
 
 export function simulate (s: Scenario, kit: PolicyKit, opts: SimOptions = {}): SimResult {
@@ -120,6 +103,8 @@ class Engine {
   private readonly watch: number
   /** When each host starts pulling (s): before it, it sends no request and is revealed nothing. */
   private readonly joinAt: Float64Array
+  /** Each host's own verdict on its download rate (for experimental chokers, bench/sim/variants.ts). */
+  private readonly fed: FedJudge
 
   private remaining: number
   private frontEndBytes = 0
@@ -157,6 +142,7 @@ class Engine {
     this.watch = opts.watch ?? -1
     const joinRng = mulberry32(subSeed(s.seed, 0x701e))
     this.joinAt = Float64Array.from({ length: this.N }, () => joinRng() * s.startSpreadMs / 1000)
+    this.fed = new FedJudge(this.N, s.hostDownload)
 
     for (let u = 0; u <= this.N; u++) {
       const m = new Map<string, number>()
@@ -293,7 +279,9 @@ class Engine {
         return
       }
       case EV_TICK: return this.onTick(a, t)
-      case EV_SAMPLE: return this.sample(t)
+      case EV_SAMPLE:
+        this.trace.push(traceRow({ s: this.s, topo: this.topo, net: this.net, policies: this.policies, doneAt: this.doneAt, choked: this.choked, chunkCount: this.chunkCount }, t))
+        this.q.push(t + this.opts.traceSeconds!, EV_SAMPLE, 0, 0)
     }
   }
 
@@ -329,6 +317,7 @@ class Engine {
     const chunk = this.cur[c]
     const bytes = this.chunkLen(chunk)
     this.sent[c] += bytes
+    this.fed.received(v, bytes)
     if (u === this.origin) this.frontEndBytes += bytes
     if (this.topo.zoneOfNode[u] !== this.topo.zoneOfNode[v]) this.interZoneBytes += bytes
     const qq = this.queues[c]
@@ -442,6 +431,7 @@ class Engine {
   private rechoke (u: number, t: number): void {
     const { connStart, peer, rev, zoneOfNode } = this.topo
     const dt = Math.max(t - this.lastRechoke[u], 1e-3)
+    if (u !== this.origin) this.fed.judge(u, dt, this.doneAt[u] < 0 && t >= this.joinAt[u] + 2)
     const stats: UploadPeerStats[] = []
     const uName = this.names[u]
     for (let c = connStart[u]; c < connStart[u + 1]; c++) {
@@ -458,7 +448,8 @@ class Engine {
         zone: zoneName(zoneOfNode[v]),
         rttMs: 2 * this.s.latencyMs,
         // Not in the contract: what the peer holds, for experimental chokers (bench/sim/variants.ts).
-        haveCount: this.policies[v].have.count
+        haveCount: this.policies[v].have.count,
+        underfed: this.fed.underfed(v)
       } as UploadPeerStats)
       this.recvMark[c] = this.sent[rev[c]]
       this.sentMark[c] = this.sent[c]
@@ -483,48 +474,6 @@ class Engine {
 
   private note (t: number, what: string): void {
     this.log.push(`${t.toFixed(4)} ${what}`)
-  }
-
-  private sample (t: number): void {
-    const M = this.topo.nodes
-    const Z = this.topo.zoneCount
-    let up = 0
-    for (let i = 0; i < this.N; i++) up += this.net.linkLoad(i)
-    let iz = 0
-    for (let z = 0; z < Z; z++) iz += this.net.linkLoad(2 * M + z)
-    const progress = new Array<number>(Z).fill(0)
-    const done = new Array<number>(Z).fill(0)
-    const size = new Array<number>(Z).fill(0)
-    for (let i = 0; i < this.N; i++) {
-      const z = this.s.zoneOf[i]
-      size[z]++
-      progress[z] += this.policies[i].have.count / this.chunkCount
-      if (this.doneAt[i] >= 0) done[z]++
-    }
-    const g = (x: number): number => Math.round(x * 8e-9 * 1000) / 1000
-    const downs: number[] = []
-    let unchokers = 0
-    for (let i = 0; i < this.N; i++) {
-      if (this.doneAt[i] >= 0) continue
-      downs.push(this.net.linkLoad(M + i))
-      for (let c = this.topo.connStart[i]; c < this.topo.connStart[i + 1]; c++) if (this.choked[this.topo.rev[c]] === 0) unchokers++
-    }
-    downs.sort((a, b) => a - b)
-    this.trace.push({
-      downloading: downs.length,
-      underfed: downs.filter(d => d < 0.9 * this.s.hostDownload).length,
-      minDownGbps: g(downs[0] ?? 0),
-      p10DownGbps: g(downs[Math.floor(downs.length * 0.1)] ?? 0),
-      meanUnchokers: Math.round(unchokers / Math.max(1, downs.length) * 100) / 100,
-      t: Math.round(t * 1000) / 1000,
-      hostUploadGbps: g(up),
-      frontEndGbps: g(this.net.linkLoad(this.origin)),
-      interZoneGbps: g(iz),
-      activeFlows: this.net.activeFlows,
-      zoneProgress: progress.map((p, z) => Math.round(p / Math.max(1, size[z]) * 1000) / 1000),
-      zoneDone: done
-    })
-    this.q.push(t + this.opts.traceSeconds!, EV_SAMPLE, 0, 0)
   }
 
   private wantPick (v: number): void {
