@@ -37,6 +37,16 @@ export const PARTIAL_NEWS_AFTER_MS = 30_000
  */
 export const COMPLETE_NEWS_DELAY_MS = 10_000
 
+/**
+ * HAVEs for the chunks we gain wait up to this long for each other, per
+ * peer, or leave at once with any other frame to it. A host gains a chunk
+ * every 40-60 ms at 50 Mbit/s and tells each peer lacking it, the origin
+ * always: each HAVE alone was a muxer frame, an encrypted record, a syscall
+ * and a wake-up at both ends. Peers learn of a chunk at most this much
+ * later; behind chunk data in the socket a HAVE waited up to a second anyway.
+ */
+export const HAVE_BATCH_MS = 200
+
 /** What a download's news is about: part of the image, or all of it. */
 export type HeldNews = 'partial' | 'complete'
 
@@ -135,7 +145,7 @@ export class ImageDownload {
       // A peer that holds the chunk gains nothing from the HAVE; with every
       // host trading with every other, these messages grow with N squared.
       // The origin is always told: its reveals follow where chunks are.
-      if (l.remoteHello?.origin === true || !this.ctx.knownHave(l.peer).has(index)) l.have(index)
+      if (l.remoteHello?.origin === true || !this.ctx.knownHave(l.peer).has(index)) l.have(index, HAVE_BATCH_MS)
     }
     this.onChunk?.(index)
     const last = this.partial.have.complete

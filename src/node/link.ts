@@ -117,7 +117,12 @@ export class Link {
     this.helloHave = hello.have?.slice() ?? null
     this.writer.sendNow(encodeHello(hello))
   }
-  have (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Have, index)) }
+  /** `withinMs`: the HAVE may wait that long for others to this peer (stream-writer.ts sendSoon). */
+  have (index: number, withinMs = 0): void {
+    const frame = encodeIndexed(MsgType.Have, index)
+    if (withinMs > 0) this.writer.sendSoon(frame, withinMs)
+    else this.writer.sendNow(frame)
+  }
   request (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Request, index)) }
   cancel (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Cancel, index)) }
   reject (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Reject, index)) }

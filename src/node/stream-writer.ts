@@ -7,6 +7,7 @@
  * wait until the transport wants more AND our queue is under a byte bound.
  */
 import type { Stream } from '@libp2p/interface'
+import { Uint8ArrayList } from 'uint8arraylist'
 
 export const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024
 
@@ -22,7 +23,12 @@ export class BoundedWriter {
   write (parts: Uint8Array[], signal?: AbortSignal): Promise<void> {
     const next = this.chain.then(async () => {
       await this.room(signal)
-      for (const p of parts) this.stream.send(p)
+      // One send is one muxer frame, and each frame costs the receiver a trip
+      // through the muxer: the parts go as one, after any control frames
+      // still waiting (sendSoon), which need not wait any longer.
+      const frames = this.takePending()
+      if (frames.length === 0 && parts.length === 1) this.stream.send(parts[0])
+      else this.stream.send(new Uint8ArrayList(...frames, ...parts))
     })
     // Later writes wait for this one but must not inherit its failure.
     this.chain = next.catch(() => {})
@@ -31,6 +37,10 @@ export class BoundedWriter {
 
   private pendingControl: Uint8Array[] = []
   private pendingBytes = 0
+  /** A flush is queued for the end of this turn of the event loop. */
+  private flushQueued = false
+  /** A flush is timed for frames that may wait (sendSoon). */
+  private flushTimer?: NodeJS.Timeout
 
   /**
    * Send a small control frame without waiting for room: it must not queue
@@ -39,23 +49,49 @@ export class BoundedWriter {
    * a syscall, and a chunk's arrival fans out into a HAVE per peer.
    */
   sendNow (frame: Uint8Array): void {
-    if (this.pendingControl.length === 0) queueMicrotask(() => { this.flush() })
+    this.queue(frame)
+    if (this.flushQueued) return
+    this.flushQueued = true
+    queueMicrotask(() => { this.flush() })
+  }
+
+  /**
+   * Send a control frame that may wait up to `withinMs`: it leaves with the
+   * next frame sent at once, or with the others that waited, when the first
+   * of them has waited that long.
+   */
+  sendSoon (frame: Uint8Array, withinMs: number): void {
+    this.queue(frame)
+    if (this.flushQueued || this.flushTimer != null) return
+    this.flushTimer = setTimeout(() => { this.flush() }, withinMs)
+  }
+
+  private queue (frame: Uint8Array): void {
     this.pendingControl.push(frame)
     this.pendingBytes += frame.length
   }
 
   /** Send queued control frames now (before closing the stream, say). */
   flush (): void {
-    const frames = this.pendingControl
     const total = this.pendingBytes
-    this.pendingControl = []
-    this.pendingBytes = 0
+    const frames = this.takePending()
     if (this.stream.writeStatus !== 'writable' || frames.length === 0) return
     if (frames.length === 1) { this.stream.send(frames[0]); return }
     const out = new Uint8Array(total)
     let off = 0
     for (const f of frames) { out.set(f, off); off += f.length }
     this.stream.send(out)
+  }
+
+  /** The queued control frames, which the caller sends; nothing stays scheduled. */
+  private takePending (): Uint8Array[] {
+    this.flushQueued = false
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    const frames = this.pendingControl
+    this.pendingControl = []
+    this.pendingBytes = 0
+    return frames
   }
 
   private async room (signal?: AbortSignal): Promise<void> {
