@@ -9,6 +9,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { createHash } from 'node:crypto'
 import { socketTls } from './socket-tls.js'
+import { installWindowUpdates } from './yamux-window.js'
 
 export interface HostOptions {
   privateKey: PrivateKey
@@ -34,6 +35,9 @@ export function fastMsgIdFn (msg: { signature?: Uint8Array, data?: Uint8Array, s
 }
 
 export async function createHost (opts: HostOptions): Promise<Imgp2pHost> {
+  // Credit once half a stream's window is used, not per frame (yamux-window.ts). Should the
+  // library change shape, it is left as it is: correct, only chattier.
+  installWindowUpdates()
   return await createLibp2p({
     privateKey: opts.privateKey,
     addresses: { listen: opts.listen },
