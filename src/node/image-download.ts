@@ -38,14 +38,19 @@ export const PARTIAL_NEWS_AFTER_MS = 30_000
 export const COMPLETE_NEWS_DELAY_MS = 10_000
 
 /**
- * HAVEs for the chunks we gain wait up to this long for each other, per
- * peer, or leave at once with any other frame to it. A host gains a chunk
- * every 40-60 ms at 50 Mbit/s and tells each peer lacking it, the origin
- * always: each HAVE alone was a muxer frame, an encrypted record, a syscall
- * and a wake-up at both ends. Peers learn of a chunk at most this much
- * later; behind chunk data in the socket a HAVE waited up to a second anyway.
+ * HAVEs to the origin wait up to this long for each other, or leave at once
+ * with any other frame to it. Every host tells the origin of every chunk it
+ * gains (a host gains one every 40-60 ms at 50 Mbit/s): at 24 hosts 6,144
+ * frames, each a record, a syscall and a wake-up there; batched, the
+ * front-end used a quarter less CPU. The origin acts on what hosts hold only
+ * after heldRevealDelayMs (1.5 s), so 200 ms changes none of its choices.
+ * HAVEs to peers leave at once: a chunk that crosses to another switch
+ * reaches the rest of its zone hop by hop, each hop waiting for a HAVE, and
+ * batched for 200 ms too they made the slowest of 16 hosts on two switches
+ * finish 0.7-1.9 s after the mean host instead of 0.3-0.7 s
+ * (bench/cluster/FINDINGS.md session 12 C).
  */
-export const HAVE_BATCH_MS = 200
+export const ORIGIN_HAVE_BATCH_MS = 200
 
 /** What a download's news is about: part of the image, or all of it. */
 export type HeldNews = 'partial' | 'complete'
@@ -145,7 +150,8 @@ export class ImageDownload {
       // A peer that holds the chunk gains nothing from the HAVE; with every
       // host trading with every other, these messages grow with N squared.
       // The origin is always told: its reveals follow where chunks are.
-      if (l.remoteHello?.origin === true || !this.ctx.knownHave(l.peer).has(index)) l.have(index, HAVE_BATCH_MS)
+      if (l.remoteHello?.origin === true) l.have(index, ORIGIN_HAVE_BATCH_MS)
+      else if (!this.ctx.knownHave(l.peer).has(index)) l.have(index)
     }
     this.onChunk?.(index)
     const last = this.partial.have.complete
