@@ -64,7 +64,7 @@ let installed = false
 export function installWindowUpdates (): boolean {
   if (installed) return true
   const proto = YamuxStream.prototype as unknown as Record<string, unknown>
-  if (typeof proto.sendWindowUpdate !== 'function' || typeof proto.getSendFlags !== 'function' || StreamState?.Paused === undefined) return false
+  if (typeof proto.sendWindowUpdate !== 'function' || typeof proto.getSendFlags !== 'function') return false
   proto.sendWindowUpdate = sendWindowUpdate
   installed = true
   return true
