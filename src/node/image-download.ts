@@ -156,7 +156,6 @@ export class ImageDownload {
     this.onChunk?.(index)
     const last = this.partial.have.complete
     if (first || last) this.ctx.log(`${this.ctx.key.slice(-8)}: ${first ? 'first' : 'last'} chunk from ${link.peer.slice(-6)}, ${this.partial.have.count} of ${this.ctx.chunkCount} held, ${now - this.startedAt} ms into the download`)
-    if (last) this.ctx.onHeldChanged('complete')
     this.maybeFinish()
     this.schedulePump()
   }

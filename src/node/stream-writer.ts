@@ -36,7 +36,6 @@ export class BoundedWriter {
   }
 
   private pendingControl: Uint8Array[] = []
-  private pendingBytes = 0
   /** A flush is queued for the end of this turn of the event loop. */
   private flushQueued = false
   /** A flush is timed for frames that may wait (sendSoon). */
@@ -49,7 +48,7 @@ export class BoundedWriter {
    * a syscall, and a chunk's arrival fans out into a HAVE per peer.
    */
   sendNow (frame: Uint8Array): void {
-    this.queue(frame)
+    this.pendingControl.push(frame)
     if (this.flushQueued) return
     this.flushQueued = true
     queueMicrotask(() => { this.flush() })
@@ -61,26 +60,16 @@ export class BoundedWriter {
    * of them has waited that long.
    */
   sendSoon (frame: Uint8Array, withinMs: number): void {
-    this.queue(frame)
+    this.pendingControl.push(frame)
     if (this.flushQueued || this.flushTimer != null) return
     this.flushTimer = setTimeout(() => { this.flush() }, withinMs)
   }
 
-  private queue (frame: Uint8Array): void {
-    this.pendingControl.push(frame)
-    this.pendingBytes += frame.length
-  }
-
   /** Send queued control frames now (before closing the stream, say). */
   flush (): void {
-    const total = this.pendingBytes
     const frames = this.takePending()
     if (this.stream.writeStatus !== 'writable' || frames.length === 0) return
-    if (frames.length === 1) { this.stream.send(frames[0]); return }
-    const out = new Uint8Array(total)
-    let off = 0
-    for (const f of frames) { out.set(f, off); off += f.length }
-    this.stream.send(out)
+    this.stream.send(frames.length === 1 ? frames[0] : new Uint8ArrayList(...frames))
   }
 
   /** The queued control frames, which the caller sends; nothing stays scheduled. */
@@ -90,7 +79,6 @@ export class BoundedWriter {
     this.flushTimer = undefined
     const frames = this.pendingControl
     this.pendingControl = []
-    this.pendingBytes = 0
     return frames
   }
 
