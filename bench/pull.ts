@@ -1,11 +1,13 @@
 /**
- * npm run bench:pull -- [--size 1GiB] [--chunk-size 1MiB] [--rounds 2]
+ * npm run bench:pull -- [--size 1GiB] [--chunk-size 1MiB] [--rounds 2] [--raw-only] [--rate 100mbit]
  *
  * Two daemon processes on loopback. Measures, in the same run and between
  * the same two processes: the raw throughput of one bare libp2p stream
- * (TCP + noise + yamux, /imgp2p/perf) and an `imgp2p pull` of an image of the
+ * (TCP + TLS + yamux, /imgp2p/perf) and an `imgp2p pull` of an image of the
  * same size (verified, written to disk, materialised at --out). Raw runs
- * bracket the pulls so that machine noise hits both alike.
+ * bracket the pulls so that machine noise hits both alike. With --rate (as
+ * root) both run in a namespace of their own whose loopback is shaped to that
+ * rate (shaped-loopback.ts): CPU per byte at a host's link rate.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -16,6 +18,7 @@ import { startDaemonProcess, type DaemonProcess } from '../src/cli/daemon-proces
 import { sha256File, writeSampleImage } from '../src/util/sample-image.js'
 import type { PullResult } from '../src/node/node.js'
 import { parseSize } from '../src/util/size.js'
+import { insideShapedLoopback, rerunShaped } from './shaped-loopback.js'
 
 const { values } = parseArgs({
   options: {
@@ -28,7 +31,8 @@ const { values } = parseArgs({
     'no-out': { type: 'boolean', default: false },
     // Profiling aid: raw runs only.
     'raw-only': { type: 'boolean', default: false },
-    'daemon-arg': { type: 'string', multiple: true }
+    'daemon-arg': { type: 'string', multiple: true },
+    rate: { type: 'string' }
   }
 })
 const size = parseSize(values.size as string)
@@ -43,9 +47,14 @@ async function peakRssMiB (pid: number | undefined): Promise<number> {
 }
 
 async function cpuSeconds (pid: number | undefined): Promise<number> {
+  const { user, system } = await cpuSplit(pid)
+  return user + system
+}
+
+async function cpuSplit (pid: number | undefined): Promise<{ user: number, system: number }> {
   const s = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
-  return (Number(f[11]) + Number(f[12])) / 100
+  return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 }
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -82,18 +91,27 @@ async function main (): Promise<void> {
     const pulls: number[] = []
     const rawCpu: number[] = []
     const pullCpu: number[] = []
-    const cpuBoth = async (): Promise<number> => await cpuSeconds(seeder.proc.pid) + await cpuSeconds(puller.proc.pid)
     const rawRun = async (): Promise<void> => {
       if (values['no-raw'] === true) return
-      const c0 = await cpuBoth()
+      const s0 = [await cpuSplit(seeder.proc.pid), await cpuSplit(puller.proc.pid)]
       const r = await callDaemon<{ bytes: number, seconds: number }>(join(root, 'puller'), 'perf', { peer: seeder.peerId, bytes: size })
-      const cpu = await cpuBoth() - c0
+      const s1 = [await cpuSplit(seeder.proc.pid), await cpuSplit(puller.proc.pid)]
+      const c0 = s0.map(x => x.user + x.system)
+      const c1 = s1.map(x => x.user + x.system)
+      const gb = size / 1e9
+      const cpu = c1[0] - c0[0] + c1[1] - c0[1]
+      const sys = s1[0].system - s0[0].system + s1[1].system - s0[1].system
       raw.push(r.bytes / r.seconds / 1e6)
-      rawCpu.push(cpu / (size / 1e9))
-      console.log(`raw libp2p stream: ${(r.bytes / r.seconds / 1e6).toFixed(0)} MB/s (CPU both ends ${(cpu / (size / 1e9)).toFixed(2)} core-s/GB)`)
+      rawCpu.push(cpu / gb)
+      console.log(`raw libp2p stream: ${(r.bytes / r.seconds / 1e6).toFixed(0)} MB/s (CPU both ends ${(cpu / gb).toFixed(2)} core-s/GB: sender ${((c1[0] - c0[0]) / gb).toFixed(2)}, receiver ${((c1[1] - c0[1]) / gb).toFixed(2)}; system ${(sys / gb).toFixed(2)} of it)`)
     }
     await rawRun()
-    for (let i = 0; i < (values['raw-only'] === true ? 0 : rounds); i++) {
+    if (values['raw-only'] === true) {
+      for (let i = 1; i < rounds; i++) await rawRun()
+      console.log(`\nmedian raw ${median(raw).toFixed(0)} MB/s, ${median(rawCpu).toFixed(2)} core-s/GB both ends (${raw.length} runs)`)
+      return
+    }
+    for (let i = 0; i < rounds; i++) {
       const out = join(root, `out${i}.raw`)
       const cpu0 = [await cpuSeconds(seeder.proc.pid), await cpuSeconds(puller.proc.pid)]
       const t0 = performance.now()
@@ -122,4 +140,12 @@ async function main (): Promise<void> {
   }
 }
 
-main().catch((err: Error) => { console.error(`bench:pull: ${err.message}`); process.exit(1) })
+async function start (): Promise<void> {
+  const rate = values.rate
+  if (rate === undefined || insideShapedLoopback()) return await main()
+  console.log(`loopback shaped to ${rate} in a network namespace of its own`)
+  const args = process.argv.slice(2).filter((a, i, all) => a !== '--rate' && all[i - 1] !== '--rate' && !a.startsWith('--rate='))
+  process.exitCode = await rerunShaped(rate, args)
+}
+
+start().catch((err: Error) => { console.error(`bench:pull: ${err.message}`); process.exit(1) })
