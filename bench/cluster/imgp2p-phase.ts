@@ -15,6 +15,9 @@ import { startSampler } from './sampler.js'
 import { generateImage } from './image.js'
 
 const P2P_PORT = 4001
+/** Quiet time before, and length of, the idle CPU measurement. */
+const IDLE_SETTLE_MS = 5000
+const IDLE_MEASURE_MS = 5000
 
 export function cliPath (): string {
   return join(repoRoot(), 'bin', 'imgp2p')
@@ -156,10 +159,14 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       if (pending.length > 0) await sleep(500)
     }
     if (pending.length > 0) ctx.log(`imgp2p: warning: fewer than ${wantPeers} peers at ${pending.map(h => h.name).join(',')} after 30 s`)
-    // Idle cost: daemon CPU over a quiet period (connected, nothing to trade).
+    // Idle cost: daemon CPU over a quiet period (connected, nothing to trade),
+    // once the connections' own start (identify, gossipsub's mesh, the first
+    // GCs) is over: measured at once it read 3 % of a core per daemon where a
+    // daemon idle for minutes uses 1 % (FINDINGS.md session 13).
+    await sleep(IDLE_SETTLE_MS)
     const idle0 = daemons.map(d => treeUsage(d.pid).cpuSeconds)
     const idleT0 = performance.now()
-    await sleep(3000)
+    await sleep(IDLE_MEASURE_MS)
     const idleS = (performance.now() - idleT0) / 1000
     const idleCpu = daemons.map((d, i) => (treeUsage(d.pid).cpuSeconds - idle0[i]) / idleS)
 
