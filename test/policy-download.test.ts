@@ -606,3 +606,65 @@ describe('bitfield fallback', () => {
     expect(dp.pick(0)).toEqual([{ peer: 'p1', chunk: 250 }])
   })
 })
+
+describe('duplicates by cause', () => {
+  it('charges a late copy to the timeout that re-issued its request', () => {
+    const f = setupPicker('2', '', { config: { requestTimeoutMs: 4000, endGameThreshold: 0 } })
+    only(f, 'p0')
+    f.dp.pick(0)
+    f.dp.expire(4000)
+    f.dp.onChoke('p1', false, 4000)
+    const [again] = f.dp.pick(4000)
+    expect(again.chunk).toBe(0)
+    f.dp.onReceived(again.peer, 0, MiB, 4100)
+    f.dp.onDuplicate(0) // the first copy, still on its way when its request was given up
+    expect(f.dp.duplicates()).toEqual({ timeout: 1, choked: 0, withdrawn: 0, endGame: 0, unexplained: 0 })
+  })
+
+  it('charges a copy to end game, and one from a choking peer to the choke', () => {
+    const f = setupPicker('2222', '', { config: { initialPipeline: 1, minPipeline: 1, maxPipeline: 1, endGameThreshold: 4, endGameFraction: 1 } })
+    for (const r of f.dp.pick(0)) f.dp.onReceived(r.peer, r.chunk, MiB, 5)
+    const [c, left] = f.dp.pick(5)
+    f.dp.onReceived(c.peer, c.chunk, MiB, 7)
+    f.dp.onChoke(left.peer, true, 8)
+    expect(f.dp.pick(8)).toEqual([{ peer: c.peer, chunk: left.chunk }])
+    f.dp.onReceived(c.peer, left.chunk, MiB, 9)
+    f.dp.onDuplicate(left.chunk)
+    expect(f.dp.duplicates()).toMatchObject({ endGame: 1, choked: 0, unexplained: 0 })
+
+    const g = setupPicker('222', '', { config: { initialPipeline: 1, minPipeline: 1, maxPipeline: 1, endGameThreshold: 0 } })
+    only(g, 'p0')
+    const [a] = g.dp.pick(0)
+    g.dp.onReceived('p0', a.chunk, MiB, 100)
+    const [b] = g.dp.pick(100)
+    g.dp.onChoke('p0', true, 110)
+    g.dp.expire(400) // the request kept at the choke, given up
+    g.dp.onChoke('p1', false, 400)
+    g.dp.pick(400)
+    g.dp.onReceived('p1', b.chunk, MiB, 500)
+    g.dp.onDuplicate(b.chunk) // p0 finished sending it after all
+    expect(g.dp.duplicates()).toMatchObject({ choked: 1, timeout: 0, unexplained: 0 })
+  })
+
+  it('charges the origin\'s copy of a withdrawn request to the withdrawal', () => {
+    const dp = createDownloadPolicy({ chunkCount: 3, chunkBytes: MiB, have: new Bitfield(3), rng: seededRng(1), config: { randomFirstPicks: 0, initialPipeline: 3 } })
+    dp.addPeer('origin', { origin: true }, 0)
+    dp.addPeer('p', {}, 0)
+    dp.onBitfield('origin', bits('***'))
+    dp.pick(0)
+    dp.onHave('p', 1)
+    dp.expire(1)
+    dp.pick(1)
+    dp.onReceived('p', 1, MiB, 2)
+    dp.onDuplicate(1) // the origin had sent it before the cancel reached it
+    expect(dp.duplicates()).toMatchObject({ withdrawn: 1, unexplained: 0 })
+  })
+
+  it('counts a copy no reissue explains as unexplained', () => {
+    const f = setupPicker('1')
+    const [r] = f.dp.pick(0)
+    f.dp.onReceived(r.peer, r.chunk, MiB, 10)
+    f.dp.onDuplicate(r.chunk)
+    expect(f.dp.duplicates().unexplained).toBe(1)
+  })
+})

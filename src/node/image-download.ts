@@ -119,7 +119,10 @@ export class ImageDownload {
 
   onPiece (link: Link, index: number, data: Uint8Array[], length: number): void {
     if (this.finished || index >= this.ctx.chunkCount) return
-    if (this.partial.have.has(index) || this.writing.has(index)) return // an end-game duplicate
+    if (this.partial.have.has(index) || this.writing.has(index)) {
+      this.policy.onDuplicate(index)
+      return
+    }
     this.writing.add(index)
     this.partial.writeChunk(index, data).then(() => {
       this.writing.delete(index)
@@ -165,6 +168,9 @@ export class ImageDownload {
     if (this.finished || this.writing.size > 0 || !this.partial.have.complete) return
     this.finished = true
     this.partial.finish().then(() => {
+      const d = this.policy.duplicates()
+      const total = Object.values(d).reduce((a, b) => a + b, 0)
+      if (total > 0) this.ctx.log(`${this.ctx.key.slice(-8)}: ${total} chunks arrived twice (${Object.entries(d).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})`)
       this.ctx.onComplete()
       this.resolve(this.bytes)
     }, (err: Error) => { this.reject(err) })

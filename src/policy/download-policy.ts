@@ -23,6 +23,7 @@ import type { Bitfield } from '../util/bitfield.js'
 import { Availability, FAR, NEAR, ORIGIN } from './availability.js'
 import { DEFAULT_DOWNLOAD_CONFIG } from './constants.js'
 import { Feeder } from './feeder.js'
+import { type DuplicateCounts, DuplicateLedger } from './duplicate-ledger.js'
 import { definedOnly } from './overrides.js'
 import { type PeerState, comparePeers, countWanted, newPeerState } from './peer-state.js'
 import { RequestBook, endGameThreshold } from './request-book.js'
@@ -61,6 +62,7 @@ class Download implements DownloadPolicy {
    */
   private readonly withdraw = new Set<number>()
   private originPeers: PeerState[] = []
+  private readonly dupes: DuplicateLedger
 
   /** Since when we have had nothing outstanding and nothing to ask (-1: not starved). */
   private starvedSince = -1
@@ -84,6 +86,7 @@ class Download implements DownloadPolicy {
     this.reqCount = new Int32Array(n)
     this.avail = new Availability(this.have, this.reqCount, opts.zone, opts.self, () => this.crossZoneGrace())
     this.requests = new RequestBook(this.reqCount, this.chunkBytes, this.have, this.avail, this.cfg)
+    this.dupes = new DuplicateLedger(n)
   }
 
   /** Cached "nothing to pick from this peer" answers hold only within one epoch. */
@@ -211,6 +214,14 @@ class Download implements DownloadPolicy {
     return cancels
   }
 
+  onDuplicate (chunk: number): void {
+    if (chunk >= 0 && chunk < this.chunkCount) this.dupes.charge(chunk)
+  }
+
+  duplicates (): DuplicateCounts {
+    return this.dupes.snapshot()
+  }
+
   onCorrupt (peer: PeerKey, chunk: number, now: number): { drop: boolean } {
     this.lastNow = now
     if (this.banned.has(peer)) return { drop: true }
@@ -267,6 +278,7 @@ class Download implements DownloadPolicy {
           // from another host's download while the original is on its way.
           if (p.queue.size > 0) break
           c = this.requests.pickEndGame(p, now, this.rng)
+          if (c >= 0) this.dupes.mark(c, 'endGame')
         } else {
           c = this.pickFor(p, now)
         }
@@ -315,6 +327,7 @@ class Download implements DownloadPolicy {
         for (const o of this.originPeers) {
           if (!o.queue.has(c)) continue
           this.requests.unbook(o, c)
+          this.dupes.mark(c, 'withdrawn')
           if (o.queue.size === 0) o.meter.idle() // not the origin's fault
           out.push({ peer: o.key, chunk: c })
         }
@@ -326,6 +339,7 @@ class Download implements DownloadPolicy {
       if (late === undefined) continue
       for (const c of late) {
         this.requests.unbook(p, c)
+        this.dupes.mark(c, p.choked ? 'choked' : 'timeout')
         out.push({ peer: p.key, chunk: c })
       }
       this.requests.stall(p, now)

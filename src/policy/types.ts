@@ -8,6 +8,7 @@
  * Drivers apply I/O results synchronously as events, then ask for decisions.
  */
 import type { Bitfield } from '../util/bitfield.js'
+import type { DuplicateCounts } from './duplicate-ledger.js'
 
 /** Returns a float in [0, 1). */
 export type Rng = () => number
@@ -128,6 +129,10 @@ export interface DownloadPolicy {
    * same chunk outstanding at other peers (end game) that the driver should cancel.
    */
   onReceived (peer: PeerKey, chunk: number, bytes: number, now: number): ChunkRequest[]
+  /** A copy of a chunk we already held (or were writing) arrived: charged to why it was asked twice. */
+  onDuplicate (chunk: number): void
+  /** Duplicates so far, by what made us ask a second peer. */
+  duplicates (): DuplicateCounts
   /** The chunk from `peer` failed verification. `drop` says to disconnect that peer. */
   onCorrupt (peer: PeerKey, chunk: number, now: number): { drop: boolean }
   /** The peer declined a request (choked us meanwhile, or lacks the chunk). */

@@ -9,6 +9,7 @@ import { Bitfield } from '../util/bitfield.js'
 import type {
   ChokeDecision, Choker, ChokerConfig, ChunkRequest, DownloadPolicy, DownloadPolicyOptions, PeerKey, UploadPeerStats
 } from '../policy/types.js'
+import { type DuplicateCounts, DuplicateLedger } from '../policy/duplicate-ledger.js'
 import type { PolicyKit } from './kit.js'
 
 export const ORIGIN_KEY = 'origin'
@@ -22,12 +23,14 @@ export class SequentialDownload implements DownloadPolicy {
   private choked = true
   private next = 0
   private inFlight = 0
+  private readonly dupes: DuplicateLedger
 
   constructor (opts: DownloadPolicyOptions, source: PeerKey, private readonly depth = 4) {
     this.chunkCount = opts.chunkCount
     this.have = opts.have
     this.source = source
     this.sourceHave = new Bitfield(opts.chunkCount)
+    this.dupes = new DuplicateLedger(opts.chunkCount)
   }
 
   get done (): boolean { return this.have.complete }
@@ -49,6 +52,9 @@ export class SequentialDownload implements DownloadPolicy {
 
   onCorrupt (): { drop: boolean } { return { drop: false } }
   onRejected (): void { this.inFlight = 0; this.next = this.firstMissing() }
+  // One source, one request per chunk: a copy has no reissue to charge.
+  onDuplicate (chunk: number): void { this.dupes.charge(chunk) }
+  duplicates (): DuplicateCounts { return this.dupes.snapshot() }
 
   pick (): ChunkRequest[] {
     const out: ChunkRequest[] = []
