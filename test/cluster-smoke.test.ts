@@ -3,24 +3,14 @@
  * namespaces on shaped links, a 4 MiB image through the HTTP baseline and
  * through real imgp2p daemons. Needs root and `ip netns`; skips otherwise.
  */
-import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { runOnce } from '../bench/cluster/run.js'
 import { listNamespaces } from '../bench/cluster/topology.js'
 import { cpuFloorRatio, summary } from '../bench/cluster/metrics.js'
 import { markdownTable } from '../bench/cluster/report.js'
+import { netnsUnavailable } from './helpers.js'
 
-function whyNot (): string | undefined {
-  if (process.platform !== 'linux') return 'not Linux'
-  if (process.getuid?.() !== 0) return 'not root'
-  const ip = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-  if (ip.status !== 0) return '`ip netns` is unavailable'
-  const tc = spawnSync('tc', ['-V'], { encoding: 'utf8' })
-  if (tc.status !== 0) return '`tc` is unavailable'
-  return undefined
-}
-
-const reason = whyNot()
+const reason = netnsUnavailable()
 if (reason !== undefined) console.warn(`cluster smoke test skipped: ${reason} (needs root, ip netns and tc)`)
 
 describe.skipIf(reason !== undefined)('cluster benchmark smoke run', () => {

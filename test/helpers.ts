@@ -1,4 +1,5 @@
 /** Shared fixtures for the swarm and CLI tests: temp dirs, images, nodes, fault-injecting stores. */
+import { spawnSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,6 +9,15 @@ import { FsImageStore } from '../src/cache/image-store.js'
 import type { ExportResult, ImageExporter, ImageInfo, ImageStore, ImportOptions, PartialImage } from '../src/cache/types.js'
 import type { Manifest } from '../src/chunking/manifest.js'
 import { Imgp2pNode, type NodeOptions } from '../src/node/node.js'
+
+/** Why a test that builds network namespaces cannot run here (it needs root, `ip netns` and `tc`), or undefined. */
+export function netnsUnavailable (): string | undefined {
+  if (process.platform !== 'linux') return 'not Linux'
+  if (process.getuid?.() !== 0) return 'not root'
+  if (spawnSync('ip', ['netns', 'list']).status !== 0) return '`ip netns` is unavailable'
+  if (spawnSync('tc', ['-V']).status !== 0) return '`tc` is unavailable'
+  return undefined
+}
 
 export async function tempDir (prefix = 'imgp2p-test-'): Promise<{ path: string, cleanup: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix))

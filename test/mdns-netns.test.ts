@@ -12,17 +12,9 @@ import { describe, expect, it } from 'vitest'
 import { createTopology, deleteNamespace, emptyTopology, listNamespaces, namespacePids } from '../bench/cluster/topology.js'
 import { sh } from '../bench/cluster/sys.js'
 import { BIN, startDaemonProcess, type DaemonProcess } from '../src/cli/daemon-process.js'
-import { sha256File, writeImage } from './helpers.js'
+import { netnsUnavailable, sha256File, writeImage } from './helpers.js'
 
-function whyNot (): string | undefined {
-  if (process.platform !== 'linux') return 'not Linux'
-  if (process.getuid?.() !== 0) return 'not root'
-  if (spawnSync('ip', ['netns', 'list']).status !== 0) return '`ip netns` is unavailable'
-  if (spawnSync('tc', ['-V']).status !== 0) return '`tc` is unavailable'
-  return undefined
-}
-
-const reason = whyNot()
+const reason = netnsUnavailable()
 if (reason !== undefined) console.warn(`mDNS test skipped: ${reason}`)
 
 describe.skipIf(reason !== undefined)('mDNS on a LAN', () => {
