@@ -12,7 +12,7 @@
  * Nothing outside the namespace is touched, and it is deleted on exit, also
  * on failure or Ctrl-C.
  */
-import { spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { sh } from './cluster/sys.js'
 
 /** Set in the re-run's environment: the name of the namespace it runs in. */
@@ -33,20 +33,29 @@ export async function rerunShaped (rate: string, args: string[]): Promise<number
   const ns = `imgp2p-bench-${process.pid}`
   const cleanup = (): void => { sh('ip', ['netns', 'del', ns], { allowFail: true }) }
   sh('ip', ['netns', 'add', ns])
+  let child: ChildProcess | undefined
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
-  const onSignal = (): void => { cleanup(); process.exit(130) }
+  // The re-run and its daemons form a process group of their own: stop them
+  // all, or the daemons would outlive the namespace's name.
+  const onSignal = (): void => {
+    if (child?.pid !== undefined) try { process.kill(-child.pid, 'SIGINT') } catch {}
+    cleanup()
+    process.exit(130)
+  }
   for (const s of signals) process.on(s, onSignal)
   try {
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'mtu', '1500', 'up'])
     // A bucket deeper than one 64 KiB GSO packet, or tbf drops them whole.
     sh('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', rate, 'burst', '64kb', 'latency', '50ms'])
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, process.argv[1], ...args], {
+    child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, process.argv[1], ...args], {
       stdio: 'inherit',
+      detached: true,
       env: { ...process.env, [SHAPED_NETNS_ENV]: ns }
     })
+    const running = child
     return await new Promise<number>((resolve, reject) => {
-      child.once('error', reject)
-      child.once('exit', (code, signal) => { resolve(code ?? (signal !== null ? 128 : 1)) })
+      running.once('error', reject)
+      running.once('exit', (code, signal) => { resolve(code ?? (signal !== null ? 128 : 1)) })
     })
   } finally {
     for (const s of signals) process.off(s, onSignal)
