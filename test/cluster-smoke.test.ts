@@ -38,6 +38,9 @@ describe.skipIf(reason !== undefined)('cluster benchmark smoke run', () => {
     expect(record.http.shaOk).toBe(3)
     expect(record.imgp2p.ok, record.imgp2p.error).toBe(true)
     expect(record.imgp2p.shaOk).toBe(3)
+    // Each pull reported its duplicate chunks by cause, and the record sums them.
+    expect(Object.keys(record.imgp2p.duplicateChunks?.byCause ?? {}).sort()).toEqual(['choked', 'endGame', 'timeout', 'unexplained', 'withdrawn'])
+    expect(summary(record)).toContain('chunks received twice per pull')
     // The links are shaped: one host alone takes about S/B in both directions.
     expect(record.shaping?.downS).toBeGreaterThan(0.8 * (record.shaping?.expectedS ?? 0))
     expect(record.shaping?.upS).toBeGreaterThan(0.8 * (record.shaping?.expectedS ?? 0))

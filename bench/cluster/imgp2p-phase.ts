@@ -11,6 +11,8 @@ import { cpuCounters, sh, sleep, treeUsage } from './sys.js'
 import { type Node, diffCounters, readCounters } from './topology.js'
 import { deploymentResult } from './phase-result.js'
 import { DEFAULT_NEIGHBOURS } from '../../src/node/neighbours.js'
+import type { PullResult } from '../../src/node/node-types.js'
+import type { DuplicateCounts } from '../../src/policy/types.js'
 import { startSampler } from './sampler.js'
 import { generateImage } from './image.js'
 
@@ -72,6 +74,16 @@ function perImage (bytes: Array<number | undefined>, imageBytes: number): { mean
   if (v.length === 0) return undefined
   const { mean, max } = usageOf(0, v)
   return { mean: mean / imageBytes, max: max / imageBytes }
+}
+
+/** Chunks the pulls received twice: per pull, and summed over the pulls by cause (undefined when none reported). */
+function duplicatesOf (counts: Array<DuplicateCounts | undefined>): Imgp2pResult['duplicateChunks'] {
+  const v = counts.filter((x): x is DuplicateCounts => x !== undefined)
+  if (v.length === 0) return undefined
+  const byCause: Record<string, number> = {}
+  for (const c of v) for (const [k, n] of Object.entries(c)) byCause[k] = (byCause[k] ?? 0) + n
+  const { mean, max } = usageOf(0, v.map(c => Object.values(c).reduce((a, b) => a + b, 0)))
+  return { mean, max, byCause }
 }
 
 /** Runs the CLI in a namespace and returns its stdout (throws on non-zero exit). */
@@ -215,7 +227,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     const islApp = ctx.topo.opts.switches === 2 && crossZone.every(x => typeof x === 'number')
       ? { total: into(0) + into(1), intoFrontEndSwitch: into(0), intoOther: into(1) }
       : undefined
-    const pullJson = pulls.map(p => { try { return JSON.parse(p.stdout.trim().split('\n').pop() ?? '') as { method?: string, bytesDownloaded?: number, announcementsReceived?: number } } catch { return {} } })
+    const pullJson = pulls.map(p => { try { return JSON.parse(p.stdout.trim().split('\n').pop() ?? '') as Partial<PullResult> } catch { return {} } })
     const news = pullJson.map(j => j.announcementsReceived).filter((x): x is number => typeof x === 'number')
     const methods = pullJson.map(j => j.method)
     const pullCpu = after.map((u, i) => u.cpuSeconds - before[i])
@@ -233,6 +245,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
       downloadedPerImage: perImage(pullJson.map(j => j.bytesDownloaded), ctx.imageBytes),
       payloadRxPerImage: perImage(statuses.slice(1).map(st => st.bytesReceived), ctx.imageBytes),
       announcementsPerPull: news.length === 0 ? undefined : usageOf(0, news),
+      duplicateChunks: duplicatesOf(pullJson.map(j => j.duplicateChunks)),
       addS,
       daemonStartS,
       statusBurstS,

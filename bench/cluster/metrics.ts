@@ -75,6 +75,8 @@ export interface Imgp2pResult extends PhaseResult {
   payloadRxPerImage?: { mean: number, max: number }
   /** Gossip announcements each host's daemon handled while its pull ran (the pulls report it): a few ms of CPU each. */
   announcementsPerPull?: { mean: number, max: number }
+  /** Chunks each pull received twice (the pulls report it), and the sum over pulls by what made a host ask a second peer. */
+  duplicateChunks?: { mean: number, max: number, byCause: Record<string, number> }
   addS?: number
   /** Daemon CPU while idle and connected, in cores (CPU seconds per second). */
   idleCpuFraction?: Usage
@@ -162,6 +164,7 @@ export function summary (r: RunRecord): string {
       (i.downloadedPerImage !== undefined ? `; pulls report ${f2(i.downloadedPerImage.mean)} (max ${f2(i.downloadedPerImage.max)}) x image downloaded` : '') +
       (i.payloadRxPerImage !== undefined ? `; chunk payload received ${f2(i.payloadRxPerImage.mean)} (max ${f2(i.payloadRxPerImage.max)}) x image` : '') +
       (i.announcementsPerPull !== undefined ? `; gossip announcements handled during a pull ${f2(i.announcementsPerPull.mean)} (max ${i.announcementsPerPull.max})` : '') +
+      (i.duplicateChunks !== undefined ? `; chunks received twice per pull ${f2(i.duplicateChunks.mean)} (max ${i.duplicateChunks.max}; ${Object.entries(i.duplicateChunks.byCause).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'})` : '') +
       (i.feAppBytesPerImage !== undefined ? `; front-end daemon sent ${f2(i.feAppBytesPerImage)} x image of chunk data (the link figure adds headers and retransmits)` : '') +
       (i.islAppBytesPerImage !== undefined ? `; chunk data across the switches ${f2(i.islAppBytesPerImage)} x image (back into the front-end's switch ${f2(i.islAppIntoFrontEndSwitchPerImage)})` : ''))
   }

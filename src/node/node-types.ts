@@ -1,6 +1,6 @@
 /** What an Imgp2pNode is configured with and reports: the node's boundary types. */
 import type { ImageExporter, ImageInfo, ImageStore } from '../cache/types.js'
-import type { ChokerConfig, OriginConfig } from '../policy/types.js'
+import type { ChokerConfig, DuplicateCounts, OriginConfig } from '../policy/types.js'
 import type { DownloadProgress } from './swarm-image.js'
 import type { LinkCaps } from './swarm-links.js'
 
@@ -72,6 +72,8 @@ export interface PullResult {
   bytesDownloaded: number
   /** Gossip announcements this host received while the pull ran: each cost it a few ms of CPU. */
   announcementsReceived: number
+  /** Chunks that arrived twice while the download ran, by what made it ask a second peer (policy/duplicate-ledger.ts). */
+  duplicateChunks?: DuplicateCounts
 }
 
 export interface NodeStatus {

@@ -324,7 +324,7 @@ export class Imgp2pNode {
         resolveRun()
       }, rejectRun)
       await this.watch(key, run, options, timeoutMs)
-      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: fetched, announcementsReceived: news() }
+      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: fetched, announcementsReceived: news(), duplicateChunks: img.duplicates() }
     } catch (err) {
       rejectRun(err as Error)
       throw err

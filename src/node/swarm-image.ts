@@ -11,7 +11,7 @@ import type { CID } from 'multiformats/cid'
 import type { PartialImage, ImageStore } from '../cache/types.js'
 import { type Manifest, chunkCount, markZeroChunks } from '../chunking/manifest.js'
 import { createChoker, createDownloadPolicy, createOriginChoker, createOriginPolicy } from '../policy/index.js'
-import type { ChokerConfig, OriginConfig, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
+import type { ChokerConfig, DuplicateCounts, OriginConfig, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
 import { type DownloadContext, type HeldNews, ImageDownload, PARTIAL_NEWS_AFTER_MS } from './image-download.js'
 import type { Link } from './link.js'
@@ -75,6 +75,8 @@ export class SwarmImage {
   private zeroHeld?: Bitfield
   /** Verified bytes the last finished download fetched: its final progress report tells them. */
   private fetchedBytes = 0
+  /** The finished download's duplicate chunks (its policy is dropped on completion). */
+  private fetchedTwice?: DuplicateCounts
   private readonly pex: PeerExchange
 
   constructor (private readonly opts: SwarmImageOptions) {
@@ -105,6 +107,8 @@ export class SwarmImage {
   private get origin (): OriginPolicy | undefined { return this.uploader.origin }
 
   get downloading (): boolean { return this.download != null && !this.download.finished }
+  /** The current or finished download's duplicate chunks, by cause. */
+  duplicates (): DuplicateCounts | undefined { return this.download?.policy.duplicates() ?? this.fetchedTwice }
 
   /**
    * A pull is opening its files: links are made meanwhile (peers take us as
@@ -340,6 +344,7 @@ export class SwarmImage {
       onComplete: () => {
         this.complete = true
         this.fetchedBytes = this.download?.bytes ?? 0
+        this.fetchedTwice = this.download?.policy.duplicates()
         this.download = undefined
         // A finished host tells its trading partners nothing new chunk-wise, but may lose interest in all.
         for (const l of this.links.values()) l.interested(false)

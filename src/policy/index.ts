@@ -1,5 +1,5 @@
 export * from './types.js'
-export type { DuplicateCounts, ReissueCause } from './duplicate-ledger.js'
+export type { ReissueCause } from './duplicate-ledger.js'
 export { DEFAULT_CHOKER_CONFIG, DEFAULT_DOWNLOAD_CONFIG, DEFAULT_ORIGIN_CONFIG, END_GAME_MIN, ORIGIN_CHOKER_CONFIG } from './constants.js'
 export { seededRng, randomInt, shuffle } from './rng.js'
 export { createDownloadPolicy } from './download-policy.js'

@@ -9,6 +9,7 @@
  */
 import type { Bitfield } from '../util/bitfield.js'
 import type { DuplicateCounts } from './duplicate-ledger.js'
+export type { DuplicateCounts }
 
 /** Returns a float in [0, 1). */
 export type Rng = () => number
