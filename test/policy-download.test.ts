@@ -646,6 +646,20 @@ describe('duplicates by cause', () => {
     expect(g.dp.duplicates()).toMatchObject({ choked: 1, timeout: 0, unexplained: 0 })
   })
 
+  it('charges a copy of a request released at a choke to the choke', () => {
+    const f = setupPicker('22', '', { config: { initialPipeline: 2, minPipeline: 2, maxPipeline: 2, endGameThreshold: 0 } })
+    only(f, 'p0')
+    const asked = f.dp.pick(0)
+    expect(asked.map(r => r.peer)).toEqual(['p0', 'p0'])
+    f.dp.onChoke('p0', true, 10) // the newer request goes back to the pool at once
+    f.dp.onChoke('p1', false, 10)
+    const [again] = f.dp.pick(10)
+    expect(again.peer).toBe('p1')
+    f.dp.onReceived('p1', again.chunk, MiB, 50)
+    f.dp.onDuplicate(again.chunk) // p0 had sent it before it choked us
+    expect(f.dp.duplicates()).toMatchObject({ choked: 1, timeout: 0, unexplained: 0 })
+  })
+
   it('charges the origin\'s copy of a withdrawn request to the withdrawal', () => {
     const dp = createDownloadPolicy({ chunkCount: 3, chunkBytes: MiB, have: new Bitfield(3), rng: seededRng(1), config: { randomFirstPicks: 0, initialPipeline: 3 } })
     dp.addPeer('origin', { origin: true }, 0)

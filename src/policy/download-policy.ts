@@ -174,6 +174,9 @@ class Download implements DownloadPolicy {
     if (p === undefined) return
     p.choked = choked
     if (choked) {
+      // All but the oldest go back to the pool at once; any of them the peer
+      // had already sent before choking still arrives.
+      for (const c of p.queue.keys()) this.dupes.mark(c, 'choked')
       this.requests.releaseChoked(p, now)
     } else if (p.rejected !== undefined) {
       p.rejected = undefined

@@ -11,7 +11,7 @@
 export type ReissueCause =
   /** The request outlived its deadline (requestDeadline) and went elsewhere. */
   | 'timeout'
-  /** The peer choked us; the request it was serving stayed booked until overdue, then went elsewhere. */
+  /** The peer choked us: its queued requests went elsewhere at once, the one it was serving once overdue. */
   | 'choked'
   /** Asked of the origin, then withdrawn because a peer announced the chunk. */
   | 'withdrawn'
