@@ -1,5 +1,6 @@
 /** Shared fixtures for the swarm and CLI tests: temp dirs, images, nodes, fault-injecting stores. */
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -109,4 +110,16 @@ export class FaultyStore implements ImageStore, ImageExporter {
     bad[bad.length >> 1] ^= 0xff
     return bad
   }
+}
+
+/** Log-like text: compresses several times over, as a disk's text and metadata do. */
+export function textChunk (bytes: number, seed = 0): Uint8Array {
+  const lines: string[] = []
+  let n = 0
+  for (let i = 0; n < bytes; i++) {
+    const line = `${1700000000 + i * 7 + seed} host${i % 13} kernel: eth0 rx=${(i * 977) % 100003} token=${randomBytes(3).toString('hex')}\n`
+    lines.push(line)
+    n += line.length
+  }
+  return new Uint8Array(Buffer.from(lines.join('')).subarray(0, bytes))
 }

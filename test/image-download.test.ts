@@ -43,3 +43,30 @@ describe('partial-copy news', () => {
     expect(news).toEqual([])
   })
 })
+
+describe('compressed chunks', () => {
+  it('takes a PIECE_ZSTD that inflates beyond the chunk size as a corrupt chunk from that peer, and writes nothing', async () => {
+    const { zstdCompressSync } = await import('node:zlib')
+    const corrupt: Array<{ peer: string, chunk: number }> = []
+    const writes: number[] = []
+    const partial = { have: new Bitfield(4), writeChunk: async (i: number) => { writes.push(i) } } as unknown as PartialImage
+    const policy = {
+      expire: () => [],
+      pick: () => [],
+      onCorrupt: (peer: string, chunk: number) => { corrupt.push({ peer, chunk }); return { drop: false } }
+    } as unknown as DownloadPolicy
+    const dropped: boolean[] = []
+    const ctx = {
+      key: 'image', chunkCount: 4, chunkBytes: 64 * 1024, links: new Map(), log: () => {}, partialNewsAfterMs: 1e9,
+      onHeldChanged: () => {}, onCorrupt: (_link: unknown, drop: boolean) => { dropped.push(drop) }
+    } as unknown as DownloadContext
+    const dl = new ImageDownload(ctx, partial, policy, 0)
+    const link = { peer: 'liar' } as unknown as Parameters<ImageDownload['onPiece']>[0]
+    const bomb = zstdCompressSync(Buffer.alloc(1024 * 1024))
+    dl.onPiece(link, 2, [bomb], bomb.length, true)
+    await new Promise(resolve => setTimeout(resolve, 200))
+    expect(corrupt).toEqual([{ peer: 'liar', chunk: 2 }])
+    expect(dropped).toEqual([false])
+    expect(writes).toEqual([])
+  })
+})

@@ -3,13 +3,14 @@
  * byte-identical image, hosts trade with each other, the origin may leave,
  * a lying peer is caught, an interrupted pull resumes.
  */
-import { stat } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Imgp2pNode } from '../src/node/node.js'
 import type { LinkCaps } from '../src/node/swarm-links.js'
 import { Bitfield } from '../src/util/bitfield.js'
-import { FaultyStore, addrOf, sha256File, startNode, tempDir, waitFor, writeImage } from './helpers.js'
+import { FaultyStore, addrOf, sha256File, startNode, tempDir, textChunk, waitFor, writeImage } from './helpers.js'
 
 const MiB = 1024 * 1024
 let cleanups: Array<() => Promise<void>> = []
@@ -233,6 +234,31 @@ describe('swarm on loopback', () => {
     const r = await host.pull(cid, { out: join(dir, 'b.raw'), timeoutMs: 20_000 })
     expect(r.method).toBe('download')
     expect(await sha256File(r.path)).toBe(want)
+  })
+
+  it('sends compressible chunks compressed, verified after inflating, and raw to a peer that does not take them', async () => {
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    // Text for the most part, one MiB of random data, and a hole.
+    await writeFile(image, Buffer.concat([textChunk(5 * MiB), randomBytes(MiB), Buffer.alloc(MiB), textChunk(MiB - 4321, 1)]))
+    const size = (await stat(image)).size
+    const want = await sha256File(image)
+    const origin = track(await startNode(join(dir, 'origin')))
+    const { cid } = await origin.add(image, { chunkSize: 256 * 1024 })
+    const pullOn = async (name: string, opts: { compressChunks?: boolean }): Promise<number> => {
+      const host = track(await startNode(join(dir, name), { peers: [addrOf(origin)], ...opts }))
+      await waitFor(() => host.host.getPeers().length > 0, 10_000, 'host to connect')
+      const r = await host.pull(cid, { out: join(dir, `${name}.raw`), timeoutMs: 20_000 })
+      expect(r.method).toBe('download')
+      expect(await sha256File(r.path)).toBe(want)
+      return (await host.status()).bytesReceived
+    }
+    // 6 MiB of text shrinks several times; the random MiB goes as it is; the hole is never sent.
+    const packed = await pullOn('h1', {})
+    expect(packed).toBeLessThan(MiB + 3 * MiB)
+    // A host that does not take PIECE_ZSTD (its HELLO says so) gets every byte as it is.
+    const plain = await pullOn('h2', { compressChunks: false })
+    expect(plain).toBeGreaterThanOrEqual(size - MiB)
   })
 
   it('serves two pulls of one image on one host, each to its own --out, with one download', async () => {

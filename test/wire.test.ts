@@ -73,6 +73,24 @@ describe('wire frames', () => {
     expect(encodeHello({ ...base, starving: false })).toEqual(encodeHello(base))
   })
 
+  it('carries PIECE_ZSTD as a piece marked compressed, under the same size bound, and a zstd flag in HELLO only when set', () => {
+    const payload = new Uint8Array(300).fill(7)
+    const bytes = new Uint8ArrayList(encodePieceHeader(9, payload.length, true), payload, encodePieceHeader(10, 3), new Uint8Array(3)).subarray()
+    for (const slice of [1, 5, 64, bytes.length]) {
+      const [z, plain] = decodeInSlices(bytes, slice) as Array<Extract<WireMessage, { length: number }>>
+      expect(z).toMatchObject({ type: MsgType.Piece, index: 9, length: 300, zstd: true })
+      expect(new Uint8ArrayList(...z.data).subarray()).toEqual(payload)
+      expect(plain.zstd).toBeUndefined()
+    }
+    expect(() => new FrameDecoder(256).push(encodePieceHeader(0, 300, true))).toThrow(/over the limit/)
+    const base = { cid: new Uint8Array([1]), chunkCount: 1, have: null, zone: null, origin: false, linkBps: null }
+    const zstdOf = (h: typeof base & { zstd?: boolean }): boolean | undefined =>
+      (new FrameDecoder(64).push(encodeHello(h))[0] as Extract<WireMessage, { hello: unknown }>).hello.zstd
+    expect(zstdOf({ ...base, zstd: true })).toBe(true)
+    expect(zstdOf(base)).toBe(false)
+    expect(encodeHello({ ...base, zstd: false })).toEqual(encodeHello(base))
+  })
+
   it('refuses a PIECE larger than the image chunk size', () => {
     const d = new FrameDecoder(1024)
     expect(() => d.push(encodePieceHeader(0, 4096))).toThrow(/over the limit/)

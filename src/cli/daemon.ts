@@ -16,6 +16,7 @@ export interface DaemonArgs {
   hashWorkers?: number
   neighbours?: number
   linkBps?: number
+  compressChunks?: boolean
 }
 
 /**
@@ -54,6 +55,7 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     hashWorkers: args.hashWorkers,
     neighbours: args.neighbours,
     linkBps: args.linkBps,
+    compressChunks: args.compressChunks,
     log
   })
   let server

@@ -9,6 +9,7 @@ import type { PartialImage } from '../cache/types.js'
 import { ChunkHashMismatchError } from '../errors.js'
 import type { DownloadPolicy, PeerMeta } from '../policy/types.js'
 import type { Bitfield } from '../util/bitfield.js'
+import { BadCompressedChunkError, decompressChunk } from './chunk-compressor.js'
 import type { Link } from './link.js'
 
 /**
@@ -59,6 +60,8 @@ export type HeldNews = 'partial' | 'complete'
 export interface DownloadContext {
   readonly key: string
   readonly chunkCount: number
+  /** The manifest's chunk size: no chunk inflates to more. */
+  readonly chunkBytes: number
   readonly links: ReadonlyMap<string, Link>
   /** What a peer holds, as far as its HELLOs and HAVEs told us. */
   knownHave: (peer: string) => Bitfield
@@ -117,21 +120,25 @@ export class ImageDownload {
     this.updateInterest(link)
   }
 
-  onPiece (link: Link, index: number, data: Uint8Array[], length: number): void {
+  /** `zstd`: the bytes are compressed (PIECE_ZSTD); they are inflated, bounded by the chunk size, then verified. */
+  onPiece (link: Link, index: number, data: Uint8Array[], length: number, zstd = false): void {
     if (this.finished || index >= this.ctx.chunkCount) return
     if (this.partial.have.has(index) || this.writing.has(index)) {
       this.policy.onDuplicate(index)
       return
     }
     this.writing.add(index)
-    this.partial.writeChunk(index, data).then(() => {
+    const chunk = zstd
+      ? decompressChunk(data, this.ctx.chunkBytes).then(raw => ({ parts: [raw], length: raw.length }))
+      : Promise.resolve({ parts: data, length })
+    chunk.then(async (c) => { await this.partial.writeChunk(index, c.parts); return c.length }).then((raw) => {
       this.writing.delete(index)
       if (this.finished) return
-      this.onWritten(link, index, length)
+      this.onWritten(link, index, raw)
     }, (err: Error) => {
       this.writing.delete(index)
       if (this.finished) return
-      if (err instanceof ChunkHashMismatchError) {
+      if (err instanceof ChunkHashMismatchError || err instanceof BadCompressedChunkError) {
         this.ctx.log(`chunk ${index} from ${link.peer} failed verification`)
         const { drop } = this.policy.onCorrupt(link.peer, index, Date.now())
         this.ctx.onCorrupt(link, drop)

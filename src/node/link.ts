@@ -4,6 +4,7 @@
  * SwarmImage that owns it does.
  */
 import type { Stream } from '@libp2p/interface'
+import type { ChunkCompressor } from './chunk-compressor.js'
 import { BoundedWriter } from './stream-writer.js'
 import { RateMeter } from './rate.js'
 import {
@@ -151,10 +152,17 @@ export class Link {
     this.writer.sendNow(encodeSignal(full ? MsgType.FullService : MsgType.LastResort))
   }
 
-  /** Send a chunk, waiting for room in the stream's bounded queue. */
-  async piece (index: number, data: Uint8Array): Promise<void> {
-    await this.writer.write([encodePieceHeader(index, data.length), data], this.abort.signal)
-    this.uploaded.add(data.length)
+  /**
+   * Send a chunk, waiting for room in the stream's bounded queue; compressed
+   * when the peer takes that and `compressor` finds it pays. Returns the
+   * payload bytes sent.
+   */
+  async piece (index: number, data: Uint8Array, compressor?: ChunkCompressor): Promise<number> {
+    const packed = compressor != null && this.remoteHello?.zstd === true ? await compressor.encode(data) : undefined
+    const payload = packed ?? data
+    await this.writer.write([encodePieceHeader(index, payload.length, packed != null), payload], this.abort.signal)
+    this.uploaded.add(payload.length)
+    return payload.length
   }
 
   close (err?: Error): void {

@@ -187,6 +187,7 @@ export class Imgp2pNode {
       origin: this.opts.origin === true || this.addedHere.has(key),
       complete,
       linkBps: this.opts.linkBps,
+      compress: this.opts.compressChunks,
       rng: this.rng,
       choker: this.opts.choker,
       originPolicy: this.opts.originPolicy,

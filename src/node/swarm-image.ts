@@ -13,6 +13,7 @@ import { type Manifest, chunkCount, markZeroChunks } from '../chunking/manifest.
 import { createChoker, createDownloadPolicy, createOriginChoker, createOriginPolicy } from '../policy/index.js'
 import type { ChokerConfig, DuplicateCounts, OriginConfig, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
+import { ChunkCompressor } from './chunk-compressor.js'
 import { type DownloadContext, type HeldNews, ImageDownload, PARTIAL_NEWS_AFTER_MS } from './image-download.js'
 import type { Link } from './link.js'
 import { Uploader } from './uploader.js'
@@ -30,6 +31,8 @@ export interface SwarmImageOptions {
   complete: boolean
   /** Our link rate in bits/s as the operator stated it: told to peers, and the origin's upload. */
   linkBps?: number
+  /** Take and send zstd-compressed chunks (chunk-compressor.ts); default true. */
+  compress?: boolean
   rng: Rng
   choker?: Partial<ChokerConfig>
   /** Overrides of the origin policy's defaults (origin mode only). */
@@ -98,6 +101,7 @@ export class SwarmImage {
       seeding: () => this.complete,
       haveCountOf: (peer) => this.remoteHave.get(peer)?.count ?? 0,
       links: this.links,
+      compressor: opts.compress === false ? undefined : new ChunkCompressor(),
       log: opts.log
     })
   }
@@ -142,7 +146,8 @@ export class SwarmImage {
       have: origin ? null : this.held().bytes,
       zone: this.opts.zone ?? null,
       origin,
-      linkBps: this.opts.linkBps ?? null
+      linkBps: this.opts.linkBps ?? null,
+      zstd: this.opts.compress !== false
     }
   }
 
@@ -277,7 +282,7 @@ export class SwarmImage {
         dl?.policy.onRejected(link.peer, m.index, now)
         break
       case MsgType.Piece:
-        this.onPiece(link, m.index, m.data, m.length)
+        this.onPiece(link, m.index, m.data, m.length, m.zstd === true)
         return
       case MsgType.Hello:
         link.close(new Error('second HELLO on one stream'))
@@ -328,6 +333,7 @@ export class SwarmImage {
     return {
       key: this.key,
       chunkCount: this.chunkCount,
+      chunkBytes: this.manifest.chunkSize,
       links: this.links,
       knownHave: (peer) => this.knownHave(peer),
       metaOf: (link) => this.metaOf(link),
@@ -373,11 +379,11 @@ export class SwarmImage {
     return this.download == null ? 0 : now - this.download.lastProgressAt
   }
 
-  private onPiece (link: Link, index: number, data: Uint8Array[], length: number): void {
+  private onPiece (link: Link, index: number, data: Uint8Array[], length: number, zstd: boolean): void {
     this.downloadedBytes += length
     const theirZone = link.remoteHello?.zone
     if (this.opts.zone != null && theirZone != null && theirZone !== this.opts.zone) this.crossZoneBytes += length
-    this.download?.onPiece(link, index, data, length)
+    this.download?.onPiece(link, index, data, length, zstd)
   }
 
   private updateInterest (link: Link): void {

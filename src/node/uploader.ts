@@ -8,6 +8,7 @@ import type { CID } from 'multiformats/cid'
 import type { ImageStore } from '../cache/types.js'
 import type { Choker, OriginPolicy, UploadPeerStats } from '../policy/types.js'
 import type { Bitfield } from '../util/bitfield.js'
+import type { ChunkCompressor } from './chunk-compressor.js'
 import type { Link } from './link.js'
 
 export interface UploaderOptions {
@@ -23,6 +24,8 @@ export interface UploaderOptions {
   /** Chunks a peer holds, as far as its HELLO and HAVEs told us. */
   haveCountOf: (peer: string) => number
   links: ReadonlyMap<string, Link>
+  /** Compresses chunks for peers that take PIECE_ZSTD; absent: always send them as they are. */
+  compressor?: ChunkCompressor
   log: (msg: string) => void
 }
 
@@ -102,8 +105,7 @@ export class Uploader {
         ahead = readNext()
         const data = await cur.data
         if (link.amChoking || data == null) { link.reject(cur.index); continue }
-        await link.piece(cur.index, data)
-        this.uploadedBytes += data.length
+        this.uploadedBytes += await link.piece(cur.index, data, this.opts.compressor)
         if (this.opts.origin != null) {
           this.opts.origin.onSent(link.peer, cur.index)
           // Refill the peer's window now, not at the next tick: a lone host must never wait on us.

@@ -6,7 +6,9 @@
  * HELLO opens each direction (image CID, our bitfield or none, zone, origin
  * flag, link rate); then HAVE / CHOKE / UNCHOKE / INTERESTED / NOT_INTERESTED /
  * REQUEST / CANCEL / REJECT carry a u32 chunk index where they need one, and
- * PIECE carries the index followed by the chunk's bytes. PEERS is peer
+ * PIECE carries the index followed by the chunk's bytes; PIECE_ZSTD the same
+ * with the bytes zstd-compressed, sent only to a peer whose HELLO said it takes
+ * them (the chunk is checked against its CID after decompression). PEERS is peer
  * exchange: other hosts trading this image and where to dial them, so a swarm
  * forms in one round trip instead of waiting on gossip. FULL_SERVICE and
  * LAST_RESORT come from an origin: trade with it like any peer, or again ask
@@ -29,7 +31,8 @@ export const MsgType = {
   Reject: 9,
   Peers: 10,
   FullService: 11,
-  LastResort: 12
+  LastResort: 12,
+  PieceZstd: 13
 } as const
 export type MsgTypeId = typeof MsgType[keyof typeof MsgType]
 
@@ -45,6 +48,8 @@ export interface Hello {
   linkBps: number | null
   /** The sender's download has got nothing for a while: take this link whatever the caps (absent: false). */
   starving?: boolean
+  /** The sender takes PIECE_ZSTD (absent: false). */
+  zstd?: boolean
 }
 
 export type SignalType = typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested |
@@ -54,8 +59,8 @@ export type WireMessage =
   | { type: typeof MsgType.Hello, hello: Hello }
   | { type: SignalType }
   | { type: typeof MsgType.Have | typeof MsgType.Request | typeof MsgType.Cancel | typeof MsgType.Reject, index: number }
-  /** `data`: the chunk's bytes in the slices they arrived in (no copy); `length` their total. */
-  | { type: typeof MsgType.Piece, index: number, data: Uint8Array[], length: number }
+  /** `data`: the chunk's bytes in the slices they arrived in (no copy); `length` their total; `zstd`: compressed (PIECE_ZSTD). */
+  | { type: typeof MsgType.Piece, index: number, data: Uint8Array[], length: number, zstd?: true }
   | { type: typeof MsgType.Peers, peers: PexEntry[] }
 
 export interface PexEntry {
@@ -79,7 +84,8 @@ export function encodeHello (hello: Hello): Uint8Array {
     zone: hello.zone,
     origin: hello.origin,
     link: hello.linkBps,
-    ...(hello.starving === true ? { starving: true } : {})
+    ...(hello.starving === true ? { starving: true } : {}),
+    ...(hello.zstd === true ? { zstd: true } : {})
   })
   return frame(MsgType.Hello, body)
 }
@@ -117,12 +123,12 @@ export function encodeIndexed (type: typeof MsgType.Have | typeof MsgType.Reques
   return out
 }
 
-/** Header of a PIECE frame; the chunk bytes follow as a separate send so they are never copied. */
-export function encodePieceHeader (index: number, dataLength: number): Uint8Array {
+/** Header of a PIECE (or PIECE_ZSTD) frame; the chunk bytes follow as a separate send so they are never copied. */
+export function encodePieceHeader (index: number, dataLength: number, zstd = false): Uint8Array {
   const out = new Uint8Array(9)
   const dv = new DataView(out.buffer)
   dv.setUint32(0, 5 + dataLength)
-  out[4] = MsgType.Piece
+  out[4] = zstd ? MsgType.PieceZstd : MsgType.Piece
   dv.setUint32(5, index)
   return out
 }
@@ -150,7 +156,8 @@ function decodeHello (body: Uint8Array): Hello {
     origin: o.origin === true,
     // A rate is a hint for the origin's service decision; nonsense counts as unknown.
     linkBps: typeof o.link === 'number' && Number.isFinite(o.link) && o.link > 0 ? o.link : null,
-    starving: o.starving === true
+    starving: o.starving === true,
+    zstd: o.zstd === true
   }
 }
 
@@ -165,7 +172,7 @@ function decodeHello (body: Uint8Array): Hello {
  */
 export class FrameDecoder {
   private readonly buf = new Uint8ArrayList()
-  private piece?: { index: number, length: number, parts: Uint8Array[], got: number }
+  private piece?: { index: number, length: number, parts: Uint8Array[], got: number, zstd: boolean }
   constructor (private maxPiece: number) {}
 
   setMaxPiece (n: number): void { this.maxPiece = n }
@@ -206,12 +213,14 @@ export class FrameDecoder {
     while (this.buf.byteLength >= 5) {
       const len = this.buf.getUint32(0)
       const type = this.buf.get(4)
-      const limit = type === MsgType.Piece ? this.maxPiece + 5 : MAX_CONTROL_FRAME
+      const isPiece = type === MsgType.Piece || type === MsgType.PieceZstd
+      // A compressed chunk is sent only when smaller than the chunk, so the same bound holds.
+      const limit = isPiece ? this.maxPiece + 5 : MAX_CONTROL_FRAME
       if (len < 1 || len > limit) throw new ProtocolError(`peer sent a frame of ${len} bytes (type ${type}), over the limit of ${limit}`)
-      if (type === MsgType.Piece) {
+      if (isPiece) {
         if (len < 5) throw new ProtocolError('peer sent a truncated PIECE')
         if (this.buf.byteLength < 9) return
-        this.piece = { index: this.buf.getUint32(5), length: len - 5, parts: [], got: 0 }
+        this.piece = { index: this.buf.getUint32(5), length: len - 5, parts: [], got: 0, zstd: type === MsgType.PieceZstd }
         this.buf.consume(9)
         if (this.piece.length === 0) this.finishPiece(out)
         return
@@ -227,7 +236,7 @@ export class FrameDecoder {
     const p = this.piece
     if (p == null) return
     this.piece = undefined
-    out.push({ type: MsgType.Piece, index: p.index, data: p.parts, length: p.length })
+    out.push(p.zstd ? { type: MsgType.Piece, index: p.index, data: p.parts, length: p.length, zstd: true } : { type: MsgType.Piece, index: p.index, data: p.parts, length: p.length })
   }
 }
 

@@ -1,0 +1,44 @@
+import { randomBytes } from 'node:crypto'
+import { zstdCompressSync } from 'node:zlib'
+import { describe, expect, it } from 'vitest'
+import { BadCompressedChunkError, ChunkCompressor, decompressChunk } from '../src/node/chunk-compressor.js'
+import { textChunk } from './helpers.js'
+
+const KiB = 1024
+
+describe('chunk compression', () => {
+  it('sends a compressible chunk compressed, and it inflates to the same bytes', async () => {
+    const c = new ChunkCompressor()
+    const chunk = textChunk(256 * KiB)
+    const packed = await c.encode(chunk)
+    expect(packed).toBeDefined()
+    expect(packed?.length).toBeLessThan(chunk.length / 2)
+    expect(Buffer.from(await decompressChunk([packed as Uint8Array], 256 * KiB)).equals(chunk)).toBe(true)
+    expect(c.compressed).toBe(1)
+    expect(c.savedBytes).toBe(chunk.length - (packed?.length ?? 0))
+  })
+
+  it('sends random data as it is, and after a run of misses probes one chunk in sixteen', async () => {
+    const c = new ChunkCompressor()
+    for (let i = 0; i < 8; i++) expect(await c.encode(randomBytes(64 * KiB))).toBeUndefined()
+    const text = textChunk(64 * KiB)
+    const sent: boolean[] = []
+    for (let i = 0; i < 16; i++) sent.push(await c.encode(text) !== undefined)
+    expect(sent.slice(0, 15).every(x => !x)).toBe(true) // backed off: not even probed
+    expect(sent[15]).toBe(true) // probed, compressed: back to trying every chunk
+    expect(await c.encode(text)).toBeDefined()
+  })
+
+  it('refuses a compressed chunk that inflates beyond the chunk size', async () => {
+    const bomb = zstdCompressSync(Buffer.alloc(1024 * KiB))
+    await expect(decompressChunk([bomb], 256 * KiB)).rejects.toBeInstanceOf(BadCompressedChunkError)
+    await expect(decompressChunk([randomBytes(100)], 256 * KiB)).rejects.toBeInstanceOf(BadCompressedChunkError)
+  })
+
+  it('inflates a payload that arrived in slices', async () => {
+    const chunk = textChunk(100 * KiB, 3)
+    const packed = zstdCompressSync(chunk)
+    const parts = [packed.subarray(0, 10), packed.subarray(10, 500), packed.subarray(500)]
+    expect(Buffer.from(await decompressChunk(parts, 128 * KiB)).equals(Buffer.from(chunk))).toBe(true)
+  })
+})
