@@ -8,7 +8,7 @@ import { chmod, mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, startDaemonProcess, type DaemonProcess } from '../src/cli/daemon-process.js'
-import { sha256File, tempDir, writeImage } from './helpers.js'
+import { sha256File, tempDir, textChunk, writeImage } from './helpers.js'
 
 interface Run { code: number, stdout: string, stderr: string }
 
@@ -180,4 +180,27 @@ describe('imgp2p CLI', () => {
     const s = await stat(join(dir, 'origin', 'imgp2p.sock'))
     expect(s.mode & 0o777).toBe(0o600)
   })
+})
+
+describe('imgp2p daemon --compress', () => {
+  it('moves a text image compressed between two daemons started with it, byte-identical', async () => {
+    const t = await tempDir('imgp2p-cli-z-')
+    const daemons: DaemonProcess[] = []
+    try {
+      const img = join(t.path, 'text.raw')
+      await writeFile(img, textChunk(6 * MiB))
+      const a = await startDaemonProcess({ dataDir: join(t.path, 'a'), extraArgs: ['--compress'] })
+      daemons.push(a)
+      daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'b'), peers: [a.addrs[0]], extraArgs: ['--compress'] }))
+      const id = (await cli(['add', img, '--data-dir', join(t.path, 'a')])).stdout.trim().split('\n').at(-1) as string
+      const r = await cli(['pull', id, '--out', join(t.path, 'out.raw'), '--data-dir', join(t.path, 'b'), '--timeout', '30'])
+      expect(r.code, r.stderr).toBe(0)
+      expect(await sha256File(join(t.path, 'out.raw'))).toBe(await sha256File(img))
+      const st = JSON.parse((await cli(['status', '--json', '--data-dir', join(t.path, 'b')])).stdout) as { bytesReceived: number }
+      expect(st.bytesReceived).toBeLessThan(3 * MiB)
+    } finally {
+      await Promise.all(daemons.map(async d => { await d.stop() }))
+      await t.cleanup()
+    }
+  }, 60_000)
 })

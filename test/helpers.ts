@@ -1,6 +1,5 @@
 /** Shared fixtures for the swarm and CLI tests: temp dirs, images, nodes, fault-injecting stores. */
 import { spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,7 +24,7 @@ export async function tempDir (prefix = 'imgp2p-test-'): Promise<{ path: string,
   return { path, cleanup: async () => { await rm(path, { recursive: true, force: true, maxRetries: 5 }) } }
 }
 
-export { sha256File, writeSampleImage as writeImage } from '../src/util/sample-image.js'
+export { sha256File, textBytes as textChunk, writeSampleImage as writeImage } from '../src/util/sample-image.js'
 
 /** A ChunkFile's methods bound to it, to override one of them in a test: `{ ...passThrough(fh), write }`. */
 export function passThrough (fh: ChunkFile): ChunkFile {
@@ -110,16 +109,4 @@ export class FaultyStore implements ImageStore, ImageExporter {
     bad[bad.length >> 1] ^= 0xff
     return bad
   }
-}
-
-/** Log-like text: compresses several times over, as a disk's text and metadata do. */
-export function textChunk (bytes: number, seed = 0): Uint8Array {
-  const lines: string[] = []
-  let n = 0
-  for (let i = 0; n < bytes; i++) {
-    const line = `${1700000000 + i * 7 + seed} host${i % 13} kernel: eth0 rx=${(i * 977) % 100003} token=${randomBytes(3).toString('hex')}\n`
-    lines.push(line)
-    n += line.length
-  }
-  return new Uint8Array(Buffer.from(lines.join('')).subarray(0, bytes))
 }

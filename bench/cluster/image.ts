@@ -1,13 +1,16 @@
-/** Test images: random bytes, or a VM-like image that is mostly zeros. */
+/** Test images: random bytes, a VM-like image that is mostly zeros, or one whose data is text. */
 import { randomBytes } from 'node:crypto'
 import { closeSync, openSync, writeSync } from 'node:fs'
+import { textBytes } from '../../src/util/sample-image.js'
 
-export type ImageKind = 'random' | 'vm'
+export type ImageKind = 'random' | 'vm' | 'text'
 
 /**
  * Writes `bytes` bytes to path. 'vm': 1 MiB blocks, about a quarter filled with
  * random data (the used part of a disk), the rest zero except for an occasional
  * 4 KiB random sector (file-system metadata), like a sparse qcow2/raw image.
+ * 'text': every block log-like text (textBytes), which zstd shrinks ~5 x: the
+ * most compressed chunks can gain, not a typical disk.
  */
 export function generateImage (path: string, bytes: number, kind: ImageKind): void {
   const fd = openSync(path, 'w')
@@ -18,6 +21,7 @@ export function generateImage (path: string, bytes: number, kind: ImageKind): vo
       const len = Math.min(block, bytes - off)
       let buf: Buffer
       if (kind === 'random') buf = randomBytes(len)
+      else if (kind === 'text') buf = textBytes(len, i)
       else {
         const r = randomBytes(2)
         if (r[0] < 64 || i === 0) buf = randomBytes(len)

@@ -62,7 +62,7 @@ const num = (s: string | undefined, d: number): number => s === undefined ? d : 
 
 if (v.help === true) {
   log(`usage: main.js [--sweep [--quick] [--only large,small,chunk,switches,vm] | --charts | --report | --cleanup [--force]]
-  -n/--hosts N (3)  --switches 1|2  --image-mib MiB (64)  --image-kind random|vm  --chunk-kib KiB
+  -n/--hosts N (3)  --switches 1|2  --image-mib MiB (64)  --image-kind random|vm|text  --chunk-kib KiB
   --host-mbit B (50)  --front-mbit F (10 x B)  --isl-mbit R (0 = unshaped)
   --queue-ms Q (${defaults.queueMs}: each shaped port's FIFO, in ms at its rate, at least 64 KiB)
   --tcp-cc NAME (the kernel's default: TCP congestion control in the front-end's and hosts' namespaces; one of net.ipv4.tcp_allowed_congestion_control, e.g. reno)

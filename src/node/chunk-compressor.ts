@@ -14,7 +14,7 @@
  * uploaders a few ms in all.
  */
 import { promisify } from 'node:util'
-import { constants, zstdCompress, zstdCompressSync, zstdDecompress } from 'node:zlib'
+import { type ZstdCompress, constants, createZstdCompress, zstdCompressSync, zstdDecompress } from 'node:zlib'
 
 const LEVEL = 1
 const PROBE_BYTES = 16 * 1024
@@ -25,14 +25,47 @@ const MISSES_BEFORE_BACKOFF = 8
 /** ...to one chunk in this many, until one compresses again. */
 const PROBE_EVERY = 16
 
-const compress = promisify(zstdCompress)
 const decompress = promisify(zstdDecompress)
 const params = { params: { [constants.ZSTD_c_compressionLevel]: LEVEL } }
+
+/**
+ * One zstd context for many chunks, each ended as a frame of its own (any
+ * frame inflates alone). A context per chunk, as zlib's one-shot calls make,
+ * allocated and freed ~2 MiB each time: with 17 daemons on two cores the
+ * kernel zeroing those pages was the largest single cost of a 16-host pull of
+ * a text image (bench/cluster/FINDINGS.md session 13 G).
+ */
+class FrameEncoder {
+  private readonly stream: ZstdCompress
+  private out: Buffer[] = []
+  private tail: Promise<unknown> = Promise.resolve()
+
+  constructor () {
+    this.stream = createZstdCompress({ ...params, chunkSize: 256 * 1024 })
+    this.stream.on('data', (b: Buffer) => { this.out.push(b) })
+  }
+
+  /** Compress `data` as one frame; calls queue, one at a time. */
+  async frame (data: Uint8Array): Promise<Buffer> {
+    const run = this.tail.then(async () => {
+      this.stream.write(data)
+      await new Promise<void>((resolve) => { this.stream.flush(constants.ZSTD_e_end, () => { resolve() }) })
+      const frame = Buffer.concat(this.out)
+      this.out = []
+      return frame
+    })
+    this.tail = run.catch(() => {})
+    return await run
+  }
+
+  close (): void { this.stream.destroy() }
+}
 
 /** One image's uploads: remembers whether its chunks have been compressing. */
 export class ChunkCompressor {
   private misses = 0
   private skipped = 0
+  private encoder?: FrameEncoder
   /** Chunks sent compressed, and the bytes that saved. */
   compressed = 0
   savedBytes = 0
@@ -45,13 +78,19 @@ export class ChunkCompressor {
       const probe = zstdCompressSync(data.subarray(0, PROBE_BYTES), params)
       if (probe.length > PROBE_BYTES * (1 - MIN_SAVING)) return this.miss()
     }
-    const out = await compress(data, params)
+    const out = await (this.encoder ??= new FrameEncoder()).frame(data)
     if (out.length > limit) return this.miss()
     this.misses = 0
     this.skipped = 0
     this.compressed++
     this.savedBytes += data.length - out.length
     return out
+  }
+
+  /** Frees the zstd context (the image's uploads are over). */
+  close (): void {
+    this.encoder?.close()
+    this.encoder = undefined
   }
 
   private miss (): undefined {
@@ -67,7 +106,7 @@ export class BadCompressedChunkError extends Error {}
 export async function decompressChunk (parts: Uint8Array[], maxBytes: number): Promise<Uint8Array> {
   const input = parts.length === 1 ? parts[0] : Buffer.concat(parts)
   try {
-    return await decompress(input, { maxOutputLength: maxBytes })
+    return await decompress(input, { maxOutputLength: maxBytes, chunkSize: maxBytes })
   } catch (err) {
     throw new BadCompressedChunkError(`compressed chunk does not inflate to at most ${maxBytes} bytes: ${(err as Error).message}`)
   }

@@ -21,7 +21,12 @@ export interface NodeOptions {
    * them like a plain copy would (full service).
    */
   linkBps?: number
-  /** Send chunks zstd-compressed to peers that take them, where it saves a tenth or more (default true). */
+  /**
+   * Take zstd-compressed chunks, and send them so to peers that take them
+   * where that saves a tenth or more. Off by default: it made one host's pull
+   * of a text image 4 x faster, but a 16-host swarm of it on two shared cores
+   * slower than random data (bench/cluster/FINDINGS.md session 13 G).
+   */
   compressChunks?: boolean
   store?: ImageStore & ImageExporter
   announceBatchMs?: number

@@ -31,7 +31,7 @@ export interface SwarmImageOptions {
   complete: boolean
   /** Our link rate in bits/s as the operator stated it: told to peers, and the origin's upload. */
   linkBps?: number
-  /** Take and send zstd-compressed chunks (chunk-compressor.ts); default true. */
+  /** Take and send zstd-compressed chunks (chunk-compressor.ts); default false. */
   compress?: boolean
   rng: Rng
   choker?: Partial<ChokerConfig>
@@ -81,6 +81,7 @@ export class SwarmImage {
   /** The finished download's duplicate chunks (its policy is dropped on completion). */
   private fetchedTwice?: DuplicateCounts
   private readonly pex: PeerExchange
+  private readonly compressor?: ChunkCompressor
 
   constructor (private readonly opts: SwarmImageOptions) {
     this.cid = opts.cid
@@ -90,6 +91,7 @@ export class SwarmImage {
     this.complete = opts.complete
     this.pex = new PeerExchange(this.links, opts.addrsOf)
     const origin = opts.origin && opts.complete
+    this.compressor = opts.compress === true ? new ChunkCompressor() : undefined
     this.uploader = new Uploader({
       cid: opts.cid,
       store: opts.store,
@@ -101,7 +103,7 @@ export class SwarmImage {
       seeding: () => this.complete,
       haveCountOf: (peer) => this.remoteHave.get(peer)?.count ?? 0,
       links: this.links,
-      compressor: opts.compress === false ? undefined : new ChunkCompressor(),
+      compressor: this.compressor,
       log: opts.log
     })
   }
@@ -147,7 +149,7 @@ export class SwarmImage {
       zone: this.opts.zone ?? null,
       origin,
       linkBps: this.opts.linkBps ?? null,
-      zstd: this.opts.compress !== false
+      zstd: this.opts.compress === true
     }
   }
 
@@ -400,6 +402,7 @@ export class SwarmImage {
 
   close (): void {
     this.pex.close()
+    this.compressor?.close()
     this.stopDownload(new Error('node stopping'))
     for (const l of this.links.values()) l.close()
     this.links.clear()

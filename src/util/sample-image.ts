@@ -2,7 +2,7 @@
  * Sample images for the demo, benchmarks and tests, written in 1 MiB blocks
  * (never the whole image in memory), and the sha256 used to compare copies.
  */
-import { createHash, randomFillSync } from 'node:crypto'
+import { createHash, randomBytes, randomFillSync } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
 
@@ -26,6 +26,22 @@ export async function writeSampleImage (path: string, size: number, opts: Sample
   } finally {
     await fh.close()
   }
+}
+
+/**
+ * `bytes` of log-like text, which zstd shrinks about fivefold at level 1: the
+ * kind of content (logs, configuration, sources) a disk image holds beside
+ * binaries, which shrink about half as well, and packages, which do not.
+ */
+export function textBytes (bytes: number, seed = 0): Buffer {
+  const lines: string[] = []
+  let n = 0
+  for (let i = 0; n < bytes; i++) {
+    const line = `${1700000000 + i * 7 + seed} host${i % 13} kernel: eth0 rx=${(i * 977) % 100003} token=${randomBytes(3).toString('hex')}\n`
+    lines.push(line)
+    n += line.length
+  }
+  return Buffer.from(lines.join('')).subarray(0, bytes)
 }
 
 export async function sha256File (path: string): Promise<string> {
