@@ -63,17 +63,19 @@ describe('wire frames', () => {
     }
   })
 
-  it('carries a starving flag only when set', () => {
+  it('carries the starving and zstd flags only when set', () => {
     const base = { cid: new Uint8Array([1]), chunkCount: 1, have: null, zone: null, origin: false, linkBps: null }
-    const decode = (h: typeof base & { starving?: boolean }): boolean | undefined =>
-      (new FrameDecoder(64).push(encodeHello(h))[0] as Extract<WireMessage, { hello: unknown }>).hello.starving
-    expect(decode({ ...base, starving: true })).toBe(true)
-    expect(decode(base)).toBe(false)
-    // Older peers send no such key; the frame is the same bytes as before.
-    expect(encodeHello({ ...base, starving: false })).toEqual(encodeHello(base))
+    for (const flag of ['starving', 'zstd'] as const) {
+      const decode = (h: typeof base & { starving?: boolean, zstd?: boolean }): boolean | undefined =>
+        (new FrameDecoder(64).push(encodeHello(h))[0] as Extract<WireMessage, { hello: unknown }>).hello[flag]
+      expect(decode({ ...base, [flag]: true })).toBe(true)
+      expect(decode(base)).toBe(false)
+      // Older peers send no such key; the frame is the same bytes as before.
+      expect(encodeHello({ ...base, [flag]: false })).toEqual(encodeHello(base))
+    }
   })
 
-  it('carries PIECE_ZSTD as a piece marked compressed, under the same size bound, and a zstd flag in HELLO only when set', () => {
+  it('carries PIECE_ZSTD as a piece marked compressed, under the same size bound', () => {
     const payload = new Uint8Array(300).fill(7)
     const bytes = new Uint8ArrayList(encodePieceHeader(9, payload.length, true), payload, encodePieceHeader(10, 3), new Uint8Array(3)).subarray()
     for (const slice of [1, 5, 64, bytes.length]) {
@@ -83,12 +85,6 @@ describe('wire frames', () => {
       expect(plain.zstd).toBeUndefined()
     }
     expect(() => new FrameDecoder(256).push(encodePieceHeader(0, 300, true))).toThrow(/over the limit/)
-    const base = { cid: new Uint8Array([1]), chunkCount: 1, have: null, zone: null, origin: false, linkBps: null }
-    const zstdOf = (h: typeof base & { zstd?: boolean }): boolean | undefined =>
-      (new FrameDecoder(64).push(encodeHello(h))[0] as Extract<WireMessage, { hello: unknown }>).hello.zstd
-    expect(zstdOf({ ...base, zstd: true })).toBe(true)
-    expect(zstdOf(base)).toBe(false)
-    expect(encodeHello({ ...base, zstd: false })).toEqual(encodeHello(base))
   })
 
   it('refuses a PIECE larger than the image chunk size', () => {
