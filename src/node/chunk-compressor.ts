@@ -39,17 +39,22 @@ class FrameEncoder {
   private readonly stream: ZstdCompress
   private out: Buffer[] = []
   private tail: Promise<unknown> = Promise.resolve()
+  private failed?: Error
 
   constructor () {
     this.stream = createZstdCompress({ ...params, chunkSize: 256 * 1024 })
     this.stream.on('data', (b: Buffer) => { this.out.push(b) })
+    this.stream.on('error', (err) => { this.failed = err })
   }
 
   /** Compress `data` as one frame; calls queue, one at a time. */
   async frame (data: Uint8Array): Promise<Buffer> {
     const run = this.tail.then(async () => {
+      if (this.failed != null) throw this.failed
       this.stream.write(data)
-      await new Promise<void>((resolve) => { this.stream.flush(constants.ZSTD_e_end, () => { resolve() }) })
+      await new Promise<void>((resolve, reject) => {
+        this.stream.flush(constants.ZSTD_e_end, () => { if (this.failed != null) reject(this.failed); else resolve() })
+      })
       const frame = Buffer.concat(this.out)
       this.out = []
       return frame
@@ -78,7 +83,14 @@ export class ChunkCompressor {
       const probe = zstdCompressSync(data.subarray(0, PROBE_BYTES), params)
       if (probe.length > PROBE_BYTES * (1 - MIN_SAVING)) return this.miss()
     }
-    const out = await (this.encoder ??= new FrameEncoder()).frame(data)
+    let out: Buffer
+    try {
+      out = await (this.encoder ??= new FrameEncoder()).frame(data)
+    } catch {
+      // A broken context is dropped; the chunk goes as it is.
+      this.close()
+      return this.miss()
+    }
     if (out.length > limit) return this.miss()
     this.misses = 0
     this.skipped = 0
