@@ -7,26 +7,33 @@ import { textChunk } from './helpers.js'
 const KiB = 1024
 
 describe('chunk compression', () => {
-  it('sends a compressible chunk compressed, and it inflates to the same bytes', async () => {
+  it('sends a compressible chunk compressed, once: it inflates to the same bytes, and is relayed from its frame', async () => {
     const c = new ChunkCompressor()
     const chunk = textChunk(256 * KiB)
-    const packed = await c.encode(chunk)
+    const packed = await c.encode(0, chunk)
     expect(packed).toBeDefined()
     expect(packed?.length).toBeLessThan(chunk.length / 2)
     expect(Buffer.from(await decompressChunk([packed as Uint8Array], 256 * KiB)).equals(chunk)).toBe(true)
+    expect(await c.encode(0, chunk)).toBe(packed) // the kept frame, not a second compression
     expect(c.compressed).toBe(1)
     expect(c.savedBytes).toBe(chunk.length - (packed?.length ?? 0))
+    // A frame that arrived verified is relayed as it came.
+    const frame = zstdCompressSync(textChunk(64 * KiB, 9))
+    c.remember(5, frame)
+    expect(await c.encode(5, textChunk(64 * KiB, 9))).toBe(frame)
+    expect(c.compressed).toBe(1)
   })
 
-  it('sends random data as it is, and after a run of misses probes one chunk in sixteen', async () => {
+  it('sends random data as it is, probes a chunk once, and after a run of misses probes one chunk in sixteen', async () => {
     const c = new ChunkCompressor()
-    for (let i = 0; i < 8; i++) expect(await c.encode(randomBytes(64 * KiB))).toBeUndefined()
+    for (let i = 0; i < 8; i++) expect(await c.encode(i, randomBytes(64 * KiB))).toBeUndefined()
     const text = textChunk(64 * KiB)
     const sent: boolean[] = []
-    for (let i = 0; i < 16; i++) sent.push(await c.encode(text) !== undefined)
+    for (let i = 8; i < 24; i++) sent.push(await c.encode(i, text) !== undefined)
     expect(sent.slice(0, 15).every(x => !x)).toBe(true) // backed off: not even probed
     expect(sent[15]).toBe(true) // probed, compressed: back to trying every chunk
-    expect(await c.encode(text)).toBeDefined()
+    expect(await c.encode(24, text)).toBeDefined()
+    expect(await c.encode(3, text)).toBeUndefined() // chunk 3 did not shrink: never probed again
   })
 
   it('refuses a compressed chunk that inflates beyond the chunk size', async () => {

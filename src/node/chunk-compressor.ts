@@ -24,6 +24,14 @@ const MIN_SAVING = 0.1
 const MISSES_BEFORE_BACKOFF = 8
 /** ...to one chunk in this many, until one compresses again. */
 const PROBE_EVERY = 16
+/**
+ * Compressed frames kept per image, so a chunk is compressed once, where it
+ * enters, and relayed as it arrived: compressing on every transfer made a
+ * 16-host swarm of a text image spend more CPU on zstd than it saved
+ * (bench/cluster/FINDINGS.md session 13 G). Most relays of a chunk follow its
+ * arrival closely, so the oldest go first.
+ */
+const FRAME_CACHE_BYTES = 64 * 1024 * 1024
 
 const decompress = promisify(zstdDecompress)
 const params = { params: { [constants.ZSTD_c_compressionLevel]: LEVEL } }
@@ -74,14 +82,21 @@ export class ChunkCompressor {
   /** Chunks sent compressed, and the bytes that saved. */
   compressed = 0
   savedBytes = 0
+  private readonly frames = new Map<number, Uint8Array>()
+  private frameBytes = 0
+  /** Chunks found not to shrink: not probed again. */
+  private readonly plain = new Set<number>()
 
-  /** The chunk's compressed bytes, or undefined to send it as it is. */
-  async encode (data: Uint8Array): Promise<Uint8Array | undefined> {
+  /** Chunk `index`'s compressed bytes, or undefined to send it as it is. */
+  async encode (index: number, data: Uint8Array): Promise<Uint8Array | undefined> {
+    const kept = this.frames.get(index)
+    if (kept != null) return kept
+    if (this.plain.has(index)) return undefined
     if (this.misses >= MISSES_BEFORE_BACKOFF && ++this.skipped % PROBE_EVERY !== 0) return undefined
     const limit = data.length * (1 - MIN_SAVING)
     if (data.length > PROBE_BYTES) {
       const probe = zstdCompressSync(data.subarray(0, PROBE_BYTES), params)
-      if (probe.length > PROBE_BYTES * (1 - MIN_SAVING)) return this.miss()
+      if (probe.length > PROBE_BYTES * (1 - MIN_SAVING)) return this.miss(index)
     }
     let out: Buffer
     try {
@@ -89,14 +104,27 @@ export class ChunkCompressor {
     } catch {
       // A broken context is dropped; the chunk goes as it is.
       this.close()
-      return this.miss()
+      return undefined
     }
-    if (out.length > limit) return this.miss()
+    if (out.length > limit) return this.miss(index)
     this.misses = 0
     this.skipped = 0
     this.compressed++
     this.savedBytes += data.length - out.length
+    this.remember(index, out)
     return out
+  }
+
+  /** Keep a verified chunk's frame as it arrived, to relay it without compressing it again. */
+  remember (index: number, frame: Uint8Array): void {
+    if (this.frames.has(index)) return
+    this.frames.set(index, frame)
+    this.frameBytes += frame.length
+    for (const [i, f] of this.frames) {
+      if (this.frameBytes <= FRAME_CACHE_BYTES) break
+      this.frames.delete(i)
+      this.frameBytes -= f.length
+    }
   }
 
   /** Frees the zstd context (the image's uploads are over). */
@@ -105,8 +133,9 @@ export class ChunkCompressor {
     this.encoder = undefined
   }
 
-  private miss (): undefined {
+  private miss (index: number): undefined {
     this.misses++
+    this.plain.add(index)
     return undefined
   }
 }

@@ -62,6 +62,8 @@ export interface DownloadContext {
   readonly chunkCount: number
   /** The manifest's chunk size: no chunk inflates to more. */
   readonly chunkBytes: number
+  /** A compressed chunk verified: its frame, to relay as it came (absent: not kept). */
+  onVerifiedFrame?: (index: number, frame: Uint8Array) => void
   readonly links: ReadonlyMap<string, Link>
   /** What a peer holds, as far as its HELLOs and HAVEs told us. */
   knownHave: (peer: string) => Bitfield
@@ -128,11 +130,14 @@ export class ImageDownload {
       return
     }
     this.writing.add(index)
-    const chunk = zstd
-      ? decompressChunk(data, this.ctx.chunkBytes).then(raw => ({ parts: [raw], length: raw.length }))
+    // A copy: the slices belong to the connection's read buffers.
+    const frame = zstd ? Buffer.concat(data) : undefined
+    const chunk = frame != null
+      ? decompressChunk([frame], this.ctx.chunkBytes).then(raw => ({ parts: [raw], length: raw.length }))
       : Promise.resolve({ parts: data, length })
     chunk.then(async (c) => { await this.partial.writeChunk(index, c.parts); return c.length }).then((raw) => {
       this.writing.delete(index)
+      if (frame != null) this.ctx.onVerifiedFrame?.(index, frame)
       if (this.finished) return
       this.onWritten(link, index, raw)
     }, (err: Error) => {

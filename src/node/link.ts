@@ -158,7 +158,7 @@ export class Link {
    * payload bytes sent.
    */
   async piece (index: number, data: Uint8Array, compressor?: ChunkCompressor): Promise<number> {
-    const packed = compressor != null && this.remoteHello?.zstd === true ? await compressor.encode(data) : undefined
+    const packed = compressor != null && this.remoteHello?.zstd === true ? await compressor.encode(index, data) : undefined
     const payload = packed ?? data
     await this.writer.write([encodePieceHeader(index, payload.length, packed != null), payload], this.abort.signal)
     this.uploaded.add(payload.length)

@@ -336,6 +336,7 @@ export class SwarmImage {
       key: this.key,
       chunkCount: this.chunkCount,
       chunkBytes: this.manifest.chunkSize,
+      onVerifiedFrame: this.compressor == null ? undefined : (i, f) => { this.compressor?.remember(i, f) },
       links: this.links,
       knownHave: (peer) => this.knownHave(peer),
       metaOf: (link) => this.metaOf(link),
