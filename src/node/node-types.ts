@@ -23,9 +23,9 @@ export interface NodeOptions {
   linkBps?: number
   /**
    * Take zstd-compressed chunks, and send them so to peers that take them
-   * where that saves a tenth or more. Off by default: it made one host's pull
-   * of a text image 4 x faster, but a 16-host swarm of it on two shared cores
-   * slower than random data (bench/cluster/FINDINGS.md session 13 G).
+   * where that saves a tenth or more. Off by default: an image of text reached
+   * one host 4 x faster, but 16 hosts on two shared cores ~7 % slower, and no
+   * real disk image has been measured yet (bench/cluster/FINDINGS.md session 13 G).
    */
   compressChunks?: boolean
   store?: ImageStore & ImageExporter
