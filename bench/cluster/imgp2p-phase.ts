@@ -13,6 +13,7 @@ import { deploymentResult } from './phase-result.js'
 import { DEFAULT_NEIGHBOURS } from '../../src/node/neighbours.js'
 import type { PullResult } from '../../src/node/node-types.js'
 import type { DuplicateCounts } from '../../src/policy/types.js'
+import { totalDuplicates } from '../../src/policy/duplicate-ledger.js'
 import { startSampler } from './sampler.js'
 import { generateImage } from './image.js'
 
@@ -82,7 +83,7 @@ function duplicatesOf (counts: Array<DuplicateCounts | undefined>): Imgp2pResult
   if (v.length === 0) return undefined
   const byCause: Record<string, number> = {}
   for (const c of v) for (const [k, n] of Object.entries(c)) byCause[k] = (byCause[k] ?? 0) + n
-  const { mean, max } = usageOf(0, v.map(c => Object.values(c).reduce((a, b) => a + b, 0)))
+  const { mean, max } = usageOf(0, v.map(totalDuplicates))
   return { mean, max, byCause }
 }
 

@@ -1,4 +1,5 @@
 /** The reference bound and the per-run record written to the results file. */
+import { describeDuplicates } from '../../src/policy/duplicate-ledger.js'
 
 export const MBIT = 1e6
 
@@ -164,7 +165,7 @@ export function summary (r: RunRecord): string {
       (i.downloadedPerImage !== undefined ? `; pulls report ${f2(i.downloadedPerImage.mean)} (max ${f2(i.downloadedPerImage.max)}) x image downloaded` : '') +
       (i.payloadRxPerImage !== undefined ? `; chunk payload received ${f2(i.payloadRxPerImage.mean)} (max ${f2(i.payloadRxPerImage.max)}) x image` : '') +
       (i.announcementsPerPull !== undefined ? `; gossip announcements handled during a pull ${f2(i.announcementsPerPull.mean)} (max ${i.announcementsPerPull.max})` : '') +
-      (i.duplicateChunks !== undefined ? `; chunks received twice per pull ${f2(i.duplicateChunks.mean)} (max ${i.duplicateChunks.max}; ${Object.entries(i.duplicateChunks.byCause).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'})` : '') +
+      (i.duplicateChunks !== undefined ? `; chunks received twice per pull ${f2(i.duplicateChunks.mean)} (max ${i.duplicateChunks.max}; ${describeDuplicates(i.duplicateChunks.byCause)})` : '') +
       (i.feAppBytesPerImage !== undefined ? `; front-end daemon sent ${f2(i.feAppBytesPerImage)} x image of chunk data (the link figure adds headers and retransmits)` : '') +
       (i.islAppBytesPerImage !== undefined ? `; chunk data across the switches ${f2(i.islAppBytesPerImage)} x image (back into the front-end's switch ${f2(i.islAppIntoFrontEndSwitchPerImage)})` : ''))
   }

@@ -7,6 +7,7 @@
  */
 import type { PartialImage } from '../cache/types.js'
 import { ChunkHashMismatchError } from '../errors.js'
+import { describeDuplicates, totalDuplicates } from '../policy/duplicate-ledger.js'
 import type { DownloadPolicy, PeerMeta } from '../policy/types.js'
 import type { Bitfield } from '../util/bitfield.js'
 import { BadCompressedChunkError, decompressChunk } from './chunk-compressor.js'
@@ -132,10 +133,10 @@ export class ImageDownload {
     this.writing.add(index)
     // A copy: the slices belong to the connection's read buffers.
     const frame = zstd ? Buffer.concat(data) : undefined
-    const chunk = frame != null
-      ? decompressChunk([frame], this.ctx.chunkBytes).then(raw => ({ parts: [raw], length: raw.length }))
-      : Promise.resolve({ parts: data, length })
-    chunk.then(async (c) => { await this.partial.writeChunk(index, c.parts); return c.length }).then((raw) => {
+    const written = frame == null
+      ? this.partial.writeChunk(index, data).then(() => length)
+      : this.writeInflated(index, frame)
+    written.then((raw) => {
       this.writing.delete(index)
       if (frame != null) this.ctx.onVerifiedFrame?.(index, frame)
       if (this.finished) return
@@ -152,6 +153,13 @@ export class ImageDownload {
         this.stop(err)
       }
     })
+  }
+
+  /** Inflate a PIECE_ZSTD's frame (bounded by the chunk size), verify and write it; resolves to the chunk's length. */
+  private async writeInflated (index: number, frame: Uint8Array): Promise<number> {
+    const raw = await decompressChunk([frame], this.ctx.chunkBytes)
+    await this.partial.writeChunk(index, [raw])
+    return raw.length
   }
 
   private onWritten (link: Link, index: number, length: number): void {
@@ -181,8 +189,7 @@ export class ImageDownload {
     this.finished = true
     this.partial.finish().then(() => {
       const d = this.policy.duplicates()
-      const total = Object.values(d).reduce((a, b) => a + b, 0)
-      if (total > 0) this.ctx.log(`${this.ctx.key.slice(-8)}: ${total} chunks arrived twice (${Object.entries(d).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})`)
+      if (totalDuplicates(d) > 0) this.ctx.log(`${this.ctx.key.slice(-8)}: ${totalDuplicates(d)} chunks arrived twice (${describeDuplicates(d)})`)
       this.ctx.onComplete()
       this.resolve(this.bytes)
     }, (err: Error) => { this.reject(err) })

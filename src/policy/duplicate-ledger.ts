@@ -22,6 +22,15 @@ export type DuplicateCounts = Record<ReissueCause | 'unexplained', number>
 
 const CAUSES: ReissueCause[] = ['timeout', 'choked', 'withdrawn', 'endGame']
 
+export function totalDuplicates (counts: Partial<DuplicateCounts>): number {
+  return Object.values(counts).reduce((a, b) => a + (b ?? 0), 0)
+}
+
+/** "timeout 3, endGame 1": the causes that occurred, for logs and reports. */
+export function describeDuplicates (counts: Partial<DuplicateCounts>): string {
+  return Object.entries(counts).filter(([, n]) => (n ?? 0) > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'
+}
+
 export class DuplicateLedger {
   /** Per chunk: 0 for none, else 1 + the index of its last cause in CAUSES. */
   private readonly last: Uint8Array
