@@ -1,27 +1,42 @@
 import { randomBytes } from 'node:crypto'
 import { zstdCompressSync } from 'node:zlib'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { FrameRing } from '../src/cache/frame-ring.js'
 import { BadCompressedChunkError, ChunkCompressor, decompressChunk } from '../src/node/chunk-compressor.js'
-import { textChunk } from './helpers.js'
+import { textChunk, waitFor } from './helpers.js'
 
 const KiB = 1024
 
 describe('chunk compression', () => {
-  it('sends a compressible chunk compressed, once: it inflates to the same bytes, and is relayed from its frame', async () => {
-    const c = new ChunkCompressor()
-    const chunk = textChunk(256 * KiB)
-    const packed = await c.encode(0, chunk)
-    expect(packed).toBeDefined()
-    expect(packed?.length).toBeLessThan(chunk.length / 2)
-    expect(Buffer.from(await decompressChunk([packed as Uint8Array], 256 * KiB)).equals(chunk)).toBe(true)
-    expect(await c.encode(0, chunk)).toBe(packed) // the kept frame, not a second compression
-    expect(c.compressed).toBe(1)
-    expect(c.savedBytes).toBe(chunk.length - (packed?.length ?? 0))
-    // A frame that arrived verified is relayed as it came.
-    const frame = zstdCompressSync(textChunk(64 * KiB, 9))
-    c.remember(5, frame)
-    expect(await c.encode(5, textChunk(64 * KiB, 9))).toBe(frame)
-    expect(c.compressed).toBe(1)
+  it('sends a compressible chunk compressed, once: it inflates to the same bytes, and is relayed from its kept frame', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'imgp2p-cc-'))
+    const ring = new FrameRing(join(dir, 'frames'), 4 * 1024 * KiB)
+    try {
+      const c = new ChunkCompressor(ring)
+      const chunk = textChunk(256 * KiB)
+      expect(await c.keptFrame(0)).toBeUndefined()
+      const packed = await c.encode(0, chunk)
+      expect(packed).toBeDefined()
+      expect(packed?.length).toBeLessThan(chunk.length / 2)
+      expect(Buffer.from(await decompressChunk([packed as Uint8Array], 256 * KiB)).equals(chunk)).toBe(true)
+      await waitFor(() => ring.has(0), 2000, 'the frame to be written')
+      expect(Buffer.from(await c.keptFrame(0) as Uint8Array).equals(packed as Buffer)).toBe(true)
+      expect(c.compressed).toBe(1)
+      expect(c.savedBytes).toBe(chunk.length - (packed?.length ?? 0))
+      // A frame that arrived verified is relayed as it came.
+      const frame = zstdCompressSync(textChunk(64 * KiB, 9))
+      c.remember(5, frame)
+      await waitFor(() => ring.has(5), 2000, 'the frame to be written')
+      expect(Buffer.from(await c.keptFrame(5) as Uint8Array).equals(frame)).toBe(true)
+      expect(c.compressed).toBe(1)
+      c.close()
+    } finally {
+      await ring.close()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('sends random data as it is, probes a chunk once, and after a run of misses probes one chunk in sixteen', async () => {

@@ -182,22 +182,27 @@ describe('imgp2p CLI', () => {
   })
 })
 
-describe('imgp2p daemon --compress', () => {
-  it('moves a text image compressed between two daemons started with it, byte-identical', async () => {
+describe('imgp2p daemon: compressed chunks', () => {
+  it('moves a text image compressed between two daemons by default, and raw to one started with --no-compress', async () => {
     const t = await tempDir('imgp2p-cli-z-')
     const daemons: DaemonProcess[] = []
     try {
       const img = join(t.path, 'text.raw')
       await writeFile(img, textChunk(6 * MiB))
-      const a = await startDaemonProcess({ dataDir: join(t.path, 'a'), extraArgs: ['--compress'] })
+      const a = await startDaemonProcess({ dataDir: join(t.path, 'a') })
       daemons.push(a)
-      daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'b'), peers: [a.addrs[0]], extraArgs: ['--compress'] }))
+      daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'b'), peers: [a.addrs[0]] }))
+      daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'c'), peers: [a.addrs[0]], extraArgs: ['--no-compress'] }))
       const id = (await cli(['add', img, '--data-dir', join(t.path, 'a')])).stdout.trim().split('\n').at(-1) as string
-      const r = await cli(['pull', id, '--out', join(t.path, 'out.raw'), '--data-dir', join(t.path, 'b'), '--timeout', '30'])
-      expect(r.code, r.stderr).toBe(0)
-      expect(await sha256File(join(t.path, 'out.raw'))).toBe(await sha256File(img))
-      const st = JSON.parse((await cli(['status', '--json', '--data-dir', join(t.path, 'b')])).stdout) as { bytesReceived: number }
-      expect(st.bytesReceived).toBeLessThan(3 * MiB)
+      const received = async (host: string): Promise<number> => {
+        const r = await cli(['pull', id, '--out', join(t.path, `${host}.raw`), '--data-dir', join(t.path, host), '--timeout', '30'])
+        expect(r.code, r.stderr).toBe(0)
+        expect(await sha256File(join(t.path, `${host}.raw`))).toBe(await sha256File(img))
+        return (JSON.parse((await cli(['status', '--json', '--data-dir', join(t.path, host)])).stdout) as { bytesReceived: number }).bytesReceived
+      }
+      expect(await received('b')).toBeLessThan(3 * MiB)
+      // c may fetch from a and b, and both must send it every byte as it is.
+      expect(await received('c')).toBeGreaterThanOrEqual(6 * MiB)
     } finally {
       await Promise.all(daemons.map(async d => { await d.stop() }))
       await t.cleanup()

@@ -8,8 +8,8 @@
  *
  * See bench/cluster/BENCHMARKS-cluster.md.
  */
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync, statSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { readResults, writeCharts } from './charts.js'
 import { markdownTable } from './report.js'
@@ -24,6 +24,7 @@ const { values: v } = parseArgs({
     switches: { type: 'string' },
     'image-mib': { type: 'string' },
     'image-kind': { type: 'string' },
+    'image-file': { type: 'string' },
     'chunk-kib': { type: 'string' },
     'host-mbit': { type: 'string' },
     'front-mbit': { type: 'string' },
@@ -63,6 +64,7 @@ const num = (s: string | undefined, d: number): number => s === undefined ? d : 
 if (v.help === true) {
   log(`usage: main.js [--sweep [--quick] [--only large,small,chunk,switches,vm] | --charts | --report | --cleanup [--force]]
   -n/--hosts N (3)  --switches 1|2  --image-mib MiB (64)  --image-kind random|vm|text  --chunk-kib KiB
+  --image-file PATH (deploy this file instead of a generated image, e.g. a real disk image; its size replaces --image-mib)
   --host-mbit B (50)  --front-mbit F (10 x B)  --isl-mbit R (0 = unshaped)
   --queue-ms Q (${defaults.queueMs}: each shaped port's FIFO, in ms at its rate, at least 64 KiB)
   --tcp-cc NAME (the kernel's default: TCP congestion control in the front-end's and hosts' namespaces; one of net.ipv4.tcp_allowed_congestion_control, e.g. reno)
@@ -102,7 +104,8 @@ const base: Partial<RunOptions> = {
   hosts: num(v.hosts, defaults.hosts),
   switches: num(v.switches, 1) === 2 ? 2 : 1,
   imageMiB: num(v['image-mib'], defaults.imageMiB),
-  imageKind: (v['image-kind'] ?? 'random') as ImageKind,
+  imageKind: imageKindArg(v['image-kind']),
+  ...imageFileArg(v['image-file']),
   chunkBytes: v['chunk-kib'] === undefined ? undefined : Number(v['chunk-kib']) * 1024,
   hostMbit,
   frontMbit: num(v['front-mbit'], hostMbit * 10),
@@ -121,6 +124,28 @@ const base: Partial<RunOptions> = {
   daemonArgs: v['daemon-arg'] ?? [],
   profile: v.profile?.split(',') ?? [],
   log
+}
+
+function imageKindArg (kind: string | undefined): ImageKind {
+  if (kind === undefined) return 'random'
+  if (kind === 'random' || kind === 'vm' || kind === 'text') return kind
+  log(`--image-kind ${kind}: want random, vm or text`)
+  process.exit(2)
+}
+
+function imageFileArg (path: string | undefined): Partial<RunOptions> {
+  if (path === undefined) return {}
+  let size: number
+  try {
+    const st = statSync(path)
+    if (!st.isFile()) throw new Error('not a regular file')
+    size = st.size
+  } catch (err) {
+    log(`--image-file ${path}: ${(err as Error).message}`)
+    process.exit(2)
+  }
+  if (size === 0) { log(`--image-file ${path}: empty`); process.exit(2) }
+  return { imageFile: resolve(path), imageMiB: size / 2 ** 20 }
 }
 
 function sysctlArgs (items: string[]): Record<string, string> {

@@ -3,9 +3,9 @@
  * baseline and imgp2p, tear everything down (also on error, timeout, SIGINT
  * or SIGTERM), and return the record.
  */
-import { appendFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs'
 import { cpus, release, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { type RunContext, repoRoot } from './context.js'
 import { httpBaseline, shapingCheck, startServer } from './http-phase.js'
 import { type ImageKind, generateImage, sha256File } from './image.js'
@@ -22,6 +22,8 @@ export interface RunOptions {
   switches: 1 | 2
   imageMiB: number
   imageKind: ImageKind
+  /** Deploy this file (a real disk image, say) instead of a generated one of imageKind. */
+  imageFile?: string
   chunkBytes?: number
   hostMbit: number
   frontMbit: number
@@ -131,11 +133,14 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
     await sleep(1000)
     const busyBefore = busyFraction(idle0, cpuCounters())
     if (busyBefore > 0.2) o.log(`note: the machine is ${Math.round(busyBefore * 100)}% busy before this run; figures may be CPU-perturbed`)
-    const imageBytes = Math.round(o.imageMiB * 1024 * 1024)
+    const kindName = o.imageFile !== undefined ? `file:${basename(o.imageFile)}` : o.imageKind
+    const imageBytes = o.imageFile !== undefined ? statSync(o.imageFile).size : Math.round(o.imageMiB * 1024 * 1024)
     mkdirSync(join(dir, 'www'), { recursive: true })
     for (const n of ['fe', ...Array.from({ length: o.hosts }, (_, i) => `h${i + 1}`)]) mkdirSync(join(dir, n), { recursive: true })
     const imagePath = join(dir, 'www', 'image.img')
-    generateImage(imagePath, imageBytes, o.imageKind)
+    // A given file is linked, not copied: its holes stay holes, and the web server and `imgp2p add` read it in place.
+    if (o.imageFile !== undefined) symlinkSync(o.imageFile, imagePath)
+    else generateImage(imagePath, imageBytes, o.imageKind)
     const checkBytes = Math.round(Math.min(o.imageMiB, o.shapeCheckMiB) * 1024 * 1024)
     generateImage(join(dir, 'www', 'check.img'), checkBytes, 'random')
 
@@ -149,7 +154,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       deadline: started + o.timeoutS * 1000 - 5000,
       timelines: o.timelines,
       label: o.label,
-      variant: `${o.chunkBytes !== undefined ? `-c${o.chunkBytes / 1024}k` : ''}${o.imageKind !== 'random' ? `-${o.imageKind}` : ''}`,
+      variant: `${o.chunkBytes !== undefined ? `-c${o.chunkBytes / 1024}k` : ''}${kindName !== 'random' ? `-${kindName}` : ''}`,
       log: o.log
     }
     const tcpCc = tcpCongestionControl(topo.fe.ns)
@@ -161,9 +166,9 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       label: o.label,
       hosts: o.hosts,
       switches: o.switches,
-      imageKind: o.imageKind,
+      imageKind: kindName,
       imageBytes,
-      imageMiB: o.imageMiB,
+      imageMiB: Math.round(imageBytes / 2 ** 20 * 100) / 100,
       chunkBytes: o.chunkBytes ?? null,
       hostMbit: o.hostMbit,
       frontMbit: o.frontMbit,

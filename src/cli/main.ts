@@ -13,7 +13,7 @@ import { ProgressReporter } from './progress.js'
 const USAGE = `usage: imgp2p <command> [options]
 
   daemon [--data-dir DIR] [--listen MULTIADDR]... [--peer MULTIADDR]... [--zone NAME] [--origin] [--mdns] [--neighbours N]
-         [--link-mbit RATE] [--compress] [--verbose]
+         [--link-mbit RATE] [--no-compress] [--verbose]
   add FILE [--data-dir DIR] [--chunk-size SIZE] [--json]      import an image; prints its CID last
   pull CID [--out PATH] [--data-dir DIR] [--timeout SECONDS] [--json]
   ls [--data-dir DIR] [--json]
@@ -100,7 +100,9 @@ async function daemonCmd (args: string[]): Promise<number> {
     'hash-workers': { type: 'string' },
     neighbours: { type: 'string' },
     'link-mbit': { type: 'string' },
-    compress: { type: 'boolean', default: false }
+    // On by default; --compress stays accepted for scripts written when it was opt-in.
+    compress: { type: 'boolean', default: true },
+    'no-compress': { type: 'boolean', default: false }
   }, 0)
   // Loaded here, not at the top: `pull` and friends only talk to the control
   // socket, and a cloud manager may start dozens of them at once.
@@ -117,7 +119,7 @@ async function daemonCmd (args: string[]): Promise<number> {
     hashWorkers: countArg(values, 'hash-workers'),
     neighbours: countArg(values, 'neighbours'),
     linkBps: linkArg(values),
-    compressChunks: values.compress === true
+    compressChunks: values['no-compress'] !== true
   })
 }
 

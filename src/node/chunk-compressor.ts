@@ -15,6 +15,7 @@
  */
 import { promisify } from 'node:util'
 import { type ZstdCompress, constants, createZstdCompress, zstdCompressSync, zstdDecompress } from 'node:zlib'
+import type { FrameRing } from '../cache/frame-ring.js'
 
 const LEVEL = 1
 const PROBE_BYTES = 16 * 1024
@@ -25,13 +26,15 @@ const MISSES_BEFORE_BACKOFF = 8
 /** ...to one chunk in this many, until one compresses again. */
 const PROBE_EVERY = 16
 /**
- * Compressed frames kept per image, so a chunk is compressed once, where it
- * enters, and relayed as it arrived: compressing on every transfer made a
- * 16-host swarm of a text image spend more CPU on zstd than it saved
- * (bench/cluster/FINDINGS.md session 13 G). Most relays of a chunk follow its
- * arrival closely, so the oldest go first.
+ * Compressed frames kept per image (on disk: cache/frame-ring.ts), so a chunk
+ * is compressed once, where it enters, and relayed as it arrived: compressing
+ * on every transfer made a 16-host swarm of a text image spend more CPU on
+ * zstd than it saved (bench/cluster/FINDINGS.md session 13 G). Most relays
+ * of a chunk follow its arrival closely, so the oldest go first.
  */
-const FRAME_CACHE_BYTES = 64 * 1024 * 1024
+export const FRAME_RING_BYTES = 256 * 1024 * 1024
+/** An image nobody traded for this long gives its frames' file back. */
+export const FRAME_RING_IDLE_MS = 60_000
 
 const decompress = promisify(zstdDecompress)
 const params = { params: { [constants.ZSTD_c_compressionLevel]: LEVEL } }
@@ -74,7 +77,7 @@ class FrameEncoder {
   close (): void { this.stream.destroy() }
 }
 
-/** One image's uploads: remembers whether its chunks have been compressing. */
+/** One image's uploads: remembers whether its chunks have been compressing, and keeps their frames. */
 export class ChunkCompressor {
   private misses = 0
   private skipped = 0
@@ -82,15 +85,19 @@ export class ChunkCompressor {
   /** Chunks sent compressed, and the bytes that saved. */
   compressed = 0
   savedBytes = 0
-  private readonly frames = new Map<number, Uint8Array>()
-  private frameBytes = 0
   /** Chunks found not to shrink: not probed again. */
   private readonly plain = new Set<number>()
 
+  /** `frames`: where compressed frames are kept to be relayed (none: every send compresses afresh). */
+  constructor (private readonly frames?: FrameRing) {}
+
+  /** Chunk `index`'s frame as it was compressed or arrived, if still kept. */
+  async keptFrame (index: number): Promise<Uint8Array | undefined> {
+    return this.frames?.has(index) === true ? await this.frames.get(index) : undefined
+  }
+
   /** Chunk `index`'s compressed bytes, or undefined to send it as it is. */
   async encode (index: number, data: Uint8Array): Promise<Uint8Array | undefined> {
-    const kept = this.frames.get(index)
-    if (kept != null) return kept
     if (this.plain.has(index)) return undefined
     if (this.misses >= MISSES_BEFORE_BACKOFF && ++this.skipped % PROBE_EVERY !== 0) return undefined
     const limit = data.length * (1 - MIN_SAVING)
@@ -103,7 +110,8 @@ export class ChunkCompressor {
       out = await (this.encoder ??= new FrameEncoder()).frame(data)
     } catch {
       // A broken context is dropped; the chunk goes as it is.
-      this.close()
+      this.encoder?.close()
+      this.encoder = undefined
       return undefined
     }
     if (out.length > limit) return this.miss(index)
@@ -111,26 +119,25 @@ export class ChunkCompressor {
     this.skipped = 0
     this.compressed++
     this.savedBytes += data.length - out.length
-    this.remember(index, out)
+    this.frames?.put(index, out)
     return out
   }
 
   /** Keep a verified chunk's frame as it arrived, to relay it without compressing it again. */
   remember (index: number, frame: Uint8Array): void {
-    if (this.frames.has(index)) return
-    this.frames.set(index, frame)
-    this.frameBytes += frame.length
-    for (const [i, f] of this.frames) {
-      if (this.frameBytes <= FRAME_CACHE_BYTES) break
-      this.frames.delete(i)
-      this.frameBytes -= f.length
-    }
+    this.frames?.put(index, frame)
   }
 
-  /** Frees the zstd context (the image's uploads are over). */
+  /** Timer work: an image nobody trades gives its frames' file back. */
+  tick (now: number): void {
+    void this.frames?.releaseIdle(now, FRAME_RING_IDLE_MS)
+  }
+
+  /** Frees the zstd context and the frames' file (the image's uploads are over). */
   close (): void {
     this.encoder?.close()
     this.encoder = undefined
+    void this.frames?.close()
   }
 
   private miss (index: number): undefined {

@@ -4,7 +4,6 @@
  * SwarmImage that owns it does.
  */
 import type { Stream } from '@libp2p/interface'
-import type { ChunkCompressor } from './chunk-compressor.js'
 import { BoundedWriter } from './stream-writer.js'
 import { RateMeter } from './rate.js'
 import {
@@ -153,17 +152,18 @@ export class Link {
   }
 
   /**
-   * Send a chunk, waiting for room in the stream's bounded queue; compressed
-   * when the peer takes that and `compressor` finds it pays. Returns the
-   * payload bytes sent.
+   * Send a chunk's payload, waiting for room in the stream's bounded queue;
+   * `zstd`: it is a compressed frame (only for a peer whose HELLO takes them).
+   * Returns the payload bytes sent.
    */
-  async piece (index: number, data: Uint8Array, compressor?: ChunkCompressor): Promise<number> {
-    const packed = compressor != null && this.remoteHello?.zstd === true ? await compressor.encode(index, data) : undefined
-    const payload = packed ?? data
-    await this.writer.write([encodePieceHeader(index, payload.length, packed != null), payload], this.abort.signal)
+  async piece (index: number, payload: Uint8Array, zstd = false): Promise<number> {
+    await this.writer.write([encodePieceHeader(index, payload.length, zstd), payload], this.abort.signal)
     this.uploaded.add(payload.length)
     return payload.length
   }
+
+  /** Whether the peer takes compressed chunks (PIECE_ZSTD). */
+  get takesZstd (): boolean { return this.remoteHello?.zstd === true }
 
   close (err?: Error): void {
     if (this.closed) return

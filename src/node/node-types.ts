@@ -23,9 +23,9 @@ export interface NodeOptions {
   linkBps?: number
   /**
    * Take zstd-compressed chunks, and send them so to peers that take them
-   * where that saves a tenth or more. Off by default: an image of text reached
-   * one host 4 x faster, but 16 hosts on two shared cores ~7 % slower, and no
-   * real disk image has been measured yet (bench/cluster/FINDINGS.md session 13 G).
+   * where that saves a tenth or more. On unless false: a Debian disk image
+   * goes on the wire at 0.47 x its data, and each host spends less CPU
+   * inflating than it saves receiving (bench/cluster/FINDINGS.md session 14).
    */
   compressChunks?: boolean
   store?: ImageStore & ImageExporter

@@ -7,7 +7,8 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { existsSync } from 'node:fs'
-import { resolve as resolvePath } from 'node:path'
+import { rm } from 'node:fs/promises'
+import { join, resolve as resolvePath } from 'node:path'
 import { FsImageStore } from '../cache/image-store.js'
 import { checkOutputPath } from '../cache/output-file.js'
 import type { ImageInfo, ImageStore, ImageExporter, PartialImage } from '../cache/types.js'
@@ -54,6 +55,7 @@ export class Imgp2pNode {
   /** Peer id -> its listen addresses, from identify, for peer exchange. */
   private readonly listenAddrs = new Map<string, Uint8Array[]>()
   private readonly rng: Rng
+  private get frameDir (): string { return join(this.opts.dataDir, 'frames') }
   private tickTimer?: NodeJS.Timeout
   private readonly bootstrap: BootstrapDialer
   private readonly neighbours: Neighbourhood
@@ -118,6 +120,8 @@ export class Imgp2pNode {
   }
 
   private async start (): Promise<void> {
+    // Compressed frames are scratch (cache/frame-ring.ts): a crash's leftovers go.
+    await rm(this.frameDir, { recursive: true, force: true })
     for (const info of await this.store.list()) if (info.complete) this.completeImages.add(info.cid)
     await this.host.handle(SWARM_PROTOCOL, (stream, conn) => { void this.links.accept(stream, conn) }, { maxInboundStreams: 256 })
     await this.host.handle(MANIFEST_PROTOCOL, (stream) => {
@@ -188,6 +192,7 @@ export class Imgp2pNode {
       complete,
       linkBps: this.opts.linkBps,
       compress: this.opts.compressChunks,
+      frameDir: this.frameDir,
       rng: this.rng,
       choker: this.opts.choker,
       originPolicy: this.opts.originPolicy,

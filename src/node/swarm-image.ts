@@ -7,13 +7,15 @@
  * I/O results are applied to the policy synchronously as events, then the
  * policy is asked what to do; no await sits inside a state transition.
  */
+import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
+import { FrameRing } from '../cache/frame-ring.js'
 import type { PartialImage, ImageStore } from '../cache/types.js'
 import { type Manifest, chunkCount, markZeroChunks } from '../chunking/manifest.js'
 import { createChoker, createDownloadPolicy, createOriginChoker, createOriginPolicy } from '../policy/index.js'
 import type { ChokerConfig, DuplicateCounts, OriginConfig, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
-import { ChunkCompressor } from './chunk-compressor.js'
+import { ChunkCompressor, FRAME_RING_BYTES } from './chunk-compressor.js'
 import { type DownloadContext, type HeldNews, ImageDownload, PARTIAL_NEWS_AFTER_MS } from './image-download.js'
 import type { Link } from './link.js'
 import { Uploader } from './uploader.js'
@@ -31,8 +33,10 @@ export interface SwarmImageOptions {
   complete: boolean
   /** Our link rate in bits/s as the operator stated it: told to peers, and the origin's upload. */
   linkBps?: number
-  /** Take and send zstd-compressed chunks (chunk-compressor.ts); default false. */
+  /** Take and send zstd-compressed chunks (chunk-compressor.ts); default true. */
   compress?: boolean
+  /** Where compressed frames are kept to be relayed (cache/frame-ring.ts); none: compressed afresh each time. */
+  frameDir?: string
   rng: Rng
   choker?: Partial<ChokerConfig>
   /** Overrides of the origin policy's defaults (origin mode only). */
@@ -91,7 +95,9 @@ export class SwarmImage {
     this.complete = opts.complete
     this.pex = new PeerExchange(this.links, opts.addrsOf)
     const origin = opts.origin && opts.complete
-    this.compressor = opts.compress === true ? new ChunkCompressor() : undefined
+    this.compressor = opts.compress !== false
+      ? new ChunkCompressor(opts.frameDir == null ? undefined : new FrameRing(join(opts.frameDir, this.key), Math.min(FRAME_RING_BYTES, opts.manifest.size)))
+      : undefined
     this.uploader = new Uploader({
       cid: opts.cid,
       store: opts.store,
@@ -149,7 +155,7 @@ export class SwarmImage {
       zone: this.opts.zone ?? null,
       origin,
       linkBps: this.opts.linkBps ?? null,
-      zstd: this.opts.compress === true
+      zstd: this.opts.compress !== false
     }
   }
 
@@ -399,6 +405,7 @@ export class SwarmImage {
     this.download?.tick(now)
     for (const l of this.links.values()) { l.downloaded.sample(now); l.uploaded.sample(now) }
     this.uploader.tick(now)
+    this.compressor?.tick(now)
   }
 
   close (): void {

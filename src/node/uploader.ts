@@ -29,6 +29,12 @@ export interface UploaderOptions {
   log: (msg: string) => void
 }
 
+/** A chunk as it goes on the wire: as it is, or a compressed frame. */
+interface Payload {
+  bytes: Uint8Array
+  zstd: boolean
+}
+
 interface ServeQueue {
   queue: number[]
   running: boolean
@@ -93,10 +99,10 @@ export class Uploader {
     q.running = true
     // The next chunk is read from disk while the current one is on the wire,
     // so the link never waits on the disk.
-    let ahead: { index: number, data: Promise<Uint8Array | undefined> } | undefined
+    let ahead: { index: number, data: Promise<Payload | undefined> } | undefined
     const readNext = (): typeof ahead => {
       const index = q.queue.shift()
-      return index == null ? undefined : { index, data: this.read(index) }
+      return index == null ? undefined : { index, data: this.payload(link, index) }
     }
     try {
       while (!link.closed) {
@@ -105,7 +111,10 @@ export class Uploader {
         ahead = readNext()
         const data = await cur.data
         if (link.amChoking || data == null) { link.reject(cur.index); continue }
-        this.uploadedBytes += await link.piece(cur.index, data, this.opts.compressor)
+        // Not `uploadedBytes += await ...`: that reads the total before the await, and
+        // every link's loop runs this concurrently, so their counts overwrote each other.
+        const sent = await link.piece(cur.index, data.bytes, data.zstd)
+        this.uploadedBytes += sent
         if (this.opts.origin != null) {
           this.opts.origin.onSent(link.peer, cur.index)
           // Refill the peer's window now, not at the next tick: a lone host must never wait on us.
@@ -117,6 +126,21 @@ export class Uploader {
     } finally {
       q.running = false
     }
+  }
+
+  /**
+   * What to send for a chunk: its kept frame, else the chunk read from disk,
+   * compressed when the peer takes that and it pays. Runs ahead of the wire,
+   * so compressing overlaps the previous chunk's send.
+   */
+  private async payload (link: Link, index: number): Promise<Payload | undefined> {
+    const c = link.takesZstd ? this.opts.compressor : undefined
+    const kept = await c?.keptFrame(index)
+    if (kept != null) return { bytes: kept, zstd: true }
+    const data = await this.read(index)
+    if (data == null) return undefined
+    const packed = await c?.encode(index, data)
+    return packed != null ? { bytes: packed, zstd: true } : { bytes: data, zstd: false }
   }
 
   /**
