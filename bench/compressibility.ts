@@ -55,7 +55,7 @@ export async function measureCompressibility (file: string, chunkBytes?: number,
       compressedChunks++
       wireBytes += frame.length
       t = cpu()
-      const back = await decompressChunk([frame], bytes.length)
+      const back = decompressChunk([frame], bytes.length)
       decompressUs += cpu() - t
       inflatedBytes += back.length
       equal(Buffer.compare(Buffer.from(back), Buffer.from(bytes)), 0, `chunk ${index} does not inflate back to itself`)

@@ -21,7 +21,7 @@ describe('chunk compression', () => {
       const packed = await c.encode(0, chunk)
       expect(packed).toBeDefined()
       expect(packed?.length).toBeLessThan(chunk.length / 2)
-      expect(Buffer.from(await decompressChunk([packed as Uint8Array], 256 * KiB)).equals(chunk)).toBe(true)
+      expect(Buffer.from(decompressChunk([packed as Uint8Array], 256 * KiB)).equals(chunk)).toBe(true)
       await waitFor(() => ring.has(0), 2000, 'the frame to be written')
       expect(Buffer.from(await c.keptFrame(0) as Uint8Array).equals(packed as Buffer)).toBe(true)
       expect(c.compressed).toBe(1)
@@ -51,16 +51,16 @@ describe('chunk compression', () => {
     expect(await c.encode(3, text)).toBeUndefined() // chunk 3 did not shrink: never probed again
   })
 
-  it('refuses a compressed chunk that inflates beyond the chunk size', async () => {
+  it('refuses a compressed chunk that inflates beyond the chunk size', () => {
     const bomb = zstdCompressSync(Buffer.alloc(1024 * KiB))
-    await expect(decompressChunk([bomb], 256 * KiB)).rejects.toBeInstanceOf(BadCompressedChunkError)
-    await expect(decompressChunk([randomBytes(100)], 256 * KiB)).rejects.toBeInstanceOf(BadCompressedChunkError)
+    expect(() => decompressChunk([bomb], 256 * KiB)).toThrow(BadCompressedChunkError)
+    expect(() => decompressChunk([randomBytes(100)], 256 * KiB)).toThrow(BadCompressedChunkError)
   })
 
-  it('inflates a payload that arrived in slices', async () => {
+  it('inflates a payload that arrived in slices', () => {
     const chunk = textChunk(100 * KiB, 3)
     const packed = zstdCompressSync(chunk)
     const parts = [packed.subarray(0, 10), packed.subarray(10, 500), packed.subarray(500)]
-    expect(Buffer.from(await decompressChunk(parts, 128 * KiB)).equals(Buffer.from(chunk))).toBe(true)
+    expect(Buffer.from(decompressChunk(parts, 128 * KiB)).equals(Buffer.from(chunk))).toBe(true)
   })
 })

@@ -12,11 +12,14 @@ export function readResults (file: string): RunRecord[] {
   return readFileSync(file, 'utf8').split('\n').filter(l => l.trim() !== '').map(l => JSON.parse(l) as RunRecord)
 }
 
-/** Plain runs (one switch, random image, default chunk) of one image size, the latest per N. */
-function byN (records: RunRecord[], mib: number): RunRecord[] {
+/** Whether a run's daemons were started with compression off. */
+const uncompressed = (r: RunRecord): boolean => r.daemonArgs?.includes('--no-compress') === true
+
+/** Plain runs (one switch, default chunk) of one image, the latest per N among those `keep` takes. */
+function byN (records: RunRecord[], kind: string, mib: number, keep: (r: RunRecord) => boolean): RunRecord[] {
   const m = new Map<number, RunRecord>()
   for (const r of records) {
-    if (r.imageMiB === mib && r.switches === 1 && r.imageKind === 'random' && r.chunkBytes === null) m.set(r.hosts, r)
+    if (r.imageKind === kind && r.imageMiB === mib && r.switches === 1 && r.chunkBytes === null && keep(r)) m.set(r.hosts, r)
   }
   return [...m.values()].sort((a, b) => a.hosts - b.hosts)
 }
@@ -24,30 +27,47 @@ function byN (records: RunRecord[], mib: number): RunRecord[] {
 const pts = (rs: RunRecord[], f: (r: RunRecord) => number | undefined): Array<[number, number]> =>
   rs.map(r => [r.hosts, f(r)] as [number, number | undefined]).filter((p): p is [number, number] => p[1] !== undefined && Number.isFinite(p[1]))
 
-/** Writes the charts for the records with the given label (all if none); returns the files. */
+/**
+ * Writes the charts for the records with the given label (all if none);
+ * returns the files. One pair per image: generated random images by size,
+ * and each `--image-file`, with a second imgp2p line for runs with
+ * compression off when there are any.
+ */
 export function writeCharts (resultsFile: string, outDir: string, label?: string): string[] {
   const records = readResults(resultsFile).filter(r => label === undefined || r.label === label)
   mkdirSync(outDir, { recursive: true })
   const files: string[] = []
-  const sizes = [...new Set(records.map(r => r.imageMiB))].sort((a, b) => b - a)
-  for (const mib of sizes) {
-    const rs = byN(records, mib)
-    if (rs.length < 2) continue
-    const rate = `B=${rs[0].hostMbit}, F=${rs[0].frontMbit} Mbit/s`
-    const makespan: Series[] = [
-      { name: 'imgp2p', color: '#1f77b4', points: pts(rs, r => r.imgp2p.ok ? r.imgp2p.makespanS : undefined) },
-      { name: 'HTTP unicast', color: '#d62728', points: pts(rs, r => r.http.ok ? r.http.makespanS : undefined) },
-      { name: 'T_min', color: '#555', dashed: true, points: pts(rs, r => r.tMinS) }
-    ]
-    const f1 = join(outDir, `${label ?? 'all'}-makespan-${mib}MiB.svg`)
-    writeFileSync(f1, lineChart({ title: `Makespan, ${mib} MiB image (${rate})${label !== undefined ? `, ${label}` : ''}`, xLabel: 'hosts N', yLabel: 'seconds', series: makespan }))
-    const traffic: Series[] = [
-      { name: 'imgp2p', color: '#1f77b4', points: pts(rs, r => r.imgp2p.ok ? r.imgp2p.feBytesPerImage : undefined) },
-      { name: 'HTTP unicast', color: '#d62728', points: pts(rs, r => r.http.ok ? r.http.feBytesPerImage : undefined) },
-      { name: 'one image', color: '#555', dashed: true, points: rs.map(r => [r.hosts, 1] as [number, number]) }
-    ]
-    const f2 = join(outDir, `${label ?? 'all'}-frontend-traffic-${mib}MiB.svg`)
-    writeFileSync(f2, lineChart({ title: `Front-end bytes / image, ${mib} MiB (${rate})${label !== undefined ? `, ${label}` : ''}`, xLabel: 'hosts N', yLabel: 'x image size', series: traffic }))
+  const images = new Map<string, { kind: string, mib: number }>()
+  for (const r of [...records].sort((a, b) => b.imageMiB - a.imageMiB)) {
+    if (r.imageKind === 'random' || r.imageKind.startsWith('file:')) images.set(`${r.imageKind} ${r.imageMiB}`, { kind: r.imageKind, mib: r.imageMiB })
+  }
+  for (const { kind, mib } of images.values()) {
+    const rs = byN(records, kind, mib, r => !uncompressed(r))
+    const plain = byN(records, kind, mib, uncompressed)
+    const http = byN(records, kind, mib, r => r.http.ok)
+    if (Math.max(rs.length, plain.length) < 2) continue
+    const rate = `B=${(rs[0] ?? plain[0]).hostMbit}, F=${(rs[0] ?? plain[0]).frontMbit} Mbit/s`
+    const name = kind === 'random' ? `${mib}MiB` : kind.slice('file:'.length).replace(/[^\w.-]/g, '_')
+    const what = kind === 'random' ? `${mib} MiB image` : `${kind.slice('file:'.length)} (${mib} MiB)`
+    const withPlain = (series: Series[], f: (r: RunRecord) => number | undefined): Series[] => plain.length === 0
+      ? series
+      : [series[0], { name: 'imgp2p --no-compress', color: '#2ca02c', points: pts(plain, f) }, ...series.slice(1)]
+    const ms = (r: RunRecord): number | undefined => r.imgp2p.ok ? r.imgp2p.makespanS : undefined
+    const makespan = withPlain([
+      { name: 'imgp2p', color: '#1f77b4', points: pts(rs, ms) },
+      { name: 'HTTP unicast', color: '#d62728', points: pts(http, r => r.http.makespanS) },
+      { name: 'T_min', color: '#555', dashed: true, points: pts([...rs, ...plain], r => r.tMinS) }
+    ], ms)
+    const f1 = join(outDir, `${label ?? 'all'}-makespan-${name}.svg`)
+    writeFileSync(f1, lineChart({ title: `Makespan, ${what} (${rate})${label !== undefined ? `, ${label}` : ''}`, xLabel: 'hosts N', yLabel: 'seconds', series: makespan }))
+    const fe = (r: RunRecord): number | undefined => r.imgp2p.ok ? r.imgp2p.feBytesPerImage : undefined
+    const traffic = withPlain([
+      { name: 'imgp2p', color: '#1f77b4', points: pts(rs, fe) },
+      { name: 'HTTP unicast', color: '#d62728', points: pts(http, r => r.http.feBytesPerImage) },
+      { name: 'one image', color: '#555', dashed: true, points: [...rs, ...plain].map(r => [r.hosts, 1] as [number, number]) }
+    ], fe)
+    const f2 = join(outDir, `${label ?? 'all'}-frontend-traffic-${name}.svg`)
+    writeFileSync(f2, lineChart({ title: `Front-end bytes / image, ${what} (${rate})${label !== undefined ? `, ${label}` : ''}`, xLabel: 'hosts N', yLabel: 'x image size', series: traffic }))
     files.push(f1, f2)
   }
   return files

@@ -64,7 +64,7 @@ const num = (s: string | undefined, d: number): number => s === undefined ? d : 
 if (v.help === true) {
   log(`usage: main.js [--sweep [--quick] [--only large,small,chunk,switches,vm] | --charts | --report | --cleanup [--force]]
   -n/--hosts N (3)  --switches 1|2  --image-mib MiB (64)  --image-kind random|vm|text  --chunk-kib KiB
-  --image-file PATH (deploy this file instead of a generated image, e.g. a real disk image; its size replaces --image-mib)
+  --image-file PATH (deploy this file instead of a generated image, e.g. a real disk image; its size replaces --image-mib; with --sweep: this file at every N)
   --host-mbit B (50)  --front-mbit F (10 x B)  --isl-mbit R (0 = unshaped)
   --queue-ms Q (${defaults.queueMs}: each shaped port's FIFO, in ms at its rate, at least 64 KiB)
   --tcp-cc NAME (the kernel's default: TCP congestion control in the front-end's and hosts' namespaces; one of net.ipv4.tcp_allowed_congestion_control, e.g. reno)
@@ -177,7 +177,7 @@ setTimeout(() => {
 let failures = 0
 if (v.sweep === true) {
   const label = v.label ?? `sweep-${new Date().toISOString().replace(/[:.]/g, '-')}`
-  const plan = sweepPlan(v.quick === true, v.only?.split(','))
+  const plan = sweepPlan(v.quick === true, v.only?.split(','), v['image-file'])
   log(`sweep ${label}: ${plan.length} runs -> ${resultsFile}`)
   for (const [i, step] of plan.entries()) {
     log(`\n=== run ${i + 1}/${plan.length}: ${step.name} ===`)

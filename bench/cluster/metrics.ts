@@ -117,6 +117,8 @@ export interface RunRecord {
   sysctls?: Record<string, string>
   /** MiB deployed before the measured image (absent or 0: cold daemons). */
   warmupMiB?: number
+  /** Extra `imgp2p daemon` arguments (absent: none). */
+  daemonArgs?: string[]
   tMinS: number
   shaping?: { bytes: number, expectedS: number, downS: number, upS: number }
   http: PhaseResult

@@ -178,6 +178,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       tcpNotsentLowat: lowat,
       ...(Object.keys(o.sysctls).length > 0 ? { sysctls: o.sysctls } : {}),
       warmupMiB: o.warmupMiB,
+      ...(o.daemonArgs.length > 0 ? { daemonArgs: o.daemonArgs } : {}),
       tMinS: ctx.tMinS,
       http: { ok: false, error: 'not run' },
       imgp2p: { ok: false, error: 'not run' },

@@ -9,8 +9,10 @@ export const LARGE_MIB = 64
 export const SMALL_MIB = 8
 export const CHUNK_KIB = [256, 1024, 4096]
 
-export function sweepPlan (quick: boolean, only?: string[]): SweepStep[] {
+/** With `imageFile` (a real disk image, say) the sweep is that image at every N, and nothing else. */
+export function sweepPlan (quick: boolean, only?: string[], imageFile?: string): SweepStep[] {
   const hosts = quick ? [1, 2, 4, 8] : SWEEP_HOSTS
+  if (imageFile !== undefined) return hosts.map(n => ({ name: `${imageFile} N=${n}`, options: { hosts: n } }))
   const large = quick ? 16 : LARGE_MIB
   const want = (k: string): boolean => only === undefined || only.includes(k)
   const steps: SweepStep[] = []

@@ -157,7 +157,7 @@ export class ImageDownload {
 
   /** Inflate a PIECE_ZSTD's frame (bounded by the chunk size), verify and write it; resolves to the chunk's length. */
   private async writeInflated (index: number, frame: Uint8Array): Promise<number> {
-    const raw = await decompressChunk([frame], this.ctx.chunkBytes)
+    const raw = decompressChunk([frame], this.ctx.chunkBytes)
     await this.partial.writeChunk(index, [raw])
     return raw.length
   }
