@@ -34,30 +34,24 @@ export interface Compressibility {
 
 export async function measureCompressibility (file: string, chunkBytes?: number, signal?: AbortSignal): Promise<Compressibility> {
   const compressor = new ChunkCompressor()
-  let zeroChunks = 0
-  let compressedChunks = 0
-  let dataBytes = 0
-  let wireBytes = 0
-  let inflatedBytes = 0
-  let compressUs = 0
-  let decompressUs = 0
+  const n = { zeroChunks: 0, compressedChunks: 0, dataBytes: 0, wireBytes: 0, inflatedBytes: 0, compressUs: 0, decompressUs: 0 }
   const cpu = (): number => { const u = process.cpuUsage(); return u.user + u.system }
   const { manifest } = await chunkFile(file, {
     chunkSize: chunkBytes,
     signal,
     onChunk: async (index, bytes, cid) => {
-      if (isZeroCid(cid, bytes.length)) { zeroChunks++; return }
-      dataBytes += bytes.length
+      if (isZeroCid(cid, bytes.length)) { n.zeroChunks++; return }
+      n.dataBytes += bytes.length
       let t = cpu()
       const frame = await compressor.encode(index, bytes)
-      compressUs += cpu() - t
-      if (frame === undefined) { wireBytes += bytes.length; return }
-      compressedChunks++
-      wireBytes += frame.length
+      n.compressUs += cpu() - t
+      if (frame === undefined) { n.wireBytes += bytes.length; return }
+      n.compressedChunks++
+      n.wireBytes += frame.length
       t = cpu()
       const back = decompressChunk([frame], bytes.length)
-      decompressUs += cpu() - t
-      inflatedBytes += back.length
+      n.decompressUs += cpu() - t
+      n.inflatedBytes += back.length
       equal(Buffer.compare(Buffer.from(back), Buffer.from(bytes)), 0, `chunk ${index} does not inflate back to itself`)
     }
   })
@@ -68,12 +62,12 @@ export async function measureCompressibility (file: string, chunkBytes?: number,
     imageBytes: manifest.size,
     chunkBytes: manifest.chunkSize,
     chunks: manifest.chunks.length,
-    zeroChunks,
-    compressedChunks,
-    dataBytes,
-    wireBytes,
-    compressMsPerMiB: perMiB(compressUs, dataBytes),
-    decompressMsPerMiB: perMiB(decompressUs, inflatedBytes)
+    zeroChunks: n.zeroChunks,
+    compressedChunks: n.compressedChunks,
+    dataBytes: n.dataBytes,
+    wireBytes: n.wireBytes,
+    compressMsPerMiB: perMiB(n.compressUs, n.dataBytes),
+    decompressMsPerMiB: perMiB(n.decompressUs, n.inflatedBytes)
   }
 }
 

@@ -8,9 +8,9 @@
  * In a file they live in the page cache, which the kernel can take back.
  *
  * Written in order around the file; a new frame evicts the ones it
- * overwrites, the oldest. Writes run one at a time, and a frame is readable only once its
- * write finished; a read that raced an overwrite of its bytes returns
- * undefined, never someone else's bytes. The file is scratch: released
+ * overwrites, the oldest. Writes run one at a time, and a frame is readable
+ * only once its write finished; a read that raced an overwrite of its bytes
+ * returns undefined, never someone else's bytes. The file is scratch: released
  * (removed) once the image has not been traded for a while, so a host that
  * holds many images keeps frames only for those in demand; any left by a
  * crash are removed when the daemon starts.
