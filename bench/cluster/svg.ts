@@ -13,7 +13,7 @@ function niceStep (range: number): number {
 }
 
 export function lineChart (c: ChartSpec): string {
-  const W = 640; const H = 400; const L = 64; const R = 150; const T = 40; const B = 50
+  const W = 680; const H = 400; const L = 64; const R = 180; const T = 40; const B = 50
   const all = c.series.flatMap(s => s.points)
   const xMax = Math.max(1, ...all.map(p => p[0]))
   const yMax0 = Math.max(1e-9, ...all.map(p => p[1]))
@@ -24,7 +24,7 @@ export function lineChart (c: ChartSpec): string {
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2 - R / 2}" y="22" text-anchor="middle" font-size="14">${esc(c.title)}</text>`,
+    `<text x="8" y="22" font-size="14">${esc(c.title)}</text>`,
     `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/>`,
     `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`,
     `<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">${esc(c.xLabel)}</text>`,
