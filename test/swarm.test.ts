@@ -4,7 +4,7 @@
  * a lying peer is caught, an interrupted pull resumes.
  */
 import { randomBytes } from 'node:crypto'
-import { stat, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Imgp2pNode } from '../src/node/node.js'
@@ -262,6 +262,29 @@ describe('swarm on loopback', () => {
     // A host that does not take PIECE_ZSTD (--no-compress, or an older build; its HELLO says so) gets every byte as it is.
     const plain = await pullOn('h2', { compressChunks: false })
     expect(plain).toBeGreaterThanOrEqual(size - MiB)
+  })
+
+  it('keeps compressed frames in a scratch file under frames/, and starts without a crash\'s leftovers', async () => {
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    await writeFile(image, textChunk(4 * MiB, 2))
+    const originDir = join(dir, 'origin')
+    await mkdir(join(originDir, 'frames'), { recursive: true })
+    await writeFile(join(originDir, 'frames', 'left-by-a-crash.7'), 'stale')
+    const origin = track(await startNode(originDir))
+    const frames = async (): Promise<string[]> => await readdir(join(originDir, 'frames')).catch(() => [])
+    expect(await frames()).toEqual([])
+    const { cid } = await origin.add(image, { chunkSize: 256 * 1024 })
+    const host = track(await startNode(join(dir, 'h1'), { peers: [addrOf(origin)] }))
+    await waitFor(() => host.host.getPeers().length > 0, 10_000, 'host to connect')
+    const r = await host.pull(cid, { out: join(dir, 'h1.raw'), timeoutMs: 20_000 })
+    expect(await sha256File(r.path)).toBe(await sha256File(image))
+    // The origin compressed each chunk once and kept the frames, a fraction of the image, to send them again.
+    await waitFor(async () => (await frames()).length === 1, 5000, 'the frames file')
+    expect(await frames()).toEqual([`${cid.toString()}.0`])
+    const kept = (await stat(join(originDir, 'frames', `${cid.toString()}.0`))).size
+    expect(kept).toBeGreaterThan(0)
+    expect(kept).toBeLessThan(2 * MiB)
   })
 
   it('serves two pulls of one image on one host, each to its own --out, with one download', async () => {
