@@ -197,6 +197,8 @@ describe('imgp2p daemon: compressed chunks', () => {
       const received = async (host: string): Promise<number> => {
         const r = await cli(['pull', id, '--out', join(t.path, `${host}.raw`), '--data-dir', join(t.path, host), '--timeout', '30'])
         expect(r.code, r.stderr).toBe(0)
+        // The user sees what crossed the network against what arrived.
+        expect(r.stderr).toMatch(/: 6\.0 MiB of chunks, [\d.]+ [KM]i?B on the wire\n$/)
         expect(await sha256File(join(t.path, `${host}.raw`))).toBe(await sha256File(img))
         return (JSON.parse((await cli(['status', '--json', '--data-dir', join(t.path, host)])).stdout) as { bytesReceived: number }).bytesReceived
       }

@@ -254,7 +254,10 @@ describe('swarm on loopback', () => {
       const r = await host.pull(cid, { out: join(dir, `${name}.raw`), timeoutMs: 20_000 })
       expect(r.method).toBe('download')
       expect(await sha256File(r.path)).toBe(want)
-      return (await host.status()).bytesReceived
+      const received = (await host.status()).bytesReceived
+      // The pull's own account of the wire: this host's only pull, so all it received.
+      expect(r.bytesOnWire).toBe(received)
+      return received
     }
     // 6 MiB of text shrinks several times; the random MiB goes as it is; the hole is never sent.
     const packed = await pullOn('h1', {})

@@ -153,7 +153,8 @@ async function pullCmd (args: string[]): Promise<number> {
     const secs = (Date.now() - started) / 1000
     if (values.json === true) process.stdout.write(JSON.stringify({ ...r, seconds: secs }) + '\n')
     else process.stdout.write(`${r.path}\n`)
-    if (values.json !== true) process.stderr.write(`pulled ${cid} (${r.method}) in ${secs.toFixed(2)} s\n`)
+    const wire = r.bytesOnWire !== undefined && r.bytesDownloaded > 0 ? `: ${formatBytes(r.bytesDownloaded)} of chunks, ${formatBytes(r.bytesOnWire)} on the wire` : ''
+    if (values.json !== true) process.stderr.write(`pulled ${cid} (${r.method}) in ${secs.toFixed(2)} s${wire}\n`)
     return 0
   } finally {
     progress.finish()

@@ -77,6 +77,8 @@ export interface PullResult {
   /** download: fetched from peers; reflink/copy: it was cached, and this made the local copy. */
   method: 'download' | 'reflink' | 'copy' | 'cached'
   bytesDownloaded: number
+  /** Chunk payload this pull received as it crossed the network (compressed where it came so, duplicates included). */
+  bytesOnWire?: number
   /** Gossip announcements this host received while the pull ran: each cost it a few ms of CPU. */
   announcementsReceived: number
   /** Chunks that arrived twice while the download ran, by what made it ask a second peer (policy/duplicate-ledger.ts). */

@@ -320,6 +320,7 @@ export class Imgp2pNode {
         throw err
       }
       this.log(`pull ${key}: files ready after ${Date.now() - t0} ms, ${img.links.size} links`)
+      const wire0 = img.downloadedBytes
       const done = img.startDownload(partial, options.onChunk)
       resolvePartial(partial)
       let fetched = 0
@@ -330,7 +331,7 @@ export class Imgp2pNode {
         resolveRun()
       }, rejectRun)
       await this.watch(key, run, options, timeoutMs)
-      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: fetched, announcementsReceived: news(), duplicateChunks: img.duplicates() }
+      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: fetched, bytesOnWire: img.downloadedBytes - wire0, announcementsReceived: news(), duplicateChunks: img.duplicates() }
     } catch (err) {
       rejectRun(err as Error)
       throw err
