@@ -155,7 +155,8 @@ export class SwarmImage {
       zone: this.opts.zone ?? null,
       origin,
       linkBps: this.opts.linkBps ?? null,
-      zstd: this.opts.compress !== false
+      // What we take is what we can send: both hang on the compressor.
+      zstd: this.compressor != null
     }
   }
 
