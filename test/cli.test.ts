@@ -116,6 +116,13 @@ describe('imgp2p CLI', () => {
     expect(r.stderr).toMatch(/cannot write --out/)
   })
 
+  it('refuses --no-compress with --compress-always in one line (exit 64)', async () => {
+    const r = await cli(['daemon', '--no-compress', '--compress-always', '--data-dir', join(dir, 'contradiction')])
+    expect(r.code).toBe(64)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toMatch(/--no-compress and --compress-always/)
+  })
+
   it('reports a missing file on add in one line', async () => {
     const r = await cli(['add', join(dir, 'missing.raw'), '--data-dir', join(dir, 'origin')])
     expect(r.code).not.toBe(0)
@@ -183,15 +190,16 @@ describe('imgp2p CLI', () => {
 })
 
 describe('imgp2p daemon: compressed chunks', () => {
-  it('moves a text image compressed between two daemons by default, and raw to one started with --no-compress', async () => {
+  it('moves a text image compressed between two daemons, and raw to one started with --no-compress', async () => {
     const t = await tempDir('imgp2p-cli-z-')
     const daemons: DaemonProcess[] = []
     try {
       const img = join(t.path, 'text.raw')
       await writeFile(img, textChunk(6 * MiB))
-      const a = await startDaemonProcess({ dataDir: join(t.path, 'a') })
+      // --compress-always: on a loaded test machine the default would rightly refuse compressed chunks (policy/compression-gate.ts).
+      const a = await startDaemonProcess({ dataDir: join(t.path, 'a'), extraArgs: ['--compress-always'] })
       daemons.push(a)
-      daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'b'), peers: [a.addrs[0]] }))
+      daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'b'), peers: [a.addrs[0]], extraArgs: ['--compress-always'] }))
       daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'c'), peers: [a.addrs[0]], extraArgs: ['--no-compress'] }))
       const id = (await cli(['add', img, '--data-dir', join(t.path, 'a')])).stdout.trim().split('\n').at(-1) as string
       const received = async (host: string): Promise<number> => {
@@ -203,8 +211,12 @@ describe('imgp2p daemon: compressed chunks', () => {
         return (JSON.parse((await cli(['status', '--json', '--data-dir', join(t.path, host)])).stdout) as { bytesReceived: number }).bytesReceived
       }
       expect(await received('b')).toBeLessThan(3 * MiB)
+      // status says what the host takes now; with --no-compress it says nothing of it.
+      const cpuOf = async (host: string): Promise<unknown> => (JSON.parse((await cli(['status', '--json', '--data-dir', join(t.path, host)])).stdout) as { cpu?: unknown }).cpu
+      expect(await cpuOf('b')).toMatchObject({ compressedChunks: true })
       // c may fetch from a and b, and both must send it every byte as it is.
       expect(await received('c')).toBeGreaterThanOrEqual(6 * MiB)
+      expect(await cpuOf('c')).toBeUndefined()
     } finally {
       await Promise.all(daemons.map(async d => { await d.stop() }))
       await t.cleanup()

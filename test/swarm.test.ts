@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Imgp2pNode } from '../src/node/node.js'
+import type { Imgp2pNode, PullOptions } from '../src/node/node.js'
+import type { CpuSample } from '../src/policy/compression-gate.js'
 import type { LinkCaps } from '../src/node/swarm-links.js'
 import { Bitfield } from '../src/util/bitfield.js'
 import { FaultyStore, addrOf, sha256File, startNode, tempDir, textChunk, waitFor, writeImage } from './helpers.js'
@@ -28,6 +29,21 @@ async function setup (): Promise<string> {
 function track (node: Imgp2pNode): Imgp2pNode {
   cleanups.push(async () => { await node.stop() })
   return node
+}
+
+/**
+ * The network thread's scheduler counters as the compression gate reads them,
+ * a second of thread time per read: with room (a third of a core when it
+ * wants one) or starved (a twentieth).
+ */
+class FakeCpu {
+  private s: CpuSample = { atMs: 0, runMs: 0, waitMs: 0 }
+  constructor (public starved: boolean) {}
+  readonly read = (): CpuSample => {
+    const [run, wait] = this.starved ? [40, 760] : [140, 300]
+    this.s = { atMs: this.s.atMs + 1000, runMs: this.s.runMs + run, waitMs: this.s.waitMs + wait }
+    return this.s
+  }
 }
 
 describe('swarm on loopback', () => {
@@ -265,6 +281,36 @@ describe('swarm on loopback', () => {
     // A host that does not take PIECE_ZSTD (--no-compress, or an older build; its HELLO says so) gets every byte as it is.
     const plain = await pullOn('h2', { compressChunks: false })
     expect(plain).toBeGreaterThanOrEqual(size - MiB)
+  })
+
+  it('a host whose CPU is the limit asks for chunks as they are, at its HELLO or midway through a pull', async () => {
+    const dir = await setup()
+    const image = join(dir, 'image.raw')
+    await writeFile(image, textChunk(6 * MiB, 3))
+    const size = (await stat(image)).size
+    const want = await sha256File(image)
+    // Each chunk leaves the origin 120 ms after it is asked for, so a pull lasts a few seconds.
+    const origin = track(await startNode(join(dir, 'origin'), { store: await FaultyStore.open(join(dir, 'origin'), { readDelayMs: 120 }) }))
+    const { cid } = await origin.add(image, { chunkSize: 128 * 1024 })
+    const pullWith = async (name: string, clock: FakeCpu, opts: PullOptions = {}): Promise<{ host: Imgp2pNode, onWire: number }> => {
+      const host = track(await startNode(join(dir, name), { peers: [addrOf(origin)], cpuClock: clock.read }))
+      await waitFor(() => host.host.getPeers().length > 0, 10_000, 'host to connect')
+      if (clock.starved) await waitFor(async () => (await host.status()).cpu?.compressedChunks === false, 10_000, 'the gate to close')
+      const r = await host.pull(cid, { out: join(dir, `${name}.raw`), timeoutMs: 30_000, ...opts })
+      expect(await sha256File(r.path)).toBe(want)
+      return { host, onWire: r.bytesOnWire ?? NaN }
+    }
+    // Room at first, starved from the first chunk on: the rest come raw once the gate closes (a window later).
+    const cpu = new FakeCpu(false)
+    const midway = await pullWith('h1', cpu, { onChunk: () => { cpu.starved = true } })
+    expect((await midway.host.status()).cpu?.compressedChunks).toBe(false)
+    // The text shrinks ~4 x: all compressed would be ~1.5 MiB, all raw 6 MiB.
+    expect(midway.onWire).toBeGreaterThan(size / 2)
+    expect(midway.onWire).toBeLessThan(size - 4 * 128 * 1024)
+    // Starved from the start: its HELLO says so, and every chunk comes raw, from the origin or h1.
+    const starved = await pullWith('h2', new FakeCpu(true))
+    expect(starved.onWire).toBeGreaterThanOrEqual(size)
+    expect((await starved.host.status()).cpu).toMatchObject({ compressedChunks: false })
   })
 
   it('keeps compressed frames in a scratch file under frames/, and starts without a crash\'s leftovers', async () => {

@@ -12,6 +12,8 @@ function stream (): Uint8Array {
     encodeIndexed(MsgType.Have, 7),
     encodeSignal(MsgType.FullService),
     encodeSignal(MsgType.Unchoke),
+    encodeSignal(MsgType.NoZstd),
+    encodeSignal(MsgType.TakeZstd),
     encodeIndexed(MsgType.Request, 0xfffffffe),
     encodePieceHeader(5, piece.length), piece,
     encodePeers([{ id: '12D3KooWabc', addrs: [new Uint8Array([4, 127, 0, 0, 1])] }]),
@@ -31,7 +33,7 @@ describe('wire frames', () => {
   it('decode the same whatever the slicing', () => {
     const bytes = stream()
     const whole = decodeInSlices(bytes, bytes.length)
-    expect(whole.map(m => m.type)).toEqual([MsgType.Hello, MsgType.Have, MsgType.FullService, MsgType.Unchoke, MsgType.Request, MsgType.Piece, MsgType.Peers, MsgType.Cancel])
+    expect(whole.map(m => m.type)).toEqual([MsgType.Hello, MsgType.Have, MsgType.FullService, MsgType.Unchoke, MsgType.NoZstd, MsgType.TakeZstd, MsgType.Request, MsgType.Piece, MsgType.Peers, MsgType.Cancel])
     // PIECE parts differ with the slicing; compare their bytes.
     const flat = (ms: WireMessage[]): unknown[] => ms.map(m => 'data' in m ? { ...m, data: new Uint8ArrayList(...m.data).subarray() } : m)
     for (const slice of [1, 3, 7, 64, 999]) expect(flat(decodeInSlices(bytes, slice))).toEqual(flat(whole))
@@ -46,9 +48,9 @@ describe('wire frames', () => {
     expect(flat(got)).toEqual(flat(whole))
     const hello = whole[0] as Extract<WireMessage, { hello: unknown }>
     expect(hello.hello).toMatchObject({ chunkCount: 12, zone: 'rack1', origin: false, linkBps: 1e9 })
-    const req = whole[4] as { index: number }
+    const req = whole[6] as { index: number }
     expect(req.index).toBe(0xfffffffe)
-    const piece = whole[5] as Extract<WireMessage, { length: number }>
+    const piece = whole[7] as Extract<WireMessage, { length: number }>
     expect(piece.index).toBe(5)
     expect(piece.length).toBe(1000)
     const joined = new Uint8ArrayList(...piece.data).subarray()

@@ -17,6 +17,7 @@ export interface DaemonArgs {
   neighbours?: number
   linkBps?: number
   compressChunks?: boolean
+  compressWhenCpuBound?: boolean
 }
 
 /**
@@ -56,6 +57,7 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     neighbours: args.neighbours,
     linkBps: args.linkBps,
     compressChunks: args.compressChunks,
+    compressWhenCpuBound: args.compressWhenCpuBound,
     log
   })
   let server

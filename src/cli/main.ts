@@ -13,7 +13,7 @@ import { ProgressReporter } from './progress.js'
 const USAGE = `usage: imgp2p <command> [options]
 
   daemon [--data-dir DIR] [--listen MULTIADDR]... [--peer MULTIADDR]... [--zone NAME] [--origin] [--mdns] [--neighbours N]
-         [--link-mbit RATE] [--no-compress] [--verbose]
+         [--link-mbit RATE] [--no-compress | --compress-always] [--verbose]
   add FILE [--data-dir DIR] [--chunk-size SIZE] [--json]      import an image; prints its CID last
   pull CID [--out PATH] [--data-dir DIR] [--timeout SECONDS] [--json]
   ls [--data-dir DIR] [--json]
@@ -102,8 +102,11 @@ async function daemonCmd (args: string[]): Promise<number> {
     'link-mbit': { type: 'string' },
     // On by default; --compress stays accepted for scripts written when it was opt-in.
     compress: { type: 'boolean', default: true },
-    'no-compress': { type: 'boolean', default: false }
+    'no-compress': { type: 'boolean', default: false },
+    // Take compressed chunks even while the CPU, not the link, is the limit.
+    'compress-always': { type: 'boolean', default: false }
   }, 0)
+  if (values['no-compress'] === true && values['compress-always'] === true) throw new UsageError('--no-compress and --compress-always contradict each other; give one')
   // Loaded here, not at the top: `pull` and friends only talk to the control
   // socket, and a cloud manager may start dozens of them at once.
   const { runDaemon } = await import('./daemon.js')
@@ -119,7 +122,8 @@ async function daemonCmd (args: string[]): Promise<number> {
     hashWorkers: countArg(values, 'hash-workers'),
     neighbours: countArg(values, 'neighbours'),
     linkBps: linkArg(values),
-    compressChunks: values['no-compress'] !== true
+    compressChunks: values['no-compress'] !== true,
+    compressWhenCpuBound: values['compress-always'] === true
   })
 }
 

@@ -115,6 +115,8 @@ export class Link {
   sendHello (hello: Hello): void {
     // A copy: the bitfield behind `hello.have` keeps changing as chunks arrive.
     this.helloHave = hello.have?.slice() ?? null
+    this.zstdOffered = hello.zstd === true
+    this.helloSent = true
     this.writer.sendNow(encodeHello(hello))
   }
   /** `withinMs`: the HAVE may wait that long for others to this peer (stream-writer.ts sendSoon). */
@@ -162,8 +164,24 @@ export class Link {
     return payload.length
   }
 
-  /** Whether the peer takes compressed chunks (PIECE_ZSTD). */
-  get takesZstd (): boolean { return this.remoteHello?.zstd === true }
+  /** Whether the peer takes compressed chunks (PIECE_ZSTD): its HELLO, then its last TAKE_ZSTD / NO_ZSTD. */
+  get takesZstd (): boolean { return this.peerZstd ?? this.remoteHello?.zstd === true }
+
+  /** The peer's TAKE_ZSTD / NO_ZSTD arrived. */
+  onZstdWish (take: boolean): void { this.peerZstd = take }
+
+  /** Tell the peer whether we take PIECE_ZSTD now, if that differs from what it last heard. */
+  offerZstd (take: boolean): void {
+    // Before our HELLO the peer would take it for a protocol error; the HELLO will say it.
+    if (!this.helloSent || this.zstdOffered === take) return
+    this.zstdOffered = take
+    this.writer.sendNow(encodeSignal(take ? MsgType.TakeZstd : MsgType.NoZstd))
+  }
+
+  /** What we last told the peer about PIECE_ZSTD (HELLO or signal). */
+  private zstdOffered = false
+  private helloSent = false
+  private peerZstd?: boolean
 
   close (err?: Error): void {
     if (this.closed) return

@@ -1,6 +1,8 @@
 /** What an Imgp2pNode is configured with and reports: the node's boundary types. */
 import type { ImageExporter, ImageInfo, ImageStore } from '../cache/types.js'
+import type { CpuSample } from '../policy/compression-gate.js'
 import type { ChokerConfig, DuplicateCounts, OriginConfig } from '../policy/types.js'
+import type { CpuRoomReport } from './cpu-room.js'
 import type { DownloadProgress } from './swarm-image.js'
 import type { LinkCaps } from './swarm-links.js'
 
@@ -28,6 +30,14 @@ export interface NodeOptions {
    * inflating than it saves receiving (bench/cluster/FINDINGS.md session 14).
    */
   compressChunks?: boolean
+  /**
+   * Take compressed chunks even while this host's CPU, not its link, is the
+   * limit (default false: then it asks for chunks as they are;
+   * policy/compression-gate.ts says how it tells).
+   */
+  compressWhenCpuBound?: boolean
+  /** The network thread's scheduler counters (default: /proc/thread-self/schedstat); for tests. */
+  cpuClock?: () => CpuSample | undefined
   store?: ImageStore & ImageExporter
   announceBatchMs?: number
   announceSteadyMs?: number
@@ -90,6 +100,8 @@ export interface NodeStatus {
   addrs: string[]
   zone?: string
   peers: Array<{ id: string, addrs: string[] }>
+  /** Whether this host takes compressed chunks now, and the CPU figures that decided it (absent with compression off). */
+  cpu?: CpuRoomReport
   bytesSent: number
   bytesReceived: number
   /** Chunk bytes received from peers of another zone (both zones known), duplicates included. */

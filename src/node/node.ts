@@ -23,6 +23,7 @@ import { createHost, type Imgp2pHost } from './host.js'
 import { COMPLETE_NEWS_DELAY_MS } from './image-download.js'
 import { loadOrCreateKey } from './identity.js'
 import { BootstrapDialer } from './bootstrap.js'
+import { CpuRoom } from './cpu-room.js'
 import { DEFAULT_NEIGHBOURS, Neighbourhood } from './neighbours.js'
 import { findManifest } from './manifest-finder.js'
 import { ManifestPrefetch, fetchFromHolder } from './manifest-prefetch.js'
@@ -63,6 +64,7 @@ export class Imgp2pNode {
   private manifestBytesSent = 0
   private readonly prefetch: ManifestPrefetch
   private readonly log: (msg: string) => void
+  private readonly cpuRoom: CpuRoom
 
   private constructor (host: Imgp2pHost, store: ImageStore & ImageExporter, private readonly opts: NodeOptions) {
     this.host = host
@@ -71,6 +73,14 @@ export class Imgp2pNode {
     this.log = opts.log ?? (() => {})
     this.rng = seededRng(opts.seed ?? Math.floor(Math.random() * 2 ** 31))
     this.bootstrap = new BootstrapDialer(host, opts.peers ?? [], this.log)
+    this.cpuRoom = new CpuRoom({
+      clock: opts.cpuClock,
+      always: opts.compressWhenCpuBound,
+      onChange: (room, r) => {
+        this.log(`compressed chunks ${room ? 'taken again' : 'refused'}: the network thread got ${r.share.toFixed(2)} of a core while it wanted one, ${r.demand.toFixed(2)} of the time`)
+        for (const img of this.images.values()) img.setCpuRoom(room)
+      }
+    })
     this.links = new SwarmLinks({
       host,
       selfId: this.peerId,
@@ -166,6 +176,7 @@ export class Imgp2pNode {
 
   private tick (): void {
     const now = Date.now()
+    if (this.opts.compressChunks !== false) this.cpuRoom.tick(performance.now())
     for (const img of this.images.values()) img.tick(now)
   }
 
@@ -192,6 +203,7 @@ export class Imgp2pNode {
       complete,
       linkBps: this.opts.linkBps,
       compress: this.opts.compressChunks,
+      cpuRoom: this.cpuRoom.room,
       frameDir: this.frameDir,
       rng: this.rng,
       choker: this.opts.choker,
@@ -374,6 +386,7 @@ export class Imgp2pNode {
       addrs: this.addrs(),
       zone: this.opts.zone,
       peers: this.host.getPeers().map(p => ({ id: p.toString(), addrs: this.host.getConnections(p).map(c => c.remoteAddr.toString()) })),
+      ...(this.opts.compressChunks !== false ? { cpu: this.cpuRoom.report() } : {}),
       ...imageReport(await this.store.list(), this.images, this.manifestBytesSent, Date.now())
     }
   }

@@ -37,6 +37,8 @@ export interface SwarmImageOptions {
   compress?: boolean
   /** Where compressed frames are kept to be relayed (cache/frame-ring.ts); none: compressed afresh each time. */
   frameDir?: string
+  /** Whether the host's CPU has room for compressed chunks at the start (default true; setCpuRoom changes it). */
+  cpuRoom?: boolean
   rng: Rng
   choker?: Partial<ChokerConfig>
   /** Overrides of the origin policy's defaults (origin mode only). */
@@ -86,6 +88,8 @@ export class SwarmImage {
   private fetchedTwice?: DuplicateCounts
   private readonly pex: PeerExchange
   private readonly compressor?: ChunkCompressor
+  /** The host's CPU has room for compressed chunks (policy/compression-gate.ts). */
+  private cpuRoom: boolean
 
   constructor (private readonly opts: SwarmImageOptions) {
     this.cid = opts.cid
@@ -94,6 +98,7 @@ export class SwarmImage {
     this.chunkCount = chunkCount(opts.manifest)
     this.complete = opts.complete
     this.pex = new PeerExchange(this.links, opts.addrsOf)
+    this.cpuRoom = opts.cpuRoom ?? true
     const origin = opts.origin && opts.complete
     this.compressor = opts.compress !== false
       ? new ChunkCompressor(opts.frameDir == null ? undefined : new FrameRing(join(opts.frameDir, this.key), Math.min(FRAME_RING_BYTES, opts.manifest.size)))
@@ -110,6 +115,7 @@ export class SwarmImage {
       haveCountOf: (peer) => this.remoteHave.get(peer)?.count ?? 0,
       links: this.links,
       compressor: this.compressor,
+      compressFresh: () => this.cpuRoom,
       log: opts.log
     })
   }
@@ -144,6 +150,17 @@ export class SwarmImage {
 
   heldCount (): number { return this.complete ? this.chunkCount : (this.download?.partial.have.count ?? 0) }
 
+  /**
+   * The host's CPU gained or lost room for compressed chunks: take them or
+   * not from now on, and say so to every peer; frames we already hold are
+   * still relayed, since they cost nothing to send.
+   */
+  setCpuRoom (room: boolean): void {
+    this.cpuRoom = room
+    if (this.compressor == null) return
+    for (const l of this.links.values()) l.offerZstd(room)
+  }
+
   /** Our HELLO for this image. */
   hello (): Hello {
     const origin = this.origin != null
@@ -155,8 +172,8 @@ export class SwarmImage {
       zone: this.opts.zone ?? null,
       origin,
       linkBps: this.opts.linkBps ?? null,
-      // What we take is what we can send: both hang on the compressor.
-      zstd: this.compressor != null
+      // What we take is what we can send: both hang on the compressor, and on the CPU having room for it.
+      zstd: this.compressor != null && this.cpuRoom
     }
   }
 
@@ -196,6 +213,8 @@ export class SwarmImage {
       existing.close()
     }
     this.links.set(link.peer, link)
+    // The CPU may have changed its mind since this link's HELLO went out.
+    if (this.compressor != null) link.offerZstd(this.cpuRoom)
     const hello = link.remoteHello
     const meta = this.metaOf(link)
     this.origin?.addPeer(link.peer, meta)
@@ -292,6 +311,10 @@ export class SwarmImage {
         break
       case MsgType.Piece:
         this.onPiece(link, m.index, m.data, m.length, m.zstd === true)
+        return
+      case MsgType.TakeZstd:
+      case MsgType.NoZstd:
+        link.onZstdWish(m.type === MsgType.TakeZstd)
         return
       case MsgType.Hello:
         link.close(new Error('second HELLO on one stream'))

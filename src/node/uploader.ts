@@ -26,6 +26,8 @@ export interface UploaderOptions {
   links: ReadonlyMap<string, Link>
   /** Compresses chunks for peers that take PIECE_ZSTD; absent: always send them as they are. */
   compressor?: ChunkCompressor
+  /** Whether to compress chunks that have no kept frame (false while the host's CPU is the limit). */
+  compressFresh: () => boolean
   log: (msg: string) => void
 }
 
@@ -130,7 +132,7 @@ export class Uploader {
 
   /**
    * What to send for a chunk: its kept frame, else the chunk read from disk,
-   * compressed when the peer takes that and it pays. Runs ahead of the wire,
+   * compressed when the peer takes that, our CPU has room, and it pays. Runs ahead of the wire,
    * so compressing overlaps the previous chunk's send.
    */
   private async payload (link: Link, index: number): Promise<Payload | undefined> {
@@ -139,7 +141,7 @@ export class Uploader {
     if (kept != null) return { bytes: kept, zstd: true }
     const data = await this.read(index)
     if (data == null) return undefined
-    const packed = await c?.encode(index, data)
+    const packed = this.opts.compressFresh() ? await c?.encode(index, data) : undefined
     return packed != null ? { bytes: packed, zstd: true } : { bytes: data, zstd: false }
   }
 

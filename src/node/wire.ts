@@ -12,7 +12,9 @@
  * exchange: other hosts trading this image and where to dial them, so a swarm
  * forms in one round trip instead of waiting on gossip. FULL_SERVICE and
  * LAST_RESORT come from an origin: trade with it like any peer, or again ask
- * it only for what no one else has.
+ * it only for what no one else has. TAKE_ZSTD and NO_ZSTD change what the
+ * HELLO said about PIECE_ZSTD: a host whose CPU, not its link, is the limit
+ * asks for chunks as they are (policy/compression-gate.ts).
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -32,7 +34,9 @@ export const MsgType = {
   Peers: 10,
   FullService: 11,
   LastResort: 12,
-  PieceZstd: 13
+  PieceZstd: 13,
+  TakeZstd: 14,
+  NoZstd: 15
 } as const
 export type MsgTypeId = typeof MsgType[keyof typeof MsgType]
 
@@ -53,7 +57,7 @@ export interface Hello {
 }
 
 export type SignalType = typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested |
-  typeof MsgType.FullService | typeof MsgType.LastResort
+  typeof MsgType.FullService | typeof MsgType.LastResort | typeof MsgType.TakeZstd | typeof MsgType.NoZstd
 
 export type WireMessage =
   | { type: typeof MsgType.Hello, hello: Hello }
@@ -247,7 +251,7 @@ function decodeBody (type: number, body: Uint8Array): WireMessage {
     case MsgType.Hello:
       return { type, hello: decodeHello(body) }
     case MsgType.Choke: case MsgType.Unchoke: case MsgType.Interested: case MsgType.NotInterested:
-    case MsgType.FullService: case MsgType.LastResort:
+    case MsgType.FullService: case MsgType.LastResort: case MsgType.TakeZstd: case MsgType.NoZstd:
       if (body.length !== 0) throw new ProtocolError(`peer sent ${body.length} stray bytes in a type ${type} frame`)
       return { type }
     case MsgType.Have: case MsgType.Request: case MsgType.Cancel: case MsgType.Reject:
