@@ -11,6 +11,17 @@ import { textChunk, waitFor } from './helpers.js'
 const KiB = 1024
 
 describe('chunk compression', () => {
+  it('compresses nothing new while the CPU has no room, and again once it has', async () => {
+    const c = new ChunkCompressor(undefined, false)
+    const chunk = textChunk(128 * KiB)
+    expect(await c.encode(0, chunk)).toBeUndefined()
+    expect(c.compressed).toBe(0)
+    c.room = true
+    // Not written off as incompressible meanwhile: the same chunk compresses now.
+    expect((await c.encode(0, chunk))?.length).toBeLessThan(chunk.length / 2)
+    c.close()
+  })
+
   it('sends a compressible chunk compressed, once: it inflates to the same bytes, and is relayed from its kept frame', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'imgp2p-cc-'))
     const ring = new FrameRing(join(dir, 'frames'), 4 * 1024 * KiB)

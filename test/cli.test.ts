@@ -214,9 +214,11 @@ describe('imgp2p daemon: compressed chunks', () => {
       // status says what the host takes now; with --no-compress it says nothing of it.
       const cpuOf = async (host: string): Promise<unknown> => (JSON.parse((await cli(['status', '--json', '--data-dir', join(t.path, host)])).stdout) as { cpu?: unknown }).cpu
       expect(await cpuOf('b')).toMatchObject({ compressedChunks: true })
+      expect((await cli(['status', '--data-dir', join(t.path, 'b')])).stdout).toMatch(/^compress +compressed chunks taken/m)
       // c may fetch from a and b, and both must send it every byte as it is.
       expect(await received('c')).toBeGreaterThanOrEqual(6 * MiB)
       expect(await cpuOf('c')).toBeUndefined()
+      expect((await cli(['status', '--data-dir', join(t.path, 'c')])).stdout).not.toMatch(/^compress/m)
     } finally {
       await Promise.all(daemons.map(async d => { await d.stop() }))
       await t.cleanup()

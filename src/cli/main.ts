@@ -185,11 +185,20 @@ async function statusCmd (args: string[]): Promise<number> {
   for (const a of s.addrs) process.stdout.write(`listen   ${a}\n`)
   process.stdout.write(`peers    ${s.peers.length}\nsent     ${formatBytes(s.bytesSent)}\nreceived ${formatBytes(s.bytesReceived)}` +
     (s.bytesReceivedCrossZone > 0 ? ` (${formatBytes(s.bytesReceivedCrossZone)} from other zones)` : '') + '\n')
+  if (s.cpu != null) process.stdout.write(`compress ${compressLine(s.cpu)}\n`)
   for (const i of s.images) {
     const state = i.complete ? 'complete' : `${i.downloading ? 'pulling' : 'partial'} ${i.haveCount}/${i.chunkCount}`
     process.stdout.write(`image    ${i.cid} ${state}, ${i.links} peers, up ${formatBytes(i.uploadRate)}/s, down ${formatBytes(i.downloadRate)}/s\n`)
   }
   return 0
+}
+
+/** What the compression gate decided, and on what figures (policy/compression-gate.ts). */
+function compressLine (cpu: NonNullable<NodeStatus['cpu']>): string {
+  const figures = cpu.share != null && cpu.demand != null
+    ? `: the network thread got ${cpu.share} of a core when it wanted one, ${cpu.demand} of the time`
+    : ''
+  return (cpu.compressedChunks ? 'compressed chunks taken' : 'compressed chunks refused, the CPU is the limit') + figures
 }
 
 async function rmCmd (args: string[]): Promise<number> {

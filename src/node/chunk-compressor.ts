@@ -86,8 +86,17 @@ export class ChunkCompressor {
   /** Chunks found not to shrink: not probed again. */
   private readonly plain = new Set<number>()
 
+  /**
+   * The host's CPU has room for compression (policy/compression-gate.ts):
+   * while false we take chunks as they are and compress nothing new; frames
+   * already kept still go out, since they cost nothing more to send.
+   */
+  room: boolean
+
   /** `frames`: where compressed frames are kept to be relayed (none: every send compresses afresh). */
-  constructor (private readonly frames?: FrameRing) {}
+  constructor (private readonly frames?: FrameRing, room = true) {
+    this.room = room
+  }
 
   /** Chunk `index`'s frame as it was compressed or arrived, if still kept. */
   async keptFrame (index: number): Promise<Uint8Array | undefined> {
@@ -96,7 +105,7 @@ export class ChunkCompressor {
 
   /** Chunk `index`'s compressed bytes, or undefined to send it as it is. */
   async encode (index: number, data: Uint8Array): Promise<Uint8Array | undefined> {
-    if (this.plain.has(index)) return undefined
+    if (!this.room || this.plain.has(index)) return undefined
     if (this.misses >= MISSES_BEFORE_BACKOFF && ++this.skipped % PROBE_EVERY !== 0) return undefined
     const limit = data.length * (1 - MIN_SAVING)
     if (data.length > PROBE_BYTES) {

@@ -88,8 +88,6 @@ export class SwarmImage {
   private fetchedTwice?: DuplicateCounts
   private readonly pex: PeerExchange
   private readonly compressor?: ChunkCompressor
-  /** The host's CPU has room for compressed chunks (policy/compression-gate.ts). */
-  private cpuRoom: boolean
 
   constructor (private readonly opts: SwarmImageOptions) {
     this.cid = opts.cid
@@ -98,10 +96,9 @@ export class SwarmImage {
     this.chunkCount = chunkCount(opts.manifest)
     this.complete = opts.complete
     this.pex = new PeerExchange(this.links, opts.addrsOf)
-    this.cpuRoom = opts.cpuRoom ?? true
     const origin = opts.origin && opts.complete
     this.compressor = opts.compress !== false
-      ? new ChunkCompressor(opts.frameDir == null ? undefined : new FrameRing(join(opts.frameDir, this.key), Math.min(FRAME_RING_BYTES, opts.manifest.size)))
+      ? new ChunkCompressor(opts.frameDir == null ? undefined : new FrameRing(join(opts.frameDir, this.key), Math.min(FRAME_RING_BYTES, opts.manifest.size)), opts.cpuRoom)
       : undefined
     this.uploader = new Uploader({
       cid: opts.cid,
@@ -115,7 +112,6 @@ export class SwarmImage {
       haveCountOf: (peer) => this.remoteHave.get(peer)?.count ?? 0,
       links: this.links,
       compressor: this.compressor,
-      compressFresh: () => this.cpuRoom,
       log: opts.log
     })
   }
@@ -156,8 +152,8 @@ export class SwarmImage {
    * still relayed, since they cost nothing to send.
    */
   setCpuRoom (room: boolean): void {
-    this.cpuRoom = room
     if (this.compressor == null) return
+    this.compressor.room = room
     for (const l of this.links.values()) l.offerZstd(room)
   }
 
@@ -172,8 +168,8 @@ export class SwarmImage {
       zone: this.opts.zone ?? null,
       origin,
       linkBps: this.opts.linkBps ?? null,
-      // What we take is what we can send: both hang on the compressor, and on the CPU having room for it.
-      zstd: this.compressor != null && this.cpuRoom
+      // What we take is what we compress: both hang on the compressor and the CPU's room for it.
+      zstd: this.compressor?.room ?? false
     }
   }
 
@@ -214,7 +210,7 @@ export class SwarmImage {
     }
     this.links.set(link.peer, link)
     // The CPU may have changed its mind since this link's HELLO went out.
-    if (this.compressor != null) link.offerZstd(this.cpuRoom)
+    if (this.compressor != null) link.offerZstd(this.compressor.room)
     const hello = link.remoteHello
     const meta = this.metaOf(link)
     this.origin?.addPeer(link.peer, meta)

@@ -26,8 +26,6 @@ export interface UploaderOptions {
   links: ReadonlyMap<string, Link>
   /** Compresses chunks for peers that take PIECE_ZSTD; absent: always send them as they are. */
   compressor?: ChunkCompressor
-  /** Whether to compress chunks that have no kept frame (false while the host's CPU is the limit). */
-  compressFresh: () => boolean
   log: (msg: string) => void
 }
 
@@ -141,7 +139,7 @@ export class Uploader {
     if (kept != null) return { bytes: kept, zstd: true }
     const data = await this.read(index)
     if (data == null) return undefined
-    const packed = this.opts.compressFresh() ? await c?.encode(index, data) : undefined
+    const packed = await c?.encode(index, data)
     return packed != null ? { bytes: packed, zstd: true } : { bytes: data, zstd: false }
   }
 
