@@ -65,10 +65,10 @@ describe('wire frames', () => {
     }
   })
 
-  it('carries the starving and zstd flags only when set', () => {
+  it('carries the starving, zstd and zstdSignals flags only when set', () => {
     const base = { cid: new Uint8Array([1]), chunkCount: 1, have: null, zone: null, origin: false, linkBps: null }
-    for (const flag of ['starving', 'zstd'] as const) {
-      const decode = (h: typeof base & { starving?: boolean, zstd?: boolean }): boolean | undefined =>
+    for (const flag of ['starving', 'zstd', 'zstdSignals'] as const) {
+      const decode = (h: typeof base & { starving?: boolean, zstd?: boolean, zstdSignals?: boolean }): boolean | undefined =>
         (new FrameDecoder(64).push(encodeHello(h))[0] as Extract<WireMessage, { hello: unknown }>).hello[flag]
       expect(decode({ ...base, [flag]: true })).toBe(true)
       expect(decode(base)).toBe(false)

@@ -3,7 +3,7 @@
  * network thread's scheduler counters (thread-cpu.ts) every so often, feeds
  * them to the CompressionGate (the decision, pure) and reports a change.
  */
-import { CompressionGate, type CompressionGateConfig, type CpuReading, type CpuSample } from '../policy/compression-gate.js'
+import { CompressionGate, type CpuReading, type CpuSample } from '../policy/compression-gate.js'
 import { threadCpuClock } from './thread-cpu.js'
 
 const SAMPLE_EVERY_MS = 500
@@ -11,7 +11,6 @@ const SAMPLE_EVERY_MS = 500
 export interface CpuRoomOptions {
   /** The thread's counters (default: /proc/thread-self/schedstat; none there: always room). */
   clock?: () => CpuSample | undefined
-  gate?: Partial<CompressionGateConfig>
   /** Never close (the operator knows the link is the limit). */
   always?: boolean
   onChange: (room: boolean, reading: CpuReading) => void
@@ -32,7 +31,7 @@ export class CpuRoom {
   private lastSample = -Infinity
 
   constructor (private readonly opts: CpuRoomOptions) {
-    this.gate = new CompressionGate(opts.gate)
+    this.gate = new CompressionGate()
     this.clock = opts.always === true ? undefined : opts.clock ?? threadCpuClock()
   }
 

@@ -172,8 +172,9 @@ export class Link {
 
   /** Tell the peer whether we take PIECE_ZSTD now, if that differs from what it last heard. */
   offerZstd (take: boolean): void {
-    // Before our HELLO the peer would take it for a protocol error; the HELLO will say it.
-    if (!this.helloSent || this.zstdOffered === take) return
+    // Before our HELLO the peer would take it for a protocol error (the HELLO
+    // will say it), and so would an older build that does not know the signals.
+    if (!this.helloSent || this.remoteHello?.zstdSignals !== true || this.zstdOffered === take) return
     this.zstdOffered = take
     this.writer.sendNow(encodeSignal(take ? MsgType.TakeZstd : MsgType.NoZstd))
   }

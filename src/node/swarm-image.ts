@@ -169,7 +169,8 @@ export class SwarmImage {
       origin,
       linkBps: this.opts.linkBps ?? null,
       // What we take is what we compress: both hang on the compressor and the CPU's room for it.
-      zstd: this.compressor?.room ?? false
+      zstd: this.compressor?.room ?? false,
+      zstdSignals: true
     }
   }
 

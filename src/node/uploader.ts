@@ -130,8 +130,8 @@ export class Uploader {
 
   /**
    * What to send for a chunk: its kept frame, else the chunk read from disk,
-   * compressed when the peer takes that, our CPU has room, and it pays. Runs ahead of the wire,
-   * so compressing overlaps the previous chunk's send.
+   * compressed when the peer takes that, our CPU has room, and it pays. Runs
+   * ahead of the wire, so compressing overlaps the previous chunk's send.
    */
   private async payload (link: Link, index: number): Promise<Payload | undefined> {
     const c = link.takesZstd ? this.opts.compressor : undefined

@@ -14,7 +14,8 @@
  * LAST_RESORT come from an origin: trade with it like any peer, or again ask
  * it only for what no one else has. TAKE_ZSTD and NO_ZSTD change what the
  * HELLO said about PIECE_ZSTD: a host whose CPU, not its link, is the limit
- * asks for chunks as they are (policy/compression-gate.ts).
+ * asks for chunks as they are (policy/compression-gate.ts). They go only to a
+ * peer whose HELLO says `zstdSignals`: an older build refuses unknown types.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -54,6 +55,8 @@ export interface Hello {
   starving?: boolean
   /** The sender takes PIECE_ZSTD (absent: false). */
   zstd?: boolean
+  /** The sender understands TAKE_ZSTD / NO_ZSTD (absent: an older build, which would close the stream on them). */
+  zstdSignals?: boolean
 }
 
 export type SignalType = typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested |
@@ -89,7 +92,8 @@ export function encodeHello (hello: Hello): Uint8Array {
     origin: hello.origin,
     link: hello.linkBps,
     ...(hello.starving === true ? { starving: true } : {}),
-    ...(hello.zstd === true ? { zstd: true } : {})
+    ...(hello.zstd === true ? { zstd: true } : {}),
+    ...(hello.zstdSignals === true ? { zstdSignals: true } : {})
   })
   return frame(MsgType.Hello, body)
 }
@@ -161,7 +165,8 @@ function decodeHello (body: Uint8Array): Hello {
     // A rate is a hint for the origin's service decision; nonsense counts as unknown.
     linkBps: typeof o.link === 'number' && Number.isFinite(o.link) && o.link > 0 ? o.link : null,
     starving: o.starving === true,
-    zstd: o.zstd === true
+    zstd: o.zstd === true,
+    zstdSignals: o.zstdSignals === true
   }
 }
 
