@@ -7,24 +7,25 @@ import { MsgType, type Hello, type WireMessage } from '../src/node/wire.js'
 
 /** Two ends of an in-memory stream: what one sends arrives at the other as a 'message' event. */
 function streamPair (): [Stream, Stream] {
-  const end = (): EventTarget & Record<string, unknown> => Object.assign(new EventTarget(), {
-    writeStatus: 'writable',
-    writableNeedsDrain: false,
-    writeBufferLength: 0,
-    maxReadBufferLength: 0,
-    close: async () => {},
-    abort: () => {}
-  })
-  const a = end()
-  const b = end()
-  const wire = (to: EventTarget) => (buf: Uint8Array | Uint8ArrayList): boolean => {
-    const data = buf instanceof Uint8Array ? buf : buf.subarray()
-    queueMicrotask(() => { to.dispatchEvent(Object.assign(new Event('message'), { data })) })
-    return true
+  const ends: EventTarget[] = []
+  const end = (peerIndex: number): EventTarget => {
+    const send = (buf: Uint8Array | Uint8ArrayList): boolean => {
+      const data = buf instanceof Uint8Array ? buf : buf.subarray()
+      queueMicrotask(() => { ends[peerIndex].dispatchEvent(Object.assign(new Event('message'), { data })) })
+      return true
+    }
+    return Object.assign(new EventTarget(), {
+      writeStatus: 'writable',
+      writableNeedsDrain: false,
+      writeBufferLength: 0,
+      maxReadBufferLength: 0,
+      send,
+      close: async () => {},
+      abort: () => {}
+    })
   }
-  a.send = wire(b)
-  b.send = wire(a)
-  return [a as unknown as Stream, b as unknown as Stream]
+  ends.push(end(1), end(0))
+  return [ends[0] as unknown as Stream, ends[1] as unknown as Stream]
 }
 
 const hello = (extra: Partial<Hello>): Hello => ({ cid: new Uint8Array([1]), chunkCount: 4, have: null, zone: null, origin: false, linkBps: null, ...extra })
