@@ -198,6 +198,7 @@ function compressLine (cpu: NonNullable<NodeStatus['cpu']>): string {
   const figures = cpu.share != null && cpu.demand != null
     ? `: the network thread got ${cpu.share} of a core when it wanted one, ${cpu.demand} of the time`
     : ''
+  if (cpu.always === true) return 'compressed chunks taken (--compress-always: the CPU is not watched)'
   return (cpu.compressedChunks ? 'compressed chunks taken' : 'compressed chunks refused, the CPU is the limit') + figures
 }
 

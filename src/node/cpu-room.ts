@@ -23,6 +23,8 @@ export interface CpuRoomReport {
   share?: number
   /** How often it wanted one. */
   demand?: number
+  /** Started with --compress-always: the CPU is not watched. */
+  always?: true
 }
 
 export class CpuRoom {
@@ -47,6 +49,7 @@ export class CpuRoom {
 
   report (): CpuRoomReport {
     const r = this.gate.reading
+    if (this.opts.always === true) return { compressedChunks: true, always: true }
     return { compressedChunks: this.gate.open, ...(r != null ? { share: round2(r.share), demand: round2(r.demand) } : {}) }
   }
 }
