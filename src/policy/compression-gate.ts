@@ -38,7 +38,7 @@ export interface CompressionGateConfig {
   closeBelowShare: number
   /** ...and reopen only above this share. */
   openAboveShare: number
-  /** A thread wanting a core less often than this is not short of one, whatever its share. */
+  /** A thread wanting a core less often than this is not short of one, whatever its share (closing only). */
   minDemand: number
   /** Running this fraction of the time: the thread itself is the limit. */
   busyRun: number
@@ -85,7 +85,10 @@ export class CompressionGate {
     const r: CpuReading = { share: wanted > 0 ? run / wanted : 1, demand: wanted / wall, run: run / wall }
     this.reading = r
     const starved = r.run >= this.cfg.busyRun || (r.demand >= this.cfg.minDemand && r.share < this.cfg.closeBelowShare)
-    const relieved = r.run < this.cfg.busyRun && (r.demand < this.cfg.minDemand || r.share > this.cfg.openAboveShare)
+    // Reopen on the share alone: a thread with little to do on a machine still
+    // short of cores would only close again when work comes (at N = 24 lulls
+    // made gates flap 6-10 times a run when low demand reopened them).
+    const relieved = r.run < this.cfg.busyRun && r.share > this.cfg.openAboveShare
     const next = this.open ? !starved : relieved
     if (next === this.open) return false
     this.open = next
