@@ -64,7 +64,8 @@ export class Imgp2pNode {
   private manifestBytesSent = 0
   private readonly prefetch: ManifestPrefetch
   private readonly log: (msg: string) => void
-  private readonly cpuRoom: CpuRoom
+  /** Whether the CPU has room for compressed chunks (absent with compression off). */
+  private readonly cpuRoom?: CpuRoom
 
   private constructor (host: Imgp2pHost, store: ImageStore & ImageExporter, private readonly opts: NodeOptions) {
     this.host = host
@@ -73,7 +74,7 @@ export class Imgp2pNode {
     this.log = opts.log ?? (() => {})
     this.rng = seededRng(opts.seed ?? Math.floor(Math.random() * 2 ** 31))
     this.bootstrap = new BootstrapDialer(host, opts.peers ?? [], this.log)
-    this.cpuRoom = new CpuRoom({
+    this.cpuRoom = opts.compressChunks === false ? undefined : new CpuRoom({
       clock: opts.cpuClock,
       always: opts.compressWhenCpuBound,
       onChange: (room, r) => {
@@ -176,7 +177,7 @@ export class Imgp2pNode {
 
   private tick (): void {
     const now = Date.now()
-    if (this.opts.compressChunks !== false) this.cpuRoom.tick(performance.now())
+    this.cpuRoom?.tick(performance.now())
     for (const img of this.images.values()) img.tick(now)
   }
 
@@ -203,7 +204,7 @@ export class Imgp2pNode {
       complete,
       linkBps: this.opts.linkBps,
       compress: this.opts.compressChunks,
-      cpuRoom: this.cpuRoom.room,
+      cpuRoom: this.cpuRoom?.room,
       frameDir: this.frameDir,
       rng: this.rng,
       choker: this.opts.choker,
@@ -386,7 +387,7 @@ export class Imgp2pNode {
       addrs: this.addrs(),
       zone: this.opts.zone,
       peers: this.host.getPeers().map(p => ({ id: p.toString(), addrs: this.host.getConnections(p).map(c => c.remoteAddr.toString()) })),
-      ...(this.opts.compressChunks !== false ? { cpu: this.cpuRoom.report() } : {}),
+      ...(this.cpuRoom != null ? { cpu: this.cpuRoom.report() } : {}),
       ...imageReport(await this.store.list(), this.images, this.manifestBytesSent, Date.now())
     }
   }
