@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import type { ChunkFile } from '../src/cache/files.js'
 import { FsImageStore } from '../src/cache/image-store.js'
-import type { ExportResult, ImageExporter, ImageInfo, ImageStore, ImportOptions, PartialImage } from '../src/cache/types.js'
+import type { ExportResult, ImageExporter, ImageInfo, ImageStore, ImportOptions, ImportResult, PartialImage } from '../src/cache/types.js'
 import type { Manifest } from '../src/chunking/manifest.js'
 import { Imgp2pNode, type NodeOptions } from '../src/node/node.js'
 
@@ -88,7 +88,7 @@ export class FaultyStore implements ImageStore, ImageExporter {
     return new FaultyStore(await FsImageStore.open(dataDir), faults)
   }
 
-  async importFile (file: string, options?: ImportOptions): Promise<{ cid: CID, manifest: Manifest }> { return await this.inner.importFile(file, options) }
+  async importFile (file: string, options?: ImportOptions): Promise<ImportResult> { return await this.inner.importFile(file, options) }
   async putManifest (cid: CID, bytes: Uint8Array, options?: { durable?: boolean }): Promise<Manifest> { return await this.inner.putManifest(cid, bytes, options) }
   async getManifest (cid: CID): Promise<Manifest | undefined> { return await this.inner.getManifest(cid) }
   async getManifestBytes (cid: CID): Promise<Uint8Array | undefined> { return await this.inner.getManifestBytes(cid) }

@@ -16,12 +16,14 @@ import type { HashPool } from '../chunking/verify.js'
 import { InvalidManifestError, NotFoundError, fsError } from '../errors.js'
 import { Bitfield } from '../util/bitfield.js'
 import { exportImage } from './export.js'
+import { fileIdentity, ImportIndex, sameIdentity } from './import-index.js'
 import { openFile, readExactly, syncDir, writeAll, writeFileAtomic } from './files.js'
 import type { ChunkFile, OpenFile } from './files.js'
 import { decodeHave } from './have-record.js'
 import { FsPartialImage } from './partial-image.js'
 import { ReadHandles } from './read-handles.js'
-import type { ExportResult, ImageExporter, ImageInfo, ImageStore, ImportOptions, PartialImage } from './types.js'
+import type { FileIdentity } from './import-index.js'
+import type { ExportResult, ImageExporter, ImageInfo, ImageStore, ImportOptions, ImportResult, PartialImage } from './types.js'
 
 export interface FsImageStoreOptions {
   /** Opens every file the store writes; tests wrap it to inject faults. */
@@ -44,6 +46,7 @@ export class FsImageStore implements ImageStore, ImageExporter {
   /** Manifests being written in the background (putManifest with durable: false): their bytes, and the write. */
   private readonly manifestWrites = new Map<string, { bytes: Uint8Array, done: Promise<void> }>()
   private readonly readHandles = new ReadHandles()
+  private imports!: ImportIndex
 
   private readonly options: FsImageStoreOptions
 
@@ -57,6 +60,7 @@ export class FsImageStore implements ImageStore, ImageExporter {
     const store = new FsImageStore(dataDir, options)
     try {
       for (const d of ['manifests', 'images', 'partial']) await mkdir(join(dataDir, d), { recursive: true })
+      store.imports = await ImportIndex.open(join(dataDir, 'imports.json'))
     } catch (err) {
       throw fsError(err, `creating the data dir ${dataDir}`)
     }
@@ -69,7 +73,7 @@ export class FsImageStore implements ImageStore, ImageExporter {
   private partPath (cid: CID): string { return join(this.dataDir, 'partial', `${cid.toString()}.part`) }
   private havePath (cid: CID): string { return join(this.dataDir, 'partial', `${cid.toString()}.have`) }
 
-  async importFile (file: string, options: ImportOptions = {}): Promise<{ cid: CID, manifest: Manifest }> {
+  async importFile (file: string, options: ImportOptions = {}): Promise<ImportResult> {
     const tmp = join(this.dataDir, 'partial', `import-${randomBytes(6).toString('hex')}.tmp`)
     let src: FileHandle
     try {
@@ -79,9 +83,14 @@ export class FsImageStore implements ImageStore, ImageExporter {
       throw err
     }
     let result
+    let before: FileIdentity | undefined
+    let chunkSize: number
     try {
-      const size = (await src.stat()).size
-      const chunkSize = options.chunkSize ?? chunkSizeFor(size)
+      before = fileIdentity(await src.stat({ bigint: true }))
+      const size = Number(before.size)
+      chunkSize = options.chunkSize ?? chunkSizeFor(size)
+      const known = await this.knownImport(before, chunkSize)
+      if (known != null) return { ...known, reused: true }
       const out = await this.open(tmp, 'w', 0o644)
       try {
         await out.truncate(size) // sparse from the start: zero chunks are never written
@@ -98,6 +107,9 @@ export class FsImageStore implements ImageStore, ImageExporter {
       } finally {
         await out.close()
       }
+      // A file written to while we read it is not recorded: its bytes may
+      // be a mix, though the image we keep is what its CID says.
+      if (!sameIdentity(before, fileIdentity(await src.stat({ bigint: true })))) before = undefined
     } catch (err) {
       await rm(tmp, { force: true })
       throw fsError(err, `importing ${file}`)
@@ -119,7 +131,19 @@ export class FsImageStore implements ImageStore, ImageExporter {
       throw fsError(err, `importing ${file}`)
     }
     if (!this.partials.has(cid.toString())) await this.removePartialFiles(cid)
-    return { cid, manifest }
+    // The record only saves a later add its reading: failing to write it
+    // (a full disk) must not fail this add, whose image is in place.
+    if (before != null) await this.imports.record(file, before, chunkSize, cid.toString()).catch(() => {})
+    return { cid, manifest, reused: false }
+  }
+
+  private async knownImport (id: FileIdentity, chunkSize: number): Promise<{ cid: CID, manifest: Manifest } | undefined> {
+    const text = this.imports.lookup(id, chunkSize)
+    if (text == null) return undefined
+    const cid = CID.parse(text)
+    const manifest = await this.getManifest(cid)
+    // Removed since (imgp2p rm): import it again.
+    return manifest != null && await exists(this.imagePath(cid)) ? { cid, manifest } : undefined
   }
 
   async putManifest (cid: CID, bytes: Uint8Array, options: { durable?: boolean } = {}): Promise<Manifest> {
@@ -296,6 +320,7 @@ export class FsImageStore implements ImageStore, ImageExporter {
       if (await exists(p)) { await rm(p, { force: true }); removed = true }
     }
     this.manifests.delete(cid.toString())
+    await this.imports.forget(cid.toString())
     return removed
   }
 
@@ -306,7 +331,7 @@ export class FsImageStore implements ImageStore, ImageExporter {
 
   private async removeStaleTemps (): Promise<void> {
     const now = Date.now()
-    for (const d of ['manifests', 'images', 'partial']) {
+    for (const d of ['.', 'manifests', 'images', 'partial']) {
       const dir = join(this.dataDir, d)
       for (const name of await readdir(dir)) {
         if (!name.endsWith('.tmp')) continue

@@ -6,6 +6,7 @@
  *   images/<cid>             complete images, made visible by rename
  *   partial/<cid>.part       a pull in progress (sparse file of the full size)
  *   partial/<cid>.have       which chunks of .part are verified (written atomically)
+ *   imports.json             files added, by identity, and their CIDs (import-index.ts)
  */
 import type { CID } from 'multiformats/cid'
 import type { Manifest } from '../chunking/manifest.js'
@@ -27,11 +28,21 @@ export interface ImportOptions {
   onProgress?: (bytesDone: number, totalBytes: number) => void
 }
 
+export interface ImportResult {
+  cid: CID
+  manifest: Manifest
+  /** The file was added before and has not changed since: nothing was read. */
+  reused: boolean
+}
+
 export interface ImageStore {
   readonly dataDir: string
 
-  /** Chunk `file`, keep a copy in the cache and return the image CID (the manifest's CID). */
-  importFile (file: string, options?: ImportOptions): Promise<{ cid: CID, manifest: Manifest }>
+  /**
+   * Chunk `file`, keep a copy in the cache and return the image CID (the
+   * manifest's CID). A file added before and unchanged since is not read again.
+   */
+  importFile (file: string, options?: ImportOptions): Promise<ImportResult>
 
   /**
    * Store manifest bytes after checking they hash to `cid` and decode; returns

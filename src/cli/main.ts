@@ -131,9 +131,9 @@ async function addCmd (args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { 'chunk-size': { type: 'string' } }, 1)
   const cs = str(values, 'chunk-size')
   const chunkSize = cs != null ? sizeArg(cs, '--chunk-size') : undefined
-  const r = await callDaemon<{ cid: string, size: number, chunks: number }>(dataDir(values), 'add', { file: resolve(positionals[0]), chunkSize })
+  const r = await callDaemon<{ cid: string, size: number, chunks: number, reused: boolean }>(dataDir(values), 'add', { file: resolve(positionals[0]), chunkSize })
   if (values.json === true) process.stdout.write(JSON.stringify(r) + '\n')
-  else process.stdout.write(`added ${formatBytes(r.size)} in ${r.chunks} chunks\n${r.cid}\n`)
+  else process.stdout.write(`${r.reused ? 'unchanged since added:' : 'added'} ${formatBytes(r.size)} in ${r.chunks} chunks\n${r.cid}\n`)
   return 0
 }
 

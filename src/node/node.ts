@@ -255,8 +255,8 @@ export class Imgp2pNode {
 
   // ---- operations ----
 
-  async add (file: string, options: { chunkSize?: number, signal?: AbortSignal } = {}): Promise<{ cid: string, size: number, chunks: number }> {
-    const { cid, manifest } = await this.store.importFile(resolvePath(file), { chunkSize: options.chunkSize, signal: options.signal })
+  async add (file: string, options: { chunkSize?: number, signal?: AbortSignal } = {}): Promise<{ cid: string, size: number, chunks: number, reused: boolean }> {
+    const { cid, manifest, reused } = await this.store.importFile(resolvePath(file), { chunkSize: options.chunkSize, signal: options.signal })
     const key = cid.toString()
     this.addedHere.add(key)
     this.completeImages.add(key)
@@ -264,7 +264,7 @@ export class Imgp2pNode {
     // An image entering the cloud is news worth no batching delay: a
     // deployment may follow within a second.
     this.announcer.publishNow()
-    return { cid: key, size: manifest.size, chunks: manifest.chunks.length }
+    return { cid: key, size: manifest.size, chunks: manifest.chunks.length, reused }
   }
 
   async pull (cidText: string, options: PullOptions = {}): Promise<PullResult> {
