@@ -8,7 +8,7 @@ import { chmod, mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, startDaemonProcess, type DaemonProcess } from '../src/cli/daemon-process.js'
-import { sha256File, tempDir, textChunk, writeImage } from './helpers.js'
+import { sha256File, tempDir, textChunk, waitFor, writeImage } from './helpers.js'
 
 interface Run { code: number, stdout: string, stderr: string }
 
@@ -127,6 +127,13 @@ describe('imgp2p CLI', () => {
     expect(r.stderr).toMatch(/--no-compress and --compress-always/)
   })
 
+  it('refuses a --cache-max that is not a size in one line (exit 64)', async () => {
+    const r = await cli(['daemon', '--cache-max', 'lots', '--data-dir', join(dir, 'badcache')])
+    expect(r.code).toBe(64)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toMatch(/--cache-max: not a size: "lots"/)
+  })
+
   it('reports a missing file on add in one line', async () => {
     const r = await cli(['add', join(dir, 'missing.raw'), '--data-dir', join(dir, 'origin')])
     expect(r.code).not.toBe(0)
@@ -204,7 +211,7 @@ describe('imgp2p daemon: compressed chunks', () => {
       const a = await startDaemonProcess({ dataDir: join(t.path, 'a'), extraArgs: ['--compress-always'] })
       daemons.push(a)
       daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'b'), peers: [a.addrs[0]], extraArgs: ['--compress-always'] }))
-      daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'c'), peers: [a.addrs[0]], extraArgs: ['--no-compress'] }))
+      daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'c'), peers: [a.addrs[0]], extraArgs: ['--no-compress', '--cache-max', '64MiB'] }))
       const id = (await cli(['add', img, '--data-dir', join(t.path, 'a')])).stdout.trim().split('\n').at(-1) as string
       const received = async (host: string): Promise<number> => {
         const r = await cli(['pull', id, '--out', join(t.path, `${host}.raw`), '--data-dir', join(t.path, host), '--timeout', '30'])
@@ -223,6 +230,9 @@ describe('imgp2p daemon: compressed chunks', () => {
       expect(await received('c')).toBeGreaterThanOrEqual(6 * MiB)
       expect(await cpuOf('c')).toBeUndefined()
       expect((await cli(['status', '--data-dir', join(t.path, 'c')])).stdout).not.toMatch(/^compress/m)
+      // --cache-max: status tells what the cache holds against it, once the pass after the pull ran.
+      await waitFor(async () => /^cache +6\.0 MiB of 64\.0 MiB \(--cache-max/m.test((await cli(['status', '--data-dir', join(t.path, 'c')])).stdout), 10_000, 'the cache line')
+      expect((await cli(['status', '--data-dir', join(t.path, 'b')])).stdout).not.toMatch(/^cache/m)
     } finally {
       await Promise.all(daemons.map(async d => { await d.stop() }))
       await t.cleanup()

@@ -18,6 +18,7 @@ export interface DaemonArgs {
   linkBps?: number
   compressChunks?: boolean
   compressWhenCpuBound?: boolean
+  cacheMaxBytes?: number
 }
 
 /**
@@ -58,6 +59,7 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     linkBps: args.linkBps,
     compressChunks: args.compressChunks,
     compressWhenCpuBound: args.compressWhenCpuBound,
+    cacheMaxBytes: args.cacheMaxBytes,
     log
   })
   let server

@@ -13,7 +13,7 @@ import { ProgressReporter } from './progress.js'
 const USAGE = `usage: imgp2p <command> [options]
 
   daemon [--data-dir DIR] [--listen MULTIADDR]... [--peer MULTIADDR]... [--zone NAME] [--origin] [--mdns] [--neighbours N]
-         [--link-mbit RATE] [--no-compress | --compress-always] [--verbose]
+         [--link-mbit RATE] [--no-compress | --compress-always] [--cache-max SIZE] [--verbose]
   add FILE [--data-dir DIR] [--chunk-size SIZE] [--json]      import an image; prints its CID last
   pull CID [--out PATH] [--data-dir DIR] [--timeout SECONDS] [--json]
   ls [--data-dir DIR] [--json]
@@ -100,6 +100,7 @@ async function daemonCmd (args: string[]): Promise<number> {
     'hash-workers': { type: 'string' },
     neighbours: { type: 'string' },
     'link-mbit': { type: 'string' },
+    'cache-max': { type: 'string' },
     // On by default; --compress stays accepted for scripts written when it was opt-in.
     compress: { type: 'boolean', default: true },
     'no-compress': { type: 'boolean', default: false },
@@ -123,7 +124,8 @@ async function daemonCmd (args: string[]): Promise<number> {
     neighbours: countArg(values, 'neighbours'),
     linkBps: linkArg(values),
     compressChunks: values['no-compress'] !== true,
-    compressWhenCpuBound: values['compress-always'] === true
+    compressWhenCpuBound: values['compress-always'] === true,
+    cacheMaxBytes: str(values, 'cache-max') != null ? sizeArg(str(values, 'cache-max') as string, '--cache-max') : undefined
   })
 }
 
@@ -186,6 +188,7 @@ async function statusCmd (args: string[]): Promise<number> {
   process.stdout.write(`peers    ${s.peers.length}\nsent     ${formatBytes(s.bytesSent)}\nreceived ${formatBytes(s.bytesReceived)}` +
     (s.bytesReceivedCrossZone > 0 ? ` (${formatBytes(s.bytesReceivedCrossZone)} from other zones)` : '') + '\n')
   if (s.cpu != null) process.stdout.write(`compress ${compressLine(s.cpu)}\n`)
+  if (s.cache != null) process.stdout.write(`cache    ${formatBytes(s.cache.bytes)} of ${formatBytes(s.cache.maxBytes)} (--cache-max; least recently used images go first)\n`)
   for (const i of s.images) {
     const state = i.complete ? 'complete' : `${i.downloading ? 'pulling' : 'partial'} ${i.haveCount}/${i.chunkCount}`
     process.stdout.write(`image    ${i.cid} ${state}, ${i.links} peers, up ${formatBytes(i.uploadRate)}/s, down ${formatBytes(i.downloadRate)}/s\n`)

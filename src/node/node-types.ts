@@ -2,6 +2,7 @@
 import type { ImageExporter, ImageInfo, ImageStore } from '../cache/types.js'
 import type { CpuSample } from '../policy/compression-gate.js'
 import type { ChokerConfig, DuplicateCounts, OriginConfig } from '../policy/types.js'
+import type { CacheUsage } from './cache-keeper.js'
 import type { CpuRoomReport } from './cpu-room.js'
 import type { DownloadProgress } from './swarm-image.js'
 import type { LinkCaps } from './swarm-links.js'
@@ -56,6 +57,14 @@ export interface NodeOptions {
   completeNewsDelayMs?: number
   /** Fetch the manifests of images peers announce, so a pull starts trading at once (default true; manifest-prefetch.ts). */
   prefetchManifests?: boolean
+  /**
+   * Keep the cache's complete images under this many bytes on disk, removing
+   * the least recently used first (cache-keeper.ts says what always stays).
+   * Unbounded when absent.
+   */
+  cacheMaxBytes?: number
+  /** An image used this recently always stays (default DEFAULT_CACHE_GRACE_MS, 10 min); for tests. */
+  cacheGraceMs?: number
   /** Threads that verify chunk hashes; 0 hashes on the network thread. */
   hashWorkers?: number
   log?: (msg: string) => void
@@ -102,6 +111,8 @@ export interface NodeStatus {
   peers: Array<{ id: string, addrs: string[] }>
   /** Whether this host takes compressed chunks now, and the CPU figures that decided it (absent with compression off). */
   cpu?: CpuRoomReport
+  /** Bytes the cache's complete images take on disk, as of the last pass, and --cache-max (absent without it). */
+  cache?: CacheUsage
   bytesSent: number
   bytesReceived: number
   /** Chunk bytes received from peers of another zone (both zones known), duplicates included. */

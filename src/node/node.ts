@@ -23,6 +23,7 @@ import { createHost, type Imgp2pHost } from './host.js'
 import { COMPLETE_NEWS_DELAY_MS } from './image-download.js'
 import { loadOrCreateKey } from './identity.js'
 import { BootstrapDialer } from './bootstrap.js'
+import { CacheKeeper } from './cache-keeper.js'
 import { CpuRoom } from './cpu-room.js'
 import { DEFAULT_NEIGHBOURS, Neighbourhood } from './neighbours.js'
 import { findManifest } from './manifest-finder.js'
@@ -66,6 +67,8 @@ export class Imgp2pNode {
   private readonly log: (msg: string) => void
   /** Whether the CPU has room for compressed chunks (absent with compression off). */
   private readonly cpuRoom?: CpuRoom
+  /** Holds the cache under --cache-max (absent without it). */
+  private readonly keeper?: CacheKeeper
 
   private constructor (host: Imgp2pHost, store: ImageStore & ImageExporter, private readonly opts: NodeOptions) {
     this.host = host
@@ -81,6 +84,15 @@ export class Imgp2pNode {
         this.log(`compressed chunks ${room ? 'taken again' : 'refused'}: the network thread got ${r.share.toFixed(2)} of a core while it wanted one, ${r.demand.toFixed(2)} of the time`)
         for (const img of this.images.values()) img.setCpuRoom(room)
       }
+    })
+    this.keeper = opts.cacheMaxBytes == null ? undefined : new CacheKeeper({
+      store,
+      maxBytes: opts.cacheMaxBytes,
+      graceMs: opts.cacheGraceMs,
+      pinned: (key) => this.addedHere.has(key) || this.pulls.has(key),
+      served: (key) => this.images.get(key)?.uploadedBytes ?? 0,
+      remove: async (key) => { await this.remove(key) },
+      log: this.log
     })
     this.links = new SwarmLinks({
       host,
@@ -166,6 +178,7 @@ export class Imgp2pNode {
       for (const img of this.images.values()) if (img.downloading) void this.links.open(img, evt.detail.toString())
     })
     this.tickTimer = setInterval(() => { this.tick() }, TICK_MS)
+    this.keeper?.start()
     await this.neighbours.start()
     this.bootstrap.start()
     if (this.completeImages.size > 0) this.announcer.changed()
@@ -259,6 +272,8 @@ export class Imgp2pNode {
     const { cid, manifest, reused } = await this.store.importFile(resolvePath(file), { chunkSize: options.chunkSize, signal: options.signal })
     const key = cid.toString()
     this.addedHere.add(key)
+    this.keeper?.touch(key)
+    void this.keeper?.enforce()
     this.completeImages.add(key)
     if (!this.images.has(key)) this.createImage(cid, manifest, true)
     // An image entering the cloud is news worth no batching delay: a
@@ -269,6 +284,10 @@ export class Imgp2pNode {
 
   async pull (cidText: string, options: PullOptions = {}): Promise<PullResult> {
     const cid = parseCid(cidText)
+    return this.keeper == null ? await this.pullImage(cid, options) : await this.keeper.using(cid.toString(), async () => await this.pullImage(cid, options))
+  }
+
+  private async pullImage (cid: CID, options: PullOptions): Promise<PullResult> {
     const key = cid.toString()
     const out = options.out != null ? resolvePath(options.out) : undefined
     if (out != null) await checkOutputPath(out)
@@ -388,6 +407,7 @@ export class Imgp2pNode {
       zone: this.opts.zone,
       peers: this.host.getPeers().map(p => ({ id: p.toString(), addrs: this.host.getConnections(p).map(c => c.remoteAddr.toString()) })),
       ...(this.cpuRoom != null ? { cpu: this.cpuRoom.report() } : {}),
+      ...(this.keeper != null ? { cache: this.keeper.usage() } : {}),
       ...imageReport(await this.store.list(), this.images, this.manifestBytesSent, Date.now())
     }
   }
@@ -408,6 +428,7 @@ export class Imgp2pNode {
     if (this.stopped) return
     this.stopped = true
     clearInterval(this.tickTimer)
+    this.keeper?.stop()
     this.prefetch.stop()
     this.bootstrap.stop()
     this.neighbours.stop()
