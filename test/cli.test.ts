@@ -3,25 +3,15 @@
  * `pull --out`, `ls`, `status`, `rm`, and the one-line errors with their
  * exit codes.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, startDaemonProcess, type DaemonProcess } from '../src/cli/daemon-process.js'
-import { sha256File, tempDir, textChunk, waitFor, writeImage } from './helpers.js'
-
-interface Run { code: number, stdout: string, stderr: string }
+import { runCommand, sha256File, tempDir, textChunk, waitFor, writeImage, type Run } from './helpers.js'
 
 async function cli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return await new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    p.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    p.on('error', reject)
-    p.on('close', (code) => { resolve({ code: code ?? -1, stdout, stderr }) })
-  })
+  return await runCommand(process.execPath, [BIN, ...args], env)
 }
 
 const MiB = 1024 * 1024

@@ -1,5 +1,5 @@
 /** Shared fixtures for the swarm and CLI tests: temp dirs, images, nodes, fault-injecting stores. */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,6 +25,21 @@ export async function tempDir (prefix = 'imgp2p-test-'): Promise<{ path: string,
 }
 
 export { sha256File, textBytes as textChunk, writeSampleImage as writeImage } from '../src/util/sample-image.js'
+
+export interface Run { code: number, stdout: string, stderr: string }
+
+/** Run a command to its end as a user's shell would, collecting what it printed. */
+export async function runCommand (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return await new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    p.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    p.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    p.on('error', reject)
+    p.on('close', (code) => { resolve({ code: code ?? -1, stdout, stderr }) })
+  })
+}
 
 /** A ChunkFile's methods bound to it, to override one of them in a test: `{ ...passThrough(fh), write }`. */
 export function passThrough (fh: ChunkFile): ChunkFile {

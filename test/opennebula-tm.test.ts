@@ -6,26 +6,11 @@
  * would (its own data dir), `onevm` and the xpath helper say what size the
  * VM's template asks for, `qemu-img` records what it was asked to do.
  */
-import { spawn } from 'node:child_process'
 import { chmod, mkdir, readFile, readlink, readdir, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, startDaemonProcess, type DaemonProcess } from '../src/cli/daemon-process.js'
-import { sha256File, tempDir, writeImage } from './helpers.js'
-
-interface Run { code: number, stdout: string, stderr: string }
-
-async function run (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return await new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    p.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    p.on('error', reject)
-    p.on('close', (code) => { resolve({ code: code ?? -1, stdout, stderr }) })
-  })
-}
+import { runCommand as run, sha256File, tempDir, writeImage } from './helpers.js'
 
 async function script (path: string, body: string): Promise<void> {
   await writeFile(path, `#!/usr/bin/env bash\nset -euo pipefail\n${body}\n`)
