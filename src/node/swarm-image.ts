@@ -20,6 +20,7 @@ import { type DownloadContext, type HeldNews, ImageDownload, PARTIAL_NEWS_AFTER_
 import type { Link } from './link.js'
 import { Uploader } from './uploader.js'
 import { PeerExchange } from './peer-exchange.js'
+import { PeerHoldings, resolveSecondLink } from './peer-holdings.js'
 import { MsgType, type Hello, type PexEntry, type WireMessage } from './wire.js'
 
 export interface SwarmImageOptions {
@@ -79,7 +80,7 @@ export class SwarmImage {
 
   private readonly uploader: Uploader
   private download?: ImageDownload
-  private readonly remoteHave = new Map<string, Bitfield>()
+  private readonly remoteHave: PeerHoldings
   private fullHeld?: Bitfield
   private zeroHeld?: Bitfield
   /** Verified bytes the last finished download fetched: its final progress report tells them. */
@@ -95,6 +96,7 @@ export class SwarmImage {
     this.manifest = opts.manifest
     this.chunkCount = chunkCount(opts.manifest)
     this.complete = opts.complete
+    this.remoteHave = new PeerHoldings(this.chunkCount)
     this.pex = new PeerExchange(this.links, opts.addrsOf)
     const origin = opts.origin && opts.complete
     this.compressor = opts.compress !== false
@@ -109,7 +111,7 @@ export class SwarmImage {
         : undefined,
       held: () => this.held(),
       seeding: () => this.complete,
-      haveCountOf: (peer) => this.remoteHave.get(peer)?.count ?? 0,
+      haveCountOf: (peer) => this.remoteHave.countOf(peer),
       links: this.links,
       compressor: this.compressor,
       log: opts.log
@@ -198,14 +200,8 @@ export class SwarmImage {
     if (this.banned.has(link.peer)) { link.close(); return false }
     const existing = this.links.get(link.peer)
     if (existing != null && !existing.closed) {
-      const opener = (l: Link): string => l.initiator === 'local' ? this.opts.selfId : l.peer
-      // Two streams crossed: both sides keep the one the lower peer id opened.
-      // Opened by the same side: the new one replaces a stale one.
-      const keepNew = opener(link) <= opener(existing)
+      const { keepNew, crossing } = resolveSecondLink(this.opts.selfId, link, existing)
       if (!keepNew) { link.close(); return false }
-      // Only crossing streams carry the same peer's live state; a stale link's
-      // HAVEs may describe an image the peer has since removed.
-      const crossing = opener(link) !== opener(existing)
       this.detach(existing, now, crossing)
       existing.close()
     }
@@ -215,10 +211,7 @@ export class SwarmImage {
     const hello = link.remoteHello
     const meta = this.metaOf(link)
     this.origin?.addPeer(link.peer, meta)
-    const known = this.knownHave(link.peer)
-    if (hello?.have != null && hello.have.length === known.bytes.length) {
-      for (const i of new Bitfield(this.chunkCount, hello.have).indexes()) known.set(i)
-    }
+    const known = this.remoteHave.addHello(link.peer, hello?.have)
     if (this.download?.finished === false) {
       this.download.policy.addPeer(link.peer, meta, now)
       if (known.count > 0) this.download.policy.onBitfield(link.peer, known)
@@ -238,17 +231,6 @@ export class SwarmImage {
   }
 
   /**
-   * What a peer holds, as far as its HELLOs and HAVEs told us. Kept per peer,
-   * not per link: when two crossing streams are resolved, HAVEs that came on
-   * the closed one are not sent again on the survivor.
-   */
-  private knownHave (peer: string): Bitfield {
-    let bf = this.remoteHave.get(peer)
-    if (bf == null) { bf = new Bitfield(this.chunkCount); this.remoteHave.set(peer, bf) }
-    return bf
-  }
-
-  /**
    * Chunks we gained between sending this link's HELLO and registering it
    * were announced only on the links registered then; send them now, or the
    * peer never learns we hold them.
@@ -264,7 +246,7 @@ export class SwarmImage {
     if (this.links.get(link.peer) !== link) return
     this.links.delete(link.peer)
     this.opts.log(`${this.key.slice(-8)}: link ${link.peer.slice(-6)} down, ${this.links.size} links`)
-    if (!keepKnown) this.remoteHave.delete(link.peer)
+    if (!keepKnown) this.remoteHave.forget(link.peer)
     this.uploader.removeLink(link)
     this.download?.policy.removePeer(link.peer, now)
     this.download?.schedulePump()
@@ -276,7 +258,7 @@ export class SwarmImage {
     switch (m.type) {
       case MsgType.Have:
         if (m.index >= this.chunkCount) { link.close(new Error(`HAVE for chunk ${m.index} of ${this.chunkCount}`)); return }
-        this.knownHave(link.peer).set(m.index)
+        this.remoteHave.of(link.peer).set(m.index)
         dl?.policy.onHave(link.peer, m.index)
         this.origin?.onPeerHave(link.peer, m.index)
         if (dl != null && !link.amInterested && dl.policy.isInterested(link.peer)) link.interested(true)
@@ -365,7 +347,7 @@ export class SwarmImage {
       chunkBytes: this.manifest.chunkSize,
       onVerifiedFrame: this.compressor == null ? undefined : (i, f) => { this.compressor?.remember(i, f) },
       links: this.links,
-      knownHave: (peer) => this.knownHave(peer),
+      knownHave: (peer) => this.remoteHave.of(peer),
       metaOf: (link) => this.metaOf(link),
       log: this.opts.log,
       onHeldChanged: this.opts.onHeldChanged,
