@@ -135,6 +135,15 @@ describe('a daemon with --cache-max', () => {
     expect((await host.status()).cache).toEqual({ bytes: 2 * MiB, maxBytes: 3 * MiB })
     // Over its own bound, the front-end removed nothing it added.
     expect((await origin.list()).map(x => x.cid).sort()).toEqual([...cids].sort())
+    // Restarted, the front-end still knows what it added: nothing of it goes.
+    const listen = addrOf(origin).replace(/\/p2p\/.*$/, '')
+    await origin.stop()
+    nodes.splice(nodes.indexOf(origin), 1)
+    const again = await startNode(join(t.path, 'origin'), { cacheMaxBytes: MiB, cacheGraceMs: 0, listen: [listen] })
+    nodes.push(again)
+    await new Promise(resolve => setTimeout(resolve, 300)) // the pass at start
+    expect((await again.status()).cache?.bytes).toBe(6 * MiB)
+    expect((await again.list()).map(x => x.cid).sort()).toEqual([...cids].sort())
     // An image removed here is pulled again like any other.
     await host.pull(cids[0], { out: join(t.path, 'again.raw'), timeoutMs: 30_000 })
     expect(await sha256File(join(t.path, 'again.raw'))).toBe(await sha256File(files[0]))

@@ -104,6 +104,7 @@ export class FaultyStore implements ImageStore, ImageExporter {
   }
 
   async importFile (file: string, options?: ImportOptions): Promise<ImportResult> { return await this.inner.importFile(file, options) }
+  addedImages (): string[] { return this.inner.addedImages() }
   async putManifest (cid: CID, bytes: Uint8Array, options?: { durable?: boolean }): Promise<Manifest> { return await this.inner.putManifest(cid, bytes, options) }
   async getManifest (cid: CID): Promise<Manifest | undefined> { return await this.inner.getManifest(cid) }
   async getManifestBytes (cid: CID): Promise<Uint8Array | undefined> { return await this.inner.getManifestBytes(cid) }

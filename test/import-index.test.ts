@@ -42,7 +42,7 @@ describe('adding an unchanged file again', () => {
     await s.close()
     const again = await FsImageStore.open(join(root, 'data'))
     expect(await add(again, path)).toEqual({ cid: first.cid, reused: true, read: false })
-    expect(JSON.parse(await readFile(join(root, 'data', 'imports.json'), 'utf8'))).toEqual([expect.objectContaining({ path, cid: first.cid })])
+    expect(JSON.parse(await readFile(join(root, 'data', 'imports.json'), 'utf8'))).toEqual({ files: [expect.objectContaining({ path, cid: first.cid })], added: [first.cid] })
   })
 
   it('reads the file again when its bytes changed, even with size and mtime restored', async () => {
@@ -71,7 +71,10 @@ describe('adding an unchanged file again', () => {
     expect(b).toMatchObject({ reused: false, read: true })
     expect(b.cid).not.toBe(a.cid)
     expect(await add(s, path, 64 * KiB)).toEqual({ cid: a.cid, reused: true, read: false })
+    expect(s.addedImages().sort()).toEqual([a.cid, b.cid].sort())
     expect(await s.remove(CID.parse(a.cid))).toBe(true)
+    // Removed: no longer one this host added, also after a restart.
+    expect((await FsImageStore.open(join(root, 'data'))).addedImages()).toEqual([b.cid])
     expect(await add(s, path, 64 * KiB)).toEqual({ cid: a.cid, reused: false, read: true })
   })
 

@@ -107,8 +107,8 @@ export class FsImageStore implements ImageStore, ImageExporter {
       } finally {
         await out.close()
       }
-      // A file written to while we read it is not recorded: its bytes may
-      // be a mix, though the image we keep is what its CID says.
+      // A file written to while we read it is not recorded as unchanged: its
+      // bytes may be a mix, though the image we keep is what its CID says.
       if (!sameIdentity(before, fileIdentity(await src.stat({ bigint: true })))) before = undefined
     } catch (err) {
       await rm(tmp, { force: true })
@@ -131,9 +131,10 @@ export class FsImageStore implements ImageStore, ImageExporter {
       throw fsError(err, `importing ${file}`)
     }
     if (!this.partials.has(cid.toString())) await this.removePartialFiles(cid)
-    // The record only saves a later add its reading: failing to write it
-    // (a full disk) must not fail this add, whose image is in place.
-    if (before != null) await this.imports.record(file, before, chunkSize, cid.toString()).catch(() => {})
+    // Failing to write the record (a full disk) must not fail this add, whose
+    // image is in place: a later add reads the file again, and a restart
+    // forgets that the image entered here.
+    await this.imports.record(file, before, chunkSize, cid.toString()).catch(() => {})
     return { cid, manifest, reused: false }
   }
 
@@ -144,6 +145,10 @@ export class FsImageStore implements ImageStore, ImageExporter {
     const manifest = await this.getManifest(cid)
     // Removed since (imgp2p rm): import it again.
     return manifest != null && await exists(this.imagePath(cid)) ? { cid, manifest } : undefined
+  }
+
+  addedImages (): string[] {
+    return this.imports.addedImages()
   }
 
   async putManifest (cid: CID, bytes: Uint8Array, options: { durable?: boolean } = {}): Promise<Manifest> {

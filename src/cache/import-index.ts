@@ -8,6 +8,9 @@
  * A file counts as unchanged while its device, inode, size, mtime and ctime
  * (nanoseconds) all match. ctime cannot be set from user space: writing to
  * the file, even with its mtime restored, changes it.
+ *
+ * It also keeps which images were added on this host at all, so a restarted
+ * daemon still serves them as their origin and never evicts them.
  */
 import { readFile } from 'node:fs/promises'
 import type { BigIntStats } from 'node:fs'
@@ -46,21 +49,30 @@ export function sameIdentity (a: FileIdentity, b: FileIdentity): boolean {
 export class ImportIndex {
   private readonly path: string
   private readonly entries: Map<string, Entry>
+  private readonly added: Set<string>
   private writing: Promise<void> = Promise.resolve()
 
-  private constructor (path: string, entries: Entry[]) {
+  private constructor (path: string, entries: Entry[], added: string[]) {
     this.path = path
     this.entries = new Map(entries.map(e => [keyOf(e.dev, e.ino, e.chunkSize), e]))
+    this.added = new Set(added)
   }
 
   /** A missing or unreadable record is an empty one: it only ever saves work. */
   static async open (path: string): Promise<ImportIndex> {
     let entries: Entry[] = []
+    let added: string[] = []
     try {
-      const parsed: unknown = JSON.parse(await readFile(path, 'utf8'))
-      if (Array.isArray(parsed)) entries = parsed.filter(isEntry)
+      const parsed = JSON.parse(await readFile(path, 'utf8')) as { files?: unknown, added?: unknown }
+      if (Array.isArray(parsed.files)) entries = parsed.files.filter(isEntry)
+      if (Array.isArray(parsed.added)) added = parsed.added.filter((x): x is string => typeof x === 'string')
     } catch {}
-    return new ImportIndex(path, entries)
+    return new ImportIndex(path, entries, added)
+  }
+
+  /** Images imported on this host, across restarts. */
+  addedImages (): string[] {
+    return [...this.added]
   }
 
   /** The CID recorded for this file at this chunk size, if the file is unchanged since. */
@@ -71,25 +83,32 @@ export class ImportIndex {
     return sameIdentity(recorded, id) ? e.cid : undefined
   }
 
-  async record (path: string, id: FileIdentity, chunkSize: number, cid: string): Promise<void> {
-    const key = keyOf(String(id.dev), String(id.ino), chunkSize)
-    this.entries.delete(key) // re-inserted last: the oldest go first when full
-    this.entries.set(key, { path, dev: String(id.dev), ino: String(id.ino), size: String(id.size), mtimeNs: String(id.mtimeNs), ctimeNs: String(id.ctimeNs), chunkSize, cid })
-    for (const k of this.entries.keys()) {
-      if (this.entries.size <= MAX_ENTRIES) break
-      this.entries.delete(k)
+  /**
+   * `cid` was added here, from `path`; with the file's identity when it did
+   * not change while it was read (else only the first is kept).
+   */
+  async record (path: string, id: FileIdentity | undefined, chunkSize: number, cid: string): Promise<void> {
+    this.added.add(cid)
+    if (id != null) {
+      const key = keyOf(String(id.dev), String(id.ino), chunkSize)
+      this.entries.delete(key) // re-inserted last: the oldest go first when full
+      this.entries.set(key, { path, dev: String(id.dev), ino: String(id.ino), size: String(id.size), mtimeNs: String(id.mtimeNs), ctimeNs: String(id.ctimeNs), chunkSize, cid })
+      for (const k of this.entries.keys()) {
+        if (this.entries.size <= MAX_ENTRIES) break
+        this.entries.delete(k)
+      }
     }
     await this.save()
   }
 
   async forget (cid: string): Promise<void> {
-    let changed = false
+    let changed = this.added.delete(cid)
     for (const [k, e] of this.entries) if (e.cid === cid) { this.entries.delete(k); changed = true }
     if (changed) await this.save()
   }
 
   private async save (): Promise<void> {
-    const bytes = new TextEncoder().encode(JSON.stringify([...this.entries.values()]))
+    const bytes = new TextEncoder().encode(JSON.stringify({ files: [...this.entries.values()], added: [...this.added] }))
     // One write at a time, each with the entries as they are when it starts.
     const next = this.writing.then(async () => { await writeFileAtomic(this.path, bytes, 'recording an import') })
     this.writing = next.catch(() => {})

@@ -43,6 +43,8 @@ export interface ImageStore {
    * manifest's CID). A file added before and unchanged since is not read again.
    */
   importFile (file: string, options?: ImportOptions): Promise<ImportResult>
+  /** The images importFile brought into this cache, across restarts, until removed. */
+  addedImages (): string[]
 
   /**
    * Store manifest bytes after checking they hash to `cid` and decode; returns

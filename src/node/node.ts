@@ -146,6 +146,8 @@ export class Imgp2pNode {
     // Compressed frames are scratch (cache/frame-ring.ts): a crash's leftovers go.
     await rm(this.frameDir, { recursive: true, force: true })
     for (const info of await this.store.list()) if (info.complete) this.completeImages.add(info.cid)
+    // Images added here before a restart are still this host's to serve as their origin, and to keep.
+    for (const key of this.store.addedImages()) if (this.completeImages.has(key)) this.addedHere.add(key)
     await this.host.handle(SWARM_PROTOCOL, (stream, conn) => { void this.links.accept(stream, conn) }, { maxInboundStreams: 256 })
     await this.host.handle(MANIFEST_PROTOCOL, (stream) => {
       void serveManifest(stream, async (cidBytes) => {
