@@ -84,8 +84,9 @@ export class ImportIndex {
   }
 
   /**
-   * `cid` was added here, from `path`; with the file's identity when it did
-   * not change while it was read (else only the first is kept).
+   * `cid` was added here from `path`. `id` is the file's identity, or
+   * undefined when the file changed while it was read: then a later add of
+   * it reads it again.
    */
   async record (path: string, id: FileIdentity | undefined, chunkSize: number, cid: string): Promise<void> {
     this.added.add(cid)

@@ -6,7 +6,7 @@
  *   images/<cid>             complete images, made visible by rename
  *   partial/<cid>.part       a pull in progress (sparse file of the full size)
  *   partial/<cid>.have       which chunks of .part are verified (written atomically)
- *   imports.json             files added, by identity, and their CIDs (import-index.ts)
+ *   imports.json             the images added here, and the files they came from by identity (import-index.ts)
  */
 import type { CID } from 'multiformats/cid'
 import type { Manifest } from '../chunking/manifest.js'
