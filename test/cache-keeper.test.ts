@@ -41,7 +41,8 @@ describe('CacheKeeper over a real cache', () => {
     const t = await tempDir('imgp2p-keeper-')
     cleanup = t.cleanup
     const store = await FsImageStore.open(join(t.path, 'data'))
-    const clock = { t: 1_000_000_000_000 }
+    // An hour ahead of the files' own times: an image never touched here is older than any touched one.
+    const clock = { t: Date.now() + 3_600_000 }
     const served = new Map<string, number>()
     const pinned = new Set<string>()
     const removed: string[] = []
@@ -78,6 +79,27 @@ describe('CacheKeeper over a real cache', () => {
     clock.t += 60_000
     await keeper.enforce() // under the bound: nothing more goes
     expect(removed).toEqual([b])
+  })
+
+  it('removes the partial copy of a pull given up on like any other image, oldest first', async () => {
+    const { store, keeper, cids: [a, b, c], removed } = await setup(0)
+    const t = await tempDir('imgp2p-keeper-seed-')
+    try {
+      await writeFile(join(t.path, 'd'), randomBytes(2 * MiB))
+      const seeder = await FsImageStore.open(join(t.path, 'seed'))
+      const { cid, manifest } = await seeder.importFile(join(t.path, 'd'))
+      await store.putManifest(cid, (await seeder.getManifestBytes(cid)) as Uint8Array)
+      const partial = await store.openPartial(cid, manifest)
+      await partial.writeChunk(0, (await seeder.readChunk(cid, 0)) as Uint8Array)
+      await partial.close()
+      expect((await store.diskUsage(cid))?.bytes).toBeGreaterThanOrEqual(manifest.chunkSize)
+      await keeper.enforce()
+      expect(removed).toEqual([cid.toString(), a])
+      expect(await store.diskUsage(cid)).toBeUndefined()
+      expect(await listed(store)).toEqual([b, c].sort())
+    } finally {
+      await t.cleanup()
+    }
   })
 
   it('keeps whatever was used within the grace period', async () => {

@@ -111,6 +111,7 @@ export class FaultyStore implements ImageStore, ImageExporter {
   async list (): Promise<ImageInfo[]> { return await this.inner.list() }
   async info (cid: CID): Promise<ImageInfo | undefined> { return await this.inner.info(cid) }
   async completePath (cid: CID): Promise<string | undefined> { return await this.inner.completePath(cid) }
+  async diskUsage (cid: CID): Promise<{ bytes: number, changedMs: number } | undefined> { return await this.inner.diskUsage(cid) }
   async openPartial (cid: CID, manifest: Manifest): Promise<PartialImage> {
     if (this.faults.openPartialDelayMs != null) await new Promise(resolve => setTimeout(resolve, this.faults.openPartialDelayMs))
     if (this.faults.openPartialError != null) throw this.faults.openPartialError

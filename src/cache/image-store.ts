@@ -224,6 +224,14 @@ export class FsImageStore implements ImageStore, ImageExporter {
     return await exists(this.imagePath(cid)) ? this.imagePath(cid) : undefined
   }
 
+  async diskUsage (cid: CID): Promise<{ bytes: number, changedMs: number } | undefined> {
+    for (const path of [this.imagePath(cid), this.partPath(cid)]) {
+      const st = await stat(path).catch(() => undefined)
+      if (st != null) return { bytes: st.blocks * 512, changedMs: st.mtimeMs }
+    }
+    return undefined
+  }
+
   async openPartial (cid: CID, manifest: Manifest): Promise<PartialImage> {
     const key = cid.toString()
     let p = this.partials.get(key)

@@ -60,6 +60,12 @@ export interface ImageStore {
   info (cid: CID): Promise<ImageInfo | undefined>
   /** Path of the complete image, or undefined if it is not complete here. */
   completePath (cid: CID): Promise<string | undefined>
+  /**
+   * What the image's files take on disk (allocated bytes: images are sparse)
+   * and when they last changed: the complete image, else the partial pull's.
+   * Undefined when neither is here.
+   */
+  diskUsage (cid: CID): Promise<{ bytes: number, changedMs: number } | undefined>
 
   /** Open (or resume) a pull of the image described by `manifest`. One writer per image. */
   openPartial (cid: CID, manifest: Manifest): Promise<PartialImage>

@@ -1,12 +1,12 @@
 /**
- * Holds a host's cache of complete images under `--cache-max`: after every
- * pull and every few minutes it removes the least recently used images that
- * nothing needs (cache/eviction.ts picks them). What it never removes: images
- * added on this host (the front-end's sources), images being pulled or copied
- * out, and images used within the grace period, which the next hosts of a
- * deployment are still pulling from us.
+ * Holds a host's cache under `--cache-max`: after every pull and add, and
+ * every few minutes, it removes the least recently used images that nothing
+ * needs (cache/eviction.ts picks them), complete ones and the partial copies
+ * of pulls given up on alike. What it never removes: images added on this
+ * host (the front-end's sources), images being pulled or copied out, and
+ * images used within the grace period, which the next hosts of a deployment
+ * are still pulling from us.
  */
-import { stat } from 'node:fs/promises'
 import { CID } from 'multiformats/cid'
 import { pickEvictions, type CachedImage } from '../cache/eviction.js'
 import type { ImageStore } from '../cache/types.js'
@@ -100,18 +100,16 @@ export class CacheKeeper {
     const now = this.now()
     const images: CachedImage[] = []
     for (const info of await this.opts.store.list()) {
-      if (!info.complete) continue
-      const path = await this.opts.store.completePath(CID.parse(info.cid))
-      const st = path == null ? undefined : await stat(path).catch(() => undefined)
-      if (st == null) continue
+      const disk = await this.opts.store.diskUsage(CID.parse(info.cid))
+      if (disk == null) continue
       const served = this.opts.served(info.cid)
       if (served > (this.servedSeen.get(info.cid) ?? 0)) {
         this.servedSeen.set(info.cid, served)
         this.lastUsed.set(info.cid, now)
       }
-      // Never used since this daemon started: the time it became complete.
-      const lastUsedMs = this.lastUsed.get(info.cid) ?? st.mtimeMs
-      images.push({ cid: info.cid, bytes: st.blocks * 512, lastUsedMs, pinned: this.mustStay(info.cid, lastUsedMs, now) })
+      // Not used since this daemon started: when it became complete, or its pull last wrote.
+      const lastUsedMs = this.lastUsed.get(info.cid) ?? disk.changedMs
+      images.push({ cid: info.cid, bytes: disk.bytes, lastUsedMs, pinned: this.mustStay(info.cid, lastUsedMs, now) })
     }
     let total = images.reduce((sum, i) => sum + i.bytes, 0)
     for (const cid of pickEvictions(images, this.opts.maxBytes)) {

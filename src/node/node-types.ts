@@ -111,7 +111,7 @@ export interface NodeStatus {
   peers: Array<{ id: string, addrs: string[] }>
   /** Whether this host takes compressed chunks now, and the CPU figures that decided it (absent with compression off). */
   cpu?: CpuRoomReport
-  /** Bytes the cache's complete images take on disk, as of the last pass, and --cache-max (absent without it). */
+  /** Bytes the cache's images take on disk, as of the last pass, and --cache-max (absent without it). */
   cache?: CacheUsage
   bytesSent: number
   bytesReceived: number
