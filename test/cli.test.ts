@@ -117,6 +117,13 @@ describe('imgp2p CLI', () => {
     expect(r.stderr).toMatch(/--no-compress and --compress-always/)
   })
 
+  it('refuses an --upload-mbit that is not a rate in one line (exit 64)', async () => {
+    const r = await cli(['daemon', '--upload-mbit', '0', '--data-dir', join(dir, 'badcap')])
+    expect(r.code).toBe(64)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toMatch(/--upload-mbit wants the upload cap in Mbit\/s \(a number > 0\), got "0"/)
+  })
+
   it('refuses a --cache-max that is not a size in one line (exit 64)', async () => {
     const r = await cli(['daemon', '--cache-max', 'lots', '--data-dir', join(dir, 'badcache')])
     expect(r.code).toBe(64)

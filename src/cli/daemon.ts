@@ -19,6 +19,7 @@ export interface DaemonArgs {
   compressChunks?: boolean
   compressWhenCpuBound?: boolean
   cacheMaxBytes?: number
+  uploadBps?: number
 }
 
 /**
@@ -60,6 +61,7 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     compressChunks: args.compressChunks,
     compressWhenCpuBound: args.compressWhenCpuBound,
     cacheMaxBytes: args.cacheMaxBytes,
+    uploadBps: args.uploadBps,
     log
   })
   let server

@@ -13,7 +13,7 @@ import { ProgressReporter } from './progress.js'
 const USAGE = `usage: imgp2p <command> [options]
 
   daemon [--data-dir DIR] [--listen MULTIADDR]... [--peer MULTIADDR]... [--zone NAME] [--origin] [--mdns] [--neighbours N]
-         [--link-mbit RATE] [--no-compress | --compress-always] [--cache-max SIZE] [--verbose]
+         [--link-mbit RATE] [--upload-mbit RATE] [--no-compress | --compress-always] [--cache-max SIZE] [--verbose]
   add FILE [--data-dir DIR] [--chunk-size SIZE] [--json]      import an image; prints its CID last
   pull CID [--out PATH] [--data-dir DIR] [--timeout SECONDS] [--json]
   ls [--data-dir DIR] [--json]
@@ -101,6 +101,7 @@ async function daemonCmd (args: string[]): Promise<number> {
     neighbours: { type: 'string' },
     'link-mbit': { type: 'string' },
     'cache-max': { type: 'string' },
+    'upload-mbit': { type: 'string' },
     // On by default; --compress stays accepted for scripts written when it was opt-in.
     compress: { type: 'boolean', default: true },
     'no-compress': { type: 'boolean', default: false },
@@ -122,7 +123,8 @@ async function daemonCmd (args: string[]): Promise<number> {
     enablePerf: values['enable-perf'] === true,
     hashWorkers: countArg(values, 'hash-workers'),
     neighbours: countArg(values, 'neighbours'),
-    linkBps: linkArg(values),
+    linkBps: mbitArg(values, 'link-mbit', 'the link rate'),
+    uploadBps: mbitArg(values, 'upload-mbit', 'the upload cap'),
     compressChunks: values['no-compress'] !== true,
     compressWhenCpuBound: values['compress-always'] === true,
     cacheMaxBytes: str(values, 'cache-max') != null ? sizeArg(str(values, 'cache-max') as string, '--cache-max') : undefined
@@ -238,12 +240,12 @@ function countArg (v: Values, k: string): number | undefined {
   return n
 }
 
-/** --link-mbit: the host's network link rate, Mbit/s (decimal, > 0). */
-function linkArg (v: Values): number | undefined {
-  const text = str(v, 'link-mbit')
+/** A rate flag in Mbit/s (decimal, > 0): --link-mbit, --upload-mbit. */
+function mbitArg (v: Values, flag: string, what: string): number | undefined {
+  const text = str(v, flag)
   if (text == null) return undefined
   const n = Number(text)
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--link-mbit wants the link rate in Mbit/s (a number > 0), got "${text}"`)
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag} wants ${what} in Mbit/s (a number > 0), got "${text}"`)
   return n * 1e6
 }
 

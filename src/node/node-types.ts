@@ -25,6 +25,12 @@ export interface NodeOptions {
    */
   linkBps?: number
   /**
+   * Cap on the chunk data this host sends, in bits/s, across every peer and
+   * image (TCP/IP and TLS add ~5 % on the wire). Absent: as fast as the
+   * links go.
+   */
+  uploadBps?: number
+  /**
    * Take zstd-compressed chunks, and send them so to peers that take them
    * where that saves a tenth or more. On unless false: a Debian disk image
    * goes on the wire at 0.47 x its data, and each host spends less CPU

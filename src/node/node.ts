@@ -24,6 +24,7 @@ import { COMPLETE_NEWS_DELAY_MS } from './image-download.js'
 import { loadOrCreateKey } from './identity.js'
 import { BootstrapDialer } from './bootstrap.js'
 import { CacheKeeper } from './cache-keeper.js'
+import { UploadPacer } from './upload-pacer.js'
 import { CpuRoom } from './cpu-room.js'
 import { DEFAULT_NEIGHBOURS, Neighbourhood } from './neighbours.js'
 import { findManifest } from './manifest-finder.js'
@@ -69,6 +70,8 @@ export class Imgp2pNode {
   private readonly cpuRoom?: CpuRoom
   /** Holds the cache under --cache-max (absent without it). */
   private readonly keeper?: CacheKeeper
+  /** --upload-mbit, shared by every image's uploads (absent without it). */
+  private readonly uploadPacer?: UploadPacer
 
   private constructor (host: Imgp2pHost, store: ImageStore & ImageExporter, private readonly opts: NodeOptions) {
     this.host = host
@@ -85,6 +88,7 @@ export class Imgp2pNode {
         for (const img of this.images.values()) img.setCpuRoom(room)
       }
     })
+    this.uploadPacer = opts.uploadBps == null ? undefined : new UploadPacer(opts.uploadBps)
     this.keeper = opts.cacheMaxBytes == null ? undefined : new CacheKeeper({
       store,
       maxBytes: opts.cacheMaxBytes,
@@ -218,6 +222,7 @@ export class Imgp2pNode {
       origin: this.opts.origin === true || this.addedHere.has(key),
       complete,
       linkBps: this.opts.linkBps,
+      upload: this.uploadPacer == null || this.opts.uploadBps == null ? undefined : { bps: this.opts.uploadBps, pace: async (n) => { await this.uploadPacer?.wait(n) } },
       compress: this.opts.compressChunks,
       cpuRoom: this.cpuRoom?.room,
       frameDir: this.frameDir,

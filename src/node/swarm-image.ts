@@ -34,6 +34,8 @@ export interface SwarmImageOptions {
   complete: boolean
   /** Our link rate in bits/s as the operator stated it: told to peers, and the origin's upload. */
   linkBps?: number
+  /** The host's upload cap in bits/s, and the wait it imposes (upload-pacer.ts); absent: none. */
+  upload?: { bps: number, pace: (bytes: number) => Promise<void> }
   /** Take and send zstd-compressed chunks (chunk-compressor.ts); default true. */
   compress?: boolean
   /** Where compressed frames are kept to be relayed (cache/frame-ring.ts); none: compressed afresh each time. */
@@ -107,13 +109,14 @@ export class SwarmImage {
       store: opts.store,
       choker: origin ? createOriginChoker(opts.choker) : createChoker(opts.choker, { zone: opts.zone, rng: opts.rng }),
       origin: origin
-        ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: opts.linkBps, config: opts.originPolicy })
+        ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: uplinkBps(opts.linkBps, opts.upload?.bps), config: opts.originPolicy })
         : undefined,
       held: () => this.held(),
       seeding: () => this.complete,
       haveCountOf: (peer) => this.remoteHave.countOf(peer),
       links: this.links,
       compressor: this.compressor,
+      pace: opts.upload?.pace,
       log: opts.log
     })
   }
@@ -418,4 +421,10 @@ export class SwarmImage {
     for (const l of this.links.values()) l.close()
     this.links.clear()
   }
+}
+
+/** What the origin can send: its link, or the cap below it; unknown if neither is stated. */
+function uplinkBps (linkBps: number | undefined, capBps: number | undefined): number | undefined {
+  if (linkBps == null) return capBps
+  return capBps == null ? linkBps : Math.min(linkBps, capBps)
 }

@@ -26,6 +26,8 @@ export interface UploaderOptions {
   links: ReadonlyMap<string, Link>
   /** Compresses chunks for peers that take PIECE_ZSTD; absent: always send them as they are. */
   compressor?: ChunkCompressor
+  /** Waits until the host's upload cap lets these bytes go (upload-pacer.ts); absent: no cap. */
+  pace?: (bytes: number) => Promise<void>
   log: (msg: string) => void
 }
 
@@ -111,6 +113,12 @@ export class Uploader {
         ahead = readNext()
         const data = await cur.data
         if (link.amChoking || data == null) { link.reject(cur.index); continue }
+        if (this.opts.pace != null) {
+          await this.opts.pace(data.bytes.length)
+          // Choked or gone while we waited: the peer asks elsewhere.
+          if (link.closed) break
+          if (link.amChoking) { link.reject(cur.index); continue }
+        }
         // Not `uploadedBytes += await ...`: that reads the total before the await, and
         // every link's loop runs this concurrently, so their counts overwrote each other.
         const sent = await link.piece(cur.index, data.bytes, data.zstd)
