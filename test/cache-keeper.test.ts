@@ -12,8 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { pickEvictions } from '../src/cache/eviction.js'
 import { FsImageStore } from '../src/cache/image-store.js'
 import { CacheKeeper } from '../src/node/cache-keeper.js'
-import type { Imgp2pNode } from '../src/node/node.js'
-import { addrOf, sha256File, startNode, tempDir, waitFor } from './helpers.js'
+import { addrOf, perTest, sha256File, startNode, tempDir, waitFor } from './helpers.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -126,28 +125,20 @@ describe('CacheKeeper over a real cache', () => {
 })
 
 describe('a daemon with --cache-max', () => {
-  const nodes: Imgp2pNode[] = []
-  let cleanup: (() => Promise<void>) | undefined
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
-    await cleanup?.()
-  })
+  const { dir, track } = perTest()
 
   it('keeps its cache under the bound across pulls; the front-end keeps what it added', async () => {
-    const t = await tempDir('imgp2p-cachemax-')
-    cleanup = t.cleanup
-    const origin = await startNode(join(t.path, 'origin'), { cacheMaxBytes: MiB, cacheGraceMs: 0 })
-    nodes.push(origin)
-    const host = await startNode(join(t.path, 'host'), { peers: [addrOf(origin)], cacheMaxBytes: 3 * MiB, cacheGraceMs: 0 })
-    nodes.push(host)
-    const files = ['one', 'two', 'three'].map(n => join(t.path, `${n}.raw`))
+    const root = await dir('imgp2p-cachemax-')
+    const origin = track(await startNode(join(root, 'origin'), { cacheMaxBytes: MiB, cacheGraceMs: 0 }))
+    const host = track(await startNode(join(root, 'host'), { peers: [addrOf(origin)], cacheMaxBytes: 3 * MiB, cacheGraceMs: 0 }))
+    const files = ['one', 'two', 'three'].map(n => join(root, `${n}.raw`))
     const cids: string[] = []
     for (const f of files) {
       await writeFile(f, randomBytes(2 * MiB))
       cids.push((await origin.add(f)).cid)
     }
     for (const [i, cid] of cids.entries()) {
-      const out = join(t.path, `vm${i}.raw`)
+      const out = join(root, `vm${i}.raw`)
       await host.pull(cid, { out, timeoutMs: 30_000 })
       expect(await sha256File(out)).toBe(await sha256File(files[i]))
       // Removal follows the pull: wait for the pass it started.
@@ -160,14 +151,12 @@ describe('a daemon with --cache-max', () => {
     // Restarted, the front-end still knows what it added: nothing of it goes.
     const listen = addrOf(origin).replace(/\/p2p\/.*$/, '')
     await origin.stop()
-    nodes.splice(nodes.indexOf(origin), 1)
-    const again = await startNode(join(t.path, 'origin'), { cacheMaxBytes: MiB, cacheGraceMs: 0, listen: [listen] })
-    nodes.push(again)
+    const again = track(await startNode(join(root, 'origin'), { cacheMaxBytes: MiB, cacheGraceMs: 0, listen: [listen] }))
     await new Promise(resolve => setTimeout(resolve, 300)) // the pass at start
     expect((await again.status()).cache?.bytes).toBe(6 * MiB)
     expect((await again.list()).map(x => x.cid).sort()).toEqual([...cids].sort())
     // An image removed here is pulled again like any other.
-    await host.pull(cids[0], { out: join(t.path, 'again.raw'), timeoutMs: 30_000 })
-    expect(await sha256File(join(t.path, 'again.raw'))).toBe(await sha256File(files[0]))
+    await host.pull(cids[0], { out: join(root, 'again.raw'), timeoutMs: 30_000 })
+    expect(await sha256File(join(root, 'again.raw'))).toBe(await sha256File(files[0]))
   })
 })

@@ -2,6 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { afterEach } from 'vitest'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import type { ChunkFile } from '../src/cache/files.js'
@@ -25,6 +26,22 @@ export async function tempDir (prefix = 'imgp2p-test-'): Promise<{ path: string,
 }
 
 export { sha256File, textBytes as textChunk, writeSampleImage as writeImage } from '../src/util/sample-image.js'
+
+/**
+ * For a describe block whose tests start nodes: a temp dir per test, and
+ * what to stop after each test, last started first.
+ */
+export function perTest (): { dir: (prefix?: string) => Promise<string>, track: <T extends { stop: () => Promise<void> }>(n: T) => T } {
+  let cleanups: Array<() => Promise<void>> = []
+  afterEach(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {})
+    cleanups = []
+  })
+  return {
+    dir: async (prefix) => { const t = await tempDir(prefix); cleanups.push(t.cleanup); return t.path },
+    track: (n) => { cleanups.push(async () => { await n.stop() }); return n }
+  }
+}
 
 export interface Run { code: number, stdout: string, stderr: string }
 
