@@ -222,7 +222,7 @@ export class Imgp2pNode {
       origin: this.opts.origin === true || this.addedHere.has(key),
       complete,
       linkBps: this.opts.linkBps,
-      upload: this.uploadPacer == null || this.opts.uploadBps == null ? undefined : { bps: this.opts.uploadBps, pace: async (n) => { await this.uploadPacer?.wait(n) } },
+      upload: this.uploadPacer == null ? undefined : { bps: this.uploadPacer.bitsPerSecond, pace: async (n) => { await this.uploadPacer?.wait(n) } },
       compress: this.opts.compressChunks,
       cpuRoom: this.cpuRoom?.room,
       frameDir: this.frameDir,

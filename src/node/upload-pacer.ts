@@ -12,7 +12,7 @@ const MIN_BURST_BYTES = 512 * 1024
 export class UploadPacer {
   private readonly bucket: TokenBucket
 
-  constructor (bitsPerSecond: number, private readonly now: () => number = () => performance.now()) {
+  constructor (readonly bitsPerSecond: number, private readonly now: () => number = () => performance.now()) {
     const bytesPerMs = bitsPerSecond / 8 / 1000
     this.bucket = new TokenBucket(bytesPerMs, Math.max(MIN_BURST_BYTES, bytesPerMs * BURST_MS), now())
   }
