@@ -18,6 +18,7 @@ import { Bitfield } from '../util/bitfield.js'
 import { ChunkCompressor, FRAME_RING_BYTES } from './chunk-compressor.js'
 import { type DownloadContext, type HeldNews, ImageDownload, PARTIAL_NEWS_AFTER_MS } from './image-download.js'
 import type { Link } from './link.js'
+import { sendableBps } from './upload-pacer.js'
 import { Uploader } from './uploader.js'
 import { PeerExchange } from './peer-exchange.js'
 import { PeerHoldings, resolveSecondLink } from './peer-holdings.js'
@@ -109,7 +110,7 @@ export class SwarmImage {
       store: opts.store,
       choker: origin ? createOriginChoker(opts.choker) : createChoker(opts.choker, { zone: opts.zone, rng: opts.rng }),
       origin: origin
-        ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: uplinkBps(opts.linkBps, opts.upload?.bps), config: opts.originPolicy })
+        ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: sendableBps(opts.linkBps, opts.upload?.bps), config: opts.originPolicy })
         : undefined,
       held: () => this.held(),
       seeding: () => this.complete,
@@ -421,10 +422,4 @@ export class SwarmImage {
     for (const l of this.links.values()) l.close()
     this.links.clear()
   }
-}
-
-/** What the origin can send: its link, or the cap below it; unknown if neither is stated. */
-function uplinkBps (linkBps: number | undefined, capBps: number | undefined): number | undefined {
-  if (linkBps == null) return capBps
-  return capBps == null ? linkBps : Math.min(linkBps, capBps)
 }

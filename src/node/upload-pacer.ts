@@ -23,3 +23,9 @@ export class UploadPacer {
     if (ms > 0) await new Promise(resolve => setTimeout(resolve, ms))
   }
 }
+
+/** What a host can send: its stated link, or the cap below it; unknown if neither is stated. */
+export function sendableBps (linkBps: number | undefined, capBps: number | undefined): number | undefined {
+  if (linkBps == null) return capBps
+  return capBps == null ? linkBps : Math.min(linkBps, capBps)
+}
