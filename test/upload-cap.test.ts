@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { sendableBps } from '../src/node/upload-pacer.js'
 import { addrOf, perTest, sha256File, startNode } from './helpers.js'
 
 const MiB = 1024 * 1024
@@ -35,4 +36,14 @@ describe('upload cap', () => {
     // ...and what it sent fits the cap over the time it took.
     expect(sent).toBeLessThanOrEqual(BURST + seconds * CAP_BPS / 8 * 1.02)
   }, 30_000)
+})
+
+describe('sendableBps', () => {
+  it('is the stated link, or the cap below it: what a capped front-end counts as its uplink', () => {
+    expect(sendableBps(10e9, 2e9)).toBe(2e9)
+    expect(sendableBps(1e9, 2e9)).toBe(1e9)
+    expect(sendableBps(undefined, 2e9)).toBe(2e9)
+    expect(sendableBps(1e9, undefined)).toBe(1e9)
+    expect(sendableBps(undefined, undefined)).toBeUndefined()
+  })
 })
