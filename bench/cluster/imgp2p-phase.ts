@@ -55,6 +55,8 @@ export interface Imgp2pOptions {
   /** Extra arguments for `imgp2p add` and `imgp2p daemon`. */
   addArgs: string[]
   daemonArgs: string[]
+  /** More arguments for the front-end's daemon only. */
+  feArgs?: string[]
   /**
    * MiB of a different random image deployed to every host before the
    * measured one (0 = none): daemons that have served a deployment, as on a
@@ -145,7 +147,7 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     // Each daemon is told its link rate, as an operator would state it: a veth
     // reports no real speed, and the front-end decides full service from them.
     const { hostMbit, frontMbit } = ctx.topo.opts
-    const origin = await startDaemon(ctx, fe, ['--origin', '--link-mbit', String(frontMbit), ...o.daemonArgs], o)
+    const origin = await startDaemon(ctx, fe, ['--origin', '--link-mbit', String(frontMbit), ...o.daemonArgs, ...(o.feArgs ?? [])], o)
     daemons.push(origin.proc)
     const hs = await Promise.all(hosts.map(async h =>
       await startDaemon(ctx, h, ['--peer', origin.addr, '--link-mbit', String(hostMbit), ...o.daemonArgs], o)))

@@ -44,6 +44,7 @@ const { values: v } = parseArgs({
     label: { type: 'string' },
     'add-arg': { type: 'string', multiple: true },
     'daemon-arg': { type: 'string', multiple: true },
+    'fe-arg': { type: 'string', multiple: true },
     profile: { type: 'string' },
     sweep: { type: 'boolean' },
     quick: { type: 'boolean' },
@@ -74,6 +75,7 @@ if (v.help === true) {
   --no-http  --no-imgp2p  --require-imgp2p  --shape-check-mib MiB (4; 0 = skip)
   --timeout S (per run, 300)  --global-timeout S  --results FILE (bench/cluster/results.jsonl)  --label L
   --add-arg X / --daemon-arg X (repeatable; passed to imgp2p add / daemon; write --daemon-arg=--verbose to keep each daemon's log in bench/cluster/logs/)
+  --fe-arg X (repeatable; passed to the front-end's daemon only, after --daemon-arg, e.g. --fe-arg=--upload-mbit=250)
   --profile fe,h1  run those daemons under --cpu-prof (bench/cluster/profiles/; summarise with profile.js)`)
   process.exit(0)
 }
@@ -122,6 +124,7 @@ const base: Partial<RunOptions> = {
   resultsFile,
   addArgs: v['add-arg'] ?? [],
   daemonArgs: v['daemon-arg'] ?? [],
+  feArgs: v['fe-arg'] ?? [],
   profile: v.profile?.split(',') ?? [],
   log
 }

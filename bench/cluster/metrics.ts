@@ -119,6 +119,8 @@ export interface RunRecord {
   warmupMiB?: number
   /** Extra `imgp2p daemon` arguments (absent: none). */
   daemonArgs?: string[]
+  /** More for the front-end's daemon only (absent: none). */
+  feArgs?: string[]
   tMinS: number
   shaping?: { bytes: number, expectedS: number, downS: number, upS: number }
   http: PhaseResult

@@ -48,6 +48,8 @@ export interface RunOptions {
   resultsFile?: string
   addArgs: string[]
   daemonArgs: string[]
+  /** More `imgp2p daemon` arguments for the front-end only. */
+  feArgs: string[]
   /** Write timeline charts and data to bench/cluster/timelines/. */
   timelines: boolean
   /** Daemons to run under --cpu-prof ('fe', 'h1', ...). */
@@ -75,6 +77,7 @@ export const defaults: RunOptions = {
   label: 'single',
   addArgs: [],
   daemonArgs: [],
+  feArgs: [],
   profile: [],
   timelines: true,
   log: (l) => { process.stdout.write(l + '\n') }
@@ -179,6 +182,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       ...(Object.keys(o.sysctls).length > 0 ? { sysctls: o.sysctls } : {}),
       warmupMiB: o.warmupMiB,
       ...(o.daemonArgs.length > 0 ? { daemonArgs: o.daemonArgs } : {}),
+      ...(o.feArgs.length > 0 ? { feArgs: o.feArgs } : {}),
       tMinS: ctx.tMinS,
       http: { ok: false, error: 'not run' },
       imgp2p: { ok: false, error: 'not run' },
@@ -202,7 +206,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
     if (why === undefined) {
       try {
         record.imgp2p = await imgp2pRun(ctx, {
-          chunkBytes: o.chunkBytes, addArgs: o.addArgs, daemonArgs: o.daemonArgs, warmupMiB: o.warmupMiB, profile: o.profile, profileDir: join(repoRoot(), 'bench', 'cluster', 'profiles')
+          chunkBytes: o.chunkBytes, addArgs: o.addArgs, daemonArgs: o.daemonArgs, feArgs: o.feArgs, warmupMiB: o.warmupMiB, profile: o.profile, profileDir: join(repoRoot(), 'bench', 'cluster', 'profiles')
         })
       } catch (e) {
         record.imgp2p = { ok: false, error: (e as Error).message.slice(0, 2000) }
