@@ -207,7 +207,7 @@ describe('imgp2p daemon: compressed chunks', () => {
       // --compress-always: on a loaded test machine the default would rightly refuse compressed chunks (policy/compression-gate.ts).
       const a = await startDaemonProcess({ dataDir: join(t.path, 'a'), extraArgs: ['--compress-always'] })
       daemons.push(a)
-      daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'b'), peers: [a.addrs[0]], extraArgs: ['--compress-always'] }))
+      daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'b'), peers: [a.addrs[0]], extraArgs: ['--compress-always', '--upload-mbit', '1000'] }))
       daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'c'), peers: [a.addrs[0]], extraArgs: ['--no-compress', '--cache-max', '64MiB'] }))
       const id = (await cli(['add', img, '--data-dir', join(t.path, 'a')])).stdout.trim().split('\n').at(-1) as string
       const received = async (host: string): Promise<number> => {
@@ -230,6 +230,8 @@ describe('imgp2p daemon: compressed chunks', () => {
       // --cache-max: status tells what the cache holds against it, once the pass after the pull ran.
       await waitFor(async () => /^cache +6\.0 MiB of 64\.0 MiB \(--cache-max/m.test((await cli(['status', '--data-dir', join(t.path, 'c')])).stdout), 10_000, 'the cache line')
       expect((await cli(['status', '--data-dir', join(t.path, 'b')])).stdout).not.toMatch(/^cache/m)
+      expect((await cli(['status', '--data-dir', join(t.path, 'b')])).stdout).toMatch(/^upload +capped at 1000 Mbit\/s of chunk data/m)
+      expect((await cli(['status', '--data-dir', join(t.path, 'c')])).stdout).not.toMatch(/^upload/m)
     } finally {
       await Promise.all(daemons.map(async d => { await d.stop() }))
       await t.cleanup()

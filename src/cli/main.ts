@@ -190,6 +190,7 @@ async function statusCmd (args: string[]): Promise<number> {
   process.stdout.write(`peers    ${s.peers.length}\nsent     ${formatBytes(s.bytesSent)}\nreceived ${formatBytes(s.bytesReceived)}` +
     (s.bytesReceivedCrossZone > 0 ? ` (${formatBytes(s.bytesReceivedCrossZone)} from other zones)` : '') + '\n')
   if (s.cpu != null) process.stdout.write(`compress ${compressLine(s.cpu)}\n`)
+  if (s.uploadCapBps != null) process.stdout.write(`upload   capped at ${s.uploadCapBps / 1e6} Mbit/s of chunk data (--upload-mbit)\n`)
   if (s.cache != null) process.stdout.write(`cache    ${formatBytes(s.cache.bytes)} of ${formatBytes(s.cache.maxBytes)} (--cache-max; least recently used images go first)\n`)
   for (const i of s.images) {
     const state = i.complete ? 'complete' : `${i.downloading ? 'pulling' : 'partial'} ${i.haveCount}/${i.chunkCount}`

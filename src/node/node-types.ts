@@ -119,6 +119,8 @@ export interface NodeStatus {
   cpu?: CpuRoomReport
   /** Bytes the cache's images take on disk, as of the last pass, and --cache-max (absent without it). */
   cache?: CacheUsage
+  /** --upload-mbit in bits/s (absent: uncapped). */
+  uploadCapBps?: number
   bytesSent: number
   bytesReceived: number
   /** Chunk bytes received from peers of another zone (both zones known), duplicates included. */

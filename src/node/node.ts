@@ -415,6 +415,7 @@ export class Imgp2pNode {
       peers: this.host.getPeers().map(p => ({ id: p.toString(), addrs: this.host.getConnections(p).map(c => c.remoteAddr.toString()) })),
       ...(this.cpuRoom != null ? { cpu: this.cpuRoom.report() } : {}),
       ...(this.keeper != null ? { cache: this.keeper.usage() } : {}),
+      ...(this.uploadPacer != null ? { uploadCapBps: this.uploadPacer.bitsPerSecond } : {}),
       ...imageReport(await this.store.list(), this.images, this.manifestBytesSent, Date.now())
     }
   }
