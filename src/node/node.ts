@@ -6,12 +6,10 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
-import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join, resolve as resolvePath } from 'node:path'
 import { FsImageStore } from '../cache/image-store.js'
-import { checkOutputPath } from '../cache/output-file.js'
-import type { ImageInfo, ImageStore, ImageExporter, PartialImage } from '../cache/types.js'
+import type { ImageInfo, ImageStore, ImageExporter } from '../cache/types.js'
 import { parseCid } from '../chunking/cid.js'
 import type { Bitfield } from '../util/bitfield.js'
 import type { Manifest } from '../chunking/manifest.js'
@@ -34,14 +32,13 @@ import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
 import { heldImages, imageReport } from './node-report.js'
 import type { NodeOptions, NodeStatus, PullOptions, PullResult } from './node-types.js'
-import { watchPull } from './pull-watch.js'
+import { pullImage, type PullContext, type RunningPull } from './pull.js'
 import { SwarmImage } from './swarm-image.js'
 import { SwarmLinks } from './swarm-links.js'
 
 export type { NodeOptions, NodeStatus, PullOptions, PullProgress, PullResult } from './node-types.js'
 
 const TICK_MS = 100
-const DEFAULT_PULL_TIMEOUT_MS = 120_000
 
 export class Imgp2pNode {
   readonly host: Imgp2pHost
@@ -50,7 +47,7 @@ export class Imgp2pNode {
   readonly peerId: string
   private readonly images = new Map<string, SwarmImage>()
   /** Pulls under way: the download, and the partial image once it is open. */
-  private readonly pulls = new Map<string, { done: Promise<void>, partial: Promise<PartialImage> }>()
+  private readonly pulls = new Map<string, RunningPull>()
   private readonly links: SwarmLinks
   /** Image keys whose completeness we announce, with the haveCount last announced. */
   private readonly completeImages = new Set<string>()
@@ -291,97 +288,31 @@ export class Imgp2pNode {
 
   async pull (cidText: string, options: PullOptions = {}): Promise<PullResult> {
     const cid = parseCid(cidText)
-    return this.keeper == null ? await this.pullImage(cid, options) : await this.keeper.using(cid.toString(), async () => await this.pullImage(cid, options))
+    const run = async (): Promise<PullResult> => await pullImage(this.pullContext(), cid, options)
+    return this.keeper == null ? await run() : await this.keeper.using(cid.toString(), run)
   }
 
-  private async pullImage (cid: CID, options: PullOptions): Promise<PullResult> {
-    const key = cid.toString()
-    const out = options.out != null ? resolvePath(options.out) : undefined
-    if (out != null) await checkOutputPath(out)
-    const timeoutMs = options.timeoutMs ?? DEFAULT_PULL_TIMEOUT_MS
-    const news0 = this.announcer.received
-    const news = (): number => this.announcer.received - news0
-
-    const cached = await this.store.completePath(cid)
-    if (cached != null) {
-      if (out == null) return { cid: key, path: cached, method: 'cached', bytesDownloaded: 0, announcementsReceived: news() }
-      const manifest = await this.store.getManifest(cid)
-      options.onProgress?.({ cid: key, phase: 'copy', have: 0, total: manifest?.chunks.length ?? 0, bytes: 0, peers: 0, chunkSize: manifest?.chunkSize ?? 0, size: manifest?.size ?? 0 })
-      const r = await this.store.exportTo(cid, out, options.signal)
-      return { cid: key, path: r.path, method: r.method, bytesDownloaded: 0, announcementsReceived: news() }
-    }
-
-    // Another pull of the same image is running: share it and add our output.
-    const running = this.pulls.get(key)
-    if (running != null) {
-      const partial = await running.partial
-      // The running pull may finish before our output is attached; then the
-      // image is in the cache and a local copy serves.
-      if (out != null) await partial.attachOutput(out).catch(() => {})
-      await this.watch(key, running.done, options, timeoutMs)
-      if (out != null && !existsSync(out)) await this.store.exportTo(cid, out, options.signal)
-      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: 0, announcementsReceived: news() }
-    }
-
-    let resolveRun!: () => void
-    let rejectRun!: (err: Error) => void
-    const run = new Promise<void>((resolve, reject) => { resolveRun = resolve; rejectRun = reject })
-    let resolvePartial!: (p: PartialImage) => void
-    const partialOpened = new Promise<PartialImage>((resolve, reject) => {
-      resolvePartial = resolve
-      run.catch(reject)
-    })
-    run.catch(() => {})
-    partialOpened.catch(() => {})
-    this.pulls.set(key, { done: run, partial: partialOpened })
-    const t0 = Date.now()
-    this.log(`pull ${key}: asked`)
-    try {
-      const manifest = (await this.store.getManifest(cid)) ?? await this.prefetched(cid) ?? await findManifest({
-        host: this.host, announcer: this.announcer, store: this.store, selfId: this.peerId
-      }, cid, { timeoutMs, signal: options.signal, onSearch: () => {
-        options.onProgress?.({ cid: key, phase: 'manifest', have: 0, total: 0, bytes: 0, peers: 0, chunkSize: 0, size: 0 })
-      } })
-      this.log(`pull ${key}: manifest after ${Date.now() - t0} ms`)
-      // Links come up while the files open: with 16 hosts starting pulls on
-      // two cores, opening them took 0.05-1.4 s, and the dials waited for it.
-      const existing = this.images.get(key)
-      const img = existing ?? this.createImage(cid, manifest, false)
-      img.preparing = true
-      this.connectCandidates(img)
-      let partial: PartialImage
-      try {
-        partial = await this.store.openPartial(cid, manifest)
-        if (out != null) await partial.attachOutput(out)
-      } catch (err) {
-        img.preparing = false
-        if (existing == null && this.images.get(key) === img) { img.close(); this.images.delete(key) }
-        throw err
-      }
-      this.log(`pull ${key}: files ready after ${Date.now() - t0} ms, ${img.links.size} links`)
-      const wire0 = img.downloadedBytes
-      const done = img.startDownload(partial, options.onChunk)
-      resolvePartial(partial)
-      let fetched = 0
-      done.then((bytes) => {
-        fetched = bytes
-        this.completeImages.add(key)
-        this.log(`pull ${key}: complete and on disk after ${Date.now() - t0} ms`)
-        resolveRun()
-      }, rejectRun)
-      await this.watch(key, run, options, timeoutMs)
-      return { cid: key, path: out ?? (await this.store.completePath(cid)) ?? '', method: 'download', bytesDownloaded: fetched, bytesOnWire: img.downloadedBytes - wire0, announcementsReceived: news(), duplicateChunks: img.duplicates() }
-    } catch (err) {
-      rejectRun(err as Error)
-      throw err
-    } finally {
-      this.pulls.delete(key)
+  /** What a pull uses of this node (pull.ts). */
+  private pullContext (): PullContext {
+    return {
+      store: this.store,
+      pulls: this.pulls,
+      images: this.images,
+      announcementsReceived: () => this.announcer.received,
+      manifest: async (cid, timeoutMs, options) => await this.manifestFor(cid, timeoutMs, options),
+      createImage: (cid, manifest) => this.createImage(cid, manifest, false),
+      connectCandidates: (img) => { this.connectCandidates(img) },
+      onComplete: (key) => { this.completeImages.add(key) },
+      log: this.log
     }
   }
 
-  /** Progress, stall timeout, reconnects and the caller's signal until `run` settles (pull-watch.ts). */
-  private async watch (key: string, run: Promise<void>, options: PullOptions, timeoutMs: number): Promise<void> {
-    await watchPull(this.images.get(key), run, options, timeoutMs, (img) => { this.connectCandidates(img) })
+  private async manifestFor (cid: CID, timeoutMs: number, options: PullOptions): Promise<Manifest> {
+    return (await this.store.getManifest(cid)) ?? await this.prefetched(cid) ?? await findManifest({
+      host: this.host, announcer: this.announcer, store: this.store, selfId: this.peerId
+    }, cid, { timeoutMs, signal: options.signal, onSearch: () => {
+      options.onProgress?.({ cid: cid.toString(), phase: 'manifest', have: 0, total: 0, bytes: 0, peers: 0, chunkSize: 0, size: 0 })
+    } })
   }
 
   /** The manifest, if it was fetched when the image was announced (manifest-prefetch.ts). */
