@@ -69,7 +69,6 @@ export class CacheKeeper {
   /** Run `fn` (a pull, a copy out) with `cid` pinned; then bring the cache back under its bound. */
   async using<T> (cid: string, fn: () => Promise<T>): Promise<T> {
     this.busy.set(cid, (this.busy.get(cid) ?? 0) + 1)
-    this.touch(cid)
     try {
       return await fn()
     } finally {

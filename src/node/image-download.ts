@@ -8,7 +8,7 @@
 import type { PartialImage } from '../cache/types.js'
 import { ChunkHashMismatchError } from '../errors.js'
 import { describeDuplicates, totalDuplicates } from '../policy/duplicate-ledger.js'
-import type { DownloadPolicy, PeerMeta } from '../policy/types.js'
+import type { DownloadPolicy } from '../policy/types.js'
 import type { Bitfield } from '../util/bitfield.js'
 import { BadCompressedChunkError, decompressChunk } from './chunk-compressor.js'
 import type { Link } from './link.js'
@@ -68,7 +68,6 @@ export interface DownloadContext {
   readonly links: ReadonlyMap<string, Link>
   /** What a peer holds, as far as its HELLOs and HAVEs told us. */
   knownHave: (peer: string) => Bitfield
-  metaOf: (link: Link) => PeerMeta
   log: (msg: string) => void
   /** Something we hold changed in a way the rest of the network should hear (gossip). */
   onHeldChanged: (what: HeldNews) => void
@@ -116,7 +115,7 @@ export class ImageDownload {
 
   /** A link to trade on: what its peer holds and whether it unchoked us are known already. */
   addPeer (link: Link, now: number): void {
-    this.policy.addPeer(link.peer, this.ctx.metaOf(link), now)
+    this.policy.addPeer(link.peer, link.meta(), now)
     const known = this.ctx.knownHave(link.peer)
     if (known.count > 0) this.policy.onBitfield(link.peer, known)
     if (!link.peerChoking) this.policy.onChoke(link.peer, false, now)

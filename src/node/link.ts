@@ -4,6 +4,7 @@
  * SwarmImage that owns it does.
  */
 import type { Stream } from '@libp2p/interface'
+import type { PeerMeta } from '../policy/types.js'
 import { BoundedWriter } from './stream-writer.js'
 import { RateMeter } from './rate.js'
 import {
@@ -146,6 +147,21 @@ export class Link {
   fullServiceSent = false
   /** Downloader side: the origin at the other end last said FULL_SERVICE. */
   fullServiceReceived = false
+
+  /**
+   * What the policies know of the peer. An origin that offered full service
+   * is traded with like any peer until it says LAST_RESORT.
+   */
+  meta (): PeerMeta {
+    const hello = this.remoteHello
+    return {
+      zone: hello?.zone ?? undefined,
+      rttMs: this.rttMs,
+      origin: (hello?.origin ?? false) && !this.fullServiceReceived,
+      fullService: (hello?.origin ?? false) && this.fullServiceReceived,
+      linkBps: hello?.linkBps ?? undefined
+    }
+  }
 
   fullService (full: boolean): void {
     if (this.fullServiceSent === full) return

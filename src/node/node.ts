@@ -90,7 +90,8 @@ export class Imgp2pNode {
       store,
       maxBytes: opts.cacheMaxBytes,
       graceMs: opts.cacheGraceMs,
-      pinned: (key) => this.addedHere.has(key) || this.pulls.has(key),
+      // Pulls and copies out are pinned by keeper.using() in pull().
+      pinned: (key) => this.addedHere.has(key),
       served: (key) => this.images.get(key)?.uploadedBytes ?? 0,
       remove: async (key) => { await this.remove(key) },
       log: this.log
@@ -276,7 +277,6 @@ export class Imgp2pNode {
     const { cid, manifest, reused } = await this.store.importFile(resolvePath(file), { chunkSize: options.chunkSize, signal: options.signal })
     const key = cid.toString()
     this.addedHere.add(key)
-    this.keeper?.touch(key)
     void this.keeper?.enforce()
     this.completeImages.add(key)
     if (!this.images.has(key)) this.createImage(cid, manifest, true)

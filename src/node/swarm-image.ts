@@ -13,7 +13,7 @@ import { FrameRing } from '../cache/frame-ring.js'
 import type { PartialImage, ImageStore } from '../cache/types.js'
 import { type Manifest, chunkCount, markZeroChunks } from '../chunking/manifest.js'
 import { createChoker, createDownloadPolicy, createOriginChoker, createOriginPolicy } from '../policy/index.js'
-import type { ChokerConfig, DuplicateCounts, OriginConfig, OriginPolicy, PeerMeta, Rng } from '../policy/types.js'
+import type { ChokerConfig, DuplicateCounts, OriginConfig, OriginPolicy, Rng } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
 import { ChunkCompressor, FRAME_RING_BYTES } from './chunk-compressor.js'
 import { type DownloadContext, type HeldNews, ImageDownload, PARTIAL_NEWS_AFTER_MS } from './image-download.js'
@@ -181,21 +181,6 @@ export class SwarmImage {
   }
 
   /**
-   * What the policies know of a peer. An origin that offered full service is
-   * traded with like any peer until it says LAST_RESORT.
-   */
-  private metaOf (link: Link): PeerMeta {
-    const hello = link.remoteHello
-    return {
-      zone: hello?.zone ?? undefined,
-      rttMs: link.rttMs,
-      origin: (hello?.origin ?? false) && !link.fullServiceReceived,
-      fullService: (hello?.origin ?? false) && link.fullServiceReceived,
-      linkBps: hello?.linkBps ?? undefined
-    }
-  }
-
-  /**
    * Register a link whose HELLOs are exchanged. When two streams cross (both
    * peers dialled), both sides keep the one opened by the lower peer id.
    * Returns false when `link` lost and was closed.
@@ -213,7 +198,7 @@ export class SwarmImage {
     // The CPU may have changed its mind since this link's HELLO went out.
     if (this.compressor != null) link.offerZstd(this.compressor.room)
     const hello = link.remoteHello
-    const meta = this.metaOf(link)
+    const meta = link.meta()
     this.origin?.addPeer(link.peer, meta)
     const known = this.remoteHave.addHello(link.peer, hello?.have)
     if (this.download?.finished === false) {
@@ -306,7 +291,7 @@ export class SwarmImage {
       case MsgType.LastResort:
         if (link.remoteHello?.origin !== true) break
         link.fullServiceReceived = m.type === MsgType.FullService
-        dl?.policy.updatePeer(link.peer, this.metaOf(link))
+        dl?.policy.updatePeer(link.peer, link.meta())
         break
       case MsgType.Peers:
         if (this.downloading) this.opts.onPeersLearned(m.peers.filter(p => p.id !== this.opts.selfId && !this.links.has(p.id)))
@@ -352,7 +337,6 @@ export class SwarmImage {
       onVerifiedFrame: this.compressor == null ? undefined : (i, f) => { this.compressor?.remember(i, f) },
       links: this.links,
       knownHave: (peer) => this.remoteHave.of(peer),
-      metaOf: (link) => this.metaOf(link),
       log: this.opts.log,
       onHeldChanged: this.opts.onHeldChanged,
       partialNewsAfterMs: this.opts.partialNewsAfterMs ?? PARTIAL_NEWS_AFTER_MS,

@@ -112,13 +112,10 @@ export class Uploader {
         if (cur == null) break
         ahead = readNext()
         const data = await cur.data
+        // The upload cap's wait comes first, so a peer choked meanwhile is refused, not sent to.
+        if (data != null && !link.amChoking) await this.opts.pace?.(data.bytes.length)
+        if (link.closed) break
         if (link.amChoking || data == null) { link.reject(cur.index); continue }
-        if (this.opts.pace != null) {
-          await this.opts.pace(data.bytes.length)
-          // Choked or gone while we waited: the peer asks elsewhere.
-          if (link.closed) break
-          if (link.amChoking) { link.reject(cur.index); continue }
-        }
         // Not `uploadedBytes += await ...`: that reads the total before the await, and
         // every link's loop runs this concurrently, so their counts overwrote each other.
         const sent = await link.piece(cur.index, data.bytes, data.zstd)
