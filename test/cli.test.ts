@@ -238,3 +238,57 @@ describe('imgp2p daemon: compressed chunks', () => {
     }
   }, 60_000)
 })
+
+describe('imgp2p daemon: closed swarm', () => {
+  it('keygen, then --swarm-key: members pull, an open daemon is refused and the operator told without --verbose', async () => {
+    const t = await tempDir('imgp2p-cli-key-')
+    const daemons: DaemonProcess[] = []
+    try {
+      const key = join(t.path, 'swarm.key')
+      const gen = await cli(['keygen', key])
+      expect(gen.code, gen.stderr).toBe(0)
+      const fingerprint = /fingerprint ([0-9a-f]{16})/.exec(gen.stdout)?.[1] as string
+      const a = await startDaemonProcess({ dataDir: join(t.path, 'a'), extraArgs: ['--swarm-key', key] })
+      daemons.push(a)
+      daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'b'), peers: [a.addrs[0]], extraArgs: ['--swarm-key', key] }))
+      const outsider = await startDaemonProcess({ dataDir: join(t.path, 'c'), peers: [a.addrs[0]] })
+      daemons.push(outsider)
+      const img = join(t.path, 'disk.raw')
+      await writeImage(img, 2 * MiB + 3)
+      const id = (await cli(['add', img, '--data-dir', join(t.path, 'a')])).stdout.trim().split('\n').at(-1) as string
+      const pulled = await cli(['pull', id, '--out', join(t.path, 'vm.raw'), '--data-dir', join(t.path, 'b'), '--timeout', '20'])
+      expect(pulled.code, pulled.stderr).toBe(0)
+      expect(await sha256File(join(t.path, 'vm.raw'))).toBe(await sha256File(img))
+      await waitFor(() => a.stderr().includes(`swarm: refused a connection from ${outsider.peerId}`), 15_000, 'the refusal in the log')
+      expect(a.stderr()).toContain(`(key ${fingerprint} here)`)
+      expect((await cli(['status', '--data-dir', join(t.path, 'a')])).stdout)
+        .toMatch(new RegExp(`^swarm +closed to hosts holding key ${fingerprint}; refused [1-9]\\d* connections?, the last ${outsider.peerId} at 127\\.0\\.0\\.1:\\d+ at \\S+: `, 'm'))
+      expect((await cli(['status', '--data-dir', join(t.path, 'c')])).stdout).toMatch(/^swarm +open: any host that reaches this daemon may join \(--swarm-key FILE closes it\)$/m)
+      const refused = await cli(['pull', id, '--out', join(t.path, 'no.raw'), '--data-dir', join(t.path, 'c'), '--timeout', '2'])
+      expect(refused.code).toBe(4)
+    } finally {
+      await Promise.all(daemons.map(async d => { await d.stop() }))
+      await t.cleanup()
+    }
+  }, 60_000)
+
+  it('refuses a missing or world-readable key file in one line (exit 64) before listening', async () => {
+    const t = await tempDir('imgp2p-cli-badkey-')
+    try {
+      const missing = await cli(['daemon', '--swarm-key', join(t.path, 'none.key'), '--data-dir', join(t.path, 'd')])
+      expect(missing.code).toBe(64)
+      expect(missing.stderr.trim().split('\n')).toHaveLength(1)
+      expect(missing.stderr).toMatch(/--swarm-key .*none\.key: no such file \(`imgp2p keygen FILE` makes one\)/)
+      const open = join(t.path, 'open.key')
+      await writeFile(open, 'ab'.repeat(32) + '\n')
+      await chmod(open, 0o644)
+      const r = await cli(['daemon', '--swarm-key', open, '--data-dir', join(t.path, 'd')])
+      expect(r.code).toBe(64)
+      expect(r.stderr.trim().split('\n')).toHaveLength(1)
+      expect(r.stderr).toMatch(/other users can read it; chmod 600/)
+      expect(r.stdout).not.toMatch(/listening/)
+    } finally {
+      await t.cleanup()
+    }
+  }, 30_000)
+})

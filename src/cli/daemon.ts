@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises'
 import { setFlagsFromString } from 'node:v8'
 import { Imgp2pNode } from '../node/node.js'
 import { controlHandlers, startControlServer } from '../node/control-server.js'
+import { loadSwarmKey } from '../node/swarm-key.js'
 
 export interface DaemonArgs {
   dataDir: string
@@ -20,6 +21,8 @@ export interface DaemonArgs {
   compressWhenCpuBound?: boolean
   cacheMaxBytes?: number
   uploadBps?: number
+  /** --swarm-key FILE: a closed swarm. */
+  swarmKeyFile?: string
 }
 
 /**
@@ -44,9 +47,12 @@ function tuneGcForStreaming (): void {
 }
 
 export async function runDaemon (args: DaemonArgs): Promise<number> {
+  // A bad key file must fail before anything listens.
+  const swarmKey = args.swarmKeyFile !== undefined ? await loadSwarmKey(args.swarmKeyFile) : undefined
   tuneGcForStreaming()
   await mkdir(args.dataDir, { recursive: true, mode: 0o700 })
-  const log = args.verbose ? (msg: string) => { process.stderr.write(`${new Date().toISOString()} ${msg}\n`) } : undefined
+  const notice = (msg: string): void => { process.stderr.write(`${new Date().toISOString()} ${msg}\n`) }
+  const log = args.verbose ? notice : undefined
   const node = await Imgp2pNode.create({
     dataDir: args.dataDir,
     listen: args.listen.length > 0 ? args.listen : undefined,
@@ -62,7 +68,9 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     compressWhenCpuBound: args.compressWhenCpuBound,
     cacheMaxBytes: args.cacheMaxBytes,
     uploadBps: args.uploadBps,
-    log
+    swarmKey,
+    log,
+    notice
   })
   let server
   try {
@@ -72,6 +80,9 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     throw err
   }
   for (const a of node.addrs()) process.stdout.write(`listening ${a}\n`)
+  process.stdout.write(swarmKey !== undefined
+    ? `swarm closed to hosts holding key ${swarmKey.fingerprint}\n`
+    : 'swarm open: any host that reaches these addresses may join and pull every image (--swarm-key FILE closes it)\n')
   process.stdout.write(`imgp2p daemon ready, peer id ${node.peerId}, data dir ${args.dataDir}\n`)
   await new Promise<void>(resolve => {
     const stop = (): void => { resolve() }

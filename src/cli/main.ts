@@ -13,7 +13,9 @@ import { ProgressReporter } from './progress.js'
 const USAGE = `usage: imgp2p <command> [options]
 
   daemon [--data-dir DIR] [--listen MULTIADDR]... [--peer MULTIADDR]... [--zone NAME] [--origin] [--mdns] [--neighbours N]
-         [--link-mbit RATE] [--upload-mbit RATE] [--no-compress | --compress-always] [--cache-max SIZE] [--verbose]
+         [--link-mbit RATE] [--upload-mbit RATE] [--no-compress | --compress-always] [--cache-max SIZE]
+         [--swarm-key FILE] [--verbose]
+  keygen FILE                                                 write a new swarm key (mode 600) for --swarm-key
   add FILE [--data-dir DIR] [--chunk-size SIZE] [--json]      import an image; prints its CID last
   pull CID [--out PATH] [--data-dir DIR] [--timeout SECONDS] [--json]
   ls [--data-dir DIR] [--json]
@@ -40,6 +42,7 @@ export async function run (argv: string[]): Promise<number> {
       case 'ls': return await lsCmd(rest)
       case 'status': return await statusCmd(rest)
       case 'rm': return await rmCmd(rest)
+      case 'keygen': return await keygenCmd(rest)
       case 'demo': return await demoCmd(rest)
       case 'simulate': return await simulateCmd(rest)
       case undefined: case 'help': case '--help': case '-h':
@@ -102,6 +105,7 @@ async function daemonCmd (args: string[]): Promise<number> {
     'link-mbit': { type: 'string' },
     'cache-max': { type: 'string' },
     'upload-mbit': { type: 'string' },
+    'swarm-key': { type: 'string' },
     // On by default; --compress stays accepted for scripts written when it was opt-in.
     compress: { type: 'boolean', default: true },
     'no-compress': { type: 'boolean', default: false },
@@ -127,8 +131,18 @@ async function daemonCmd (args: string[]): Promise<number> {
     uploadBps: mbitArg(values, 'upload-mbit', 'the upload cap'),
     compressChunks: values['no-compress'] !== true,
     compressWhenCpuBound: values['compress-always'] === true,
-    cacheMaxBytes: str(values, 'cache-max') != null ? sizeArg(str(values, 'cache-max') as string, '--cache-max') : undefined
+    cacheMaxBytes: str(values, 'cache-max') != null ? sizeArg(str(values, 'cache-max') as string, '--cache-max') : undefined,
+    swarmKeyFile: str(values, 'swarm-key') != null ? resolve(str(values, 'swarm-key') as string) : undefined
   })
+}
+
+async function keygenCmd (args: string[]): Promise<number> {
+  const { positionals } = parse(args, {}, 1)
+  const { writeNewSwarmKey } = await import('../node/swarm-key.js')
+  const key = await writeNewSwarmKey(resolve(positionals[0]))
+  process.stdout.write(`wrote a new swarm key to ${resolve(positionals[0])} (mode 600), fingerprint ${key.fingerprint}\n` +
+    'copy it to every host of the swarm and start each daemon with --swarm-key FILE\n')
+  return 0
 }
 
 async function addCmd (args: string[]): Promise<number> {
@@ -191,12 +205,19 @@ async function statusCmd (args: string[]): Promise<number> {
     (s.bytesReceivedCrossZone > 0 ? ` (${formatBytes(s.bytesReceivedCrossZone)} from other zones)` : '') + '\n')
   if (s.cpu != null) process.stdout.write(`compress ${compressLine(s.cpu)}\n`)
   if (s.uploadCapBps != null) process.stdout.write(`upload   capped at ${s.uploadCapBps / 1e6} Mbit/s of chunk data (--upload-mbit)\n`)
+  process.stdout.write(`swarm    ${swarmLine(s.swarm)}\n`)
   if (s.cache != null) process.stdout.write(`cache    ${formatBytes(s.cache.bytes)} of ${formatBytes(s.cache.maxBytes)} (--cache-max; least recently used images go first)\n`)
   for (const i of s.images) {
     const state = i.complete ? 'complete' : `${i.downloading ? 'pulling' : 'partial'} ${i.haveCount}/${i.chunkCount}`
     process.stdout.write(`image    ${i.cid} ${state}, ${i.links} peers, up ${formatBytes(i.uploadRate)}/s, down ${formatBytes(i.downloadRate)}/s\n`)
   }
   return 0
+}
+
+function swarmLine (swarm: NodeStatus['swarm']): string {
+  if (swarm == null) return 'open: any host that reaches this daemon may join (--swarm-key FILE closes it)'
+  const last = swarm.last != null ? `, the last ${swarm.last.peer} at ${swarm.last.addr} at ${swarm.last.at}: ${swarm.last.reason}` : ''
+  return `closed to hosts holding key ${swarm.fingerprint}; refused ${swarm.refused} connection${swarm.refused === 1 ? '' : 's'}${last}`
 }
 
 /** What the compression gate decided, and on what figures (policy/compression-gate.ts). */

@@ -9,12 +9,17 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { createHash } from 'node:crypto'
 import { socketTls } from './socket-tls.js'
+import type { Refusal, SwarmKey } from './swarm-key.js'
 import { installWindowUpdates } from './yamux-window.js'
 
 export interface HostOptions {
   privateKey: PrivateKey
   listen: string[]
   mdns?: boolean
+  /** A closed swarm: only peers holding this key connect (swarm-key.ts). */
+  swarmKey?: SwarmKey
+  /** Told of each connection refused for want of the swarm key. */
+  onRefused?: (refusal: Refusal) => void
 }
 
 export type Imgp2pHost = Libp2p<{ pubsub: GossipSub, identify: ReturnType<ReturnType<typeof identify>> }>
@@ -44,8 +49,11 @@ export async function createHost (opts: HostOptions): Promise<Imgp2pHost> {
     transports: [tcp()],
     // TLS first: on these machines it moved 40-55% more per core than noise
     // (STACK-FACTS.md), and more again attached to the socket (socket-tls.ts);
-    // noise stays for peers that only speak noise.
-    connectionEncrypters: [socketTls(), noise()],
+    // noise stays for peers that only speak noise. A closed swarm's proof
+    // rides on the TLS session, so there TLS is the only way in.
+    connectionEncrypters: opts.swarmKey !== undefined
+      ? [socketTls({ swarmKey: opts.swarmKey, onRefused: opts.onRefused })]
+      : [socketTls(), noise()],
     // A 16 MiB window lets one stream fill a fast LAN link despite the round trip.
     streamMuxers: [yamux({ maxMessageSize: 64 * 1024 })],
     peerDiscovery: opts.mdns === true ? [mdns()] : [],

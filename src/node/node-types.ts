@@ -6,6 +6,7 @@ import type { CacheUsage } from './cache-keeper.js'
 import type { CpuRoomReport } from './cpu-room.js'
 import type { DownloadProgress } from './swarm-image.js'
 import type { LinkCaps } from './swarm-links.js'
+import type { RefusalReport, SwarmKey } from './swarm-key.js'
 
 export interface NodeOptions {
   dataDir: string
@@ -73,7 +74,15 @@ export interface NodeOptions {
   cacheGraceMs?: number
   /** Threads that verify chunk hashes; 0 hashes on the network thread. */
   hashWorkers?: number
+  /**
+   * A closed swarm: only hosts holding this key connect (swarm-key.ts).
+   * Absent: any host that reaches the listen port may join.
+   */
+  swarmKey?: SwarmKey
+  /** Detail for debugging (`--verbose`). */
   log?: (msg: string) => void
+  /** What the operator must always hear: refused connections, images removed from the cache (default: log). */
+  notice?: (msg: string) => void
 }
 
 export interface PullOptions {
@@ -121,6 +130,8 @@ export interface NodeStatus {
   cache?: CacheUsage
   /** --upload-mbit in bits/s (absent: uncapped). */
   uploadCapBps?: number
+  /** A closed swarm's key fingerprint and what it refused (absent: the swarm is open). */
+  swarm?: RefusalReport
   bytesSent: number
   bytesReceived: number
   /** Chunk bytes received from peers of another zone (both zones known), duplicates included. */

@@ -23,6 +23,7 @@ import { loadOrCreateKey } from './identity.js'
 import { BootstrapDialer } from './bootstrap.js'
 import { CacheKeeper } from './cache-keeper.js'
 import { UploadPacer } from './upload-pacer.js'
+import { Refusals } from './swarm-key.js'
 import { CpuRoom } from './cpu-room.js'
 import { DEFAULT_NEIGHBOURS, Neighbourhood } from './neighbours.js'
 import { findManifest } from './manifest-finder.js'
@@ -69,10 +70,13 @@ export class Imgp2pNode {
   private readonly keeper?: CacheKeeper
   /** --upload-mbit, shared by every image's uploads (absent without it). */
   private readonly uploadPacer?: UploadPacer
+  /** A closed swarm's refusals (absent: the swarm is open). */
+  private readonly refusals?: Refusals
 
-  private constructor (host: Imgp2pHost, store: ImageStore & ImageExporter, private readonly opts: NodeOptions) {
+  private constructor (host: Imgp2pHost, store: ImageStore & ImageExporter, private readonly opts: NodeOptions, refusals?: Refusals) {
     this.host = host
     this.store = store
+    this.refusals = refusals
     this.peerId = host.peerId.toString()
     this.log = opts.log ?? (() => {})
     this.rng = seededRng(opts.seed ?? Math.floor(Math.random() * 2 ** 31))
@@ -94,7 +98,7 @@ export class Imgp2pNode {
       pinned: (key) => this.addedHere.has(key),
       served: (key) => this.images.get(key)?.uploadedBytes ?? 0,
       remove: async (key) => { await this.remove(key) },
-      log: this.log
+      log: noticeOf(opts)
     })
     this.links = new SwarmLinks({
       host,
@@ -134,12 +138,15 @@ export class Imgp2pNode {
   static async create (opts: NodeOptions): Promise<Imgp2pNode> {
     if (opts.hashWorkers != null) setDefaultHashPool(new HashPool({ size: opts.hashWorkers }))
     const store = opts.store ?? await FsImageStore.open(opts.dataDir)
+    const refusals = opts.swarmKey !== undefined ? new Refusals(opts.swarmKey, noticeOf(opts)) : undefined
     const host = await createHost({
       privateKey: await loadOrCreateKey(opts.dataDir),
       listen: opts.listen ?? ['/ip4/0.0.0.0/tcp/4050'],
-      mdns: opts.mdns
+      mdns: opts.mdns,
+      swarmKey: opts.swarmKey,
+      onRefused: refusals !== undefined ? (r) => { refusals.record(r) } : undefined
     })
-    const node = new Imgp2pNode(host, store, opts)
+    const node = new Imgp2pNode(host, store, opts, refusals)
     await node.start()
     return node
   }
@@ -347,6 +354,7 @@ export class Imgp2pNode {
       ...(this.cpuRoom != null ? { cpu: this.cpuRoom.report() } : {}),
       ...(this.keeper != null ? { cache: this.keeper.usage() } : {}),
       ...(this.uploadPacer != null ? { uploadCapBps: this.uploadPacer.bitsPerSecond } : {}),
+      ...(this.refusals != null ? { swarm: this.refusals.report() } : {}),
       ...imageReport(await this.store.list(), this.images, this.manifestBytesSent, Date.now())
     }
   }
@@ -376,6 +384,10 @@ export class Imgp2pNode {
     await this.host.stop()
     await this.store.close()
   }
+}
+
+function noticeOf (opts: NodeOptions): (msg: string) => void {
+  return opts.notice ?? opts.log ?? (() => {})
 }
 
 function isWildcard (a: Multiaddr): boolean {

@@ -14,7 +14,9 @@
  * The certificate and its checks come from @libp2p/tls's public utilities, so
  * the handshake is the spec's and interoperates with any libp2p TLS peer. A
  * connection that is not a plain TCP socket (another transport, a connection
- * protector in between) goes to @libp2p/tls unchanged.
+ * protector in between) goes to @libp2p/tls unchanged, except in a closed
+ * swarm, where it is refused: the membership proof (swarm-key.ts) needs the
+ * TLS session this module owns.
  */
 import { InvalidCryptoExchangeError, TimeoutError } from '@libp2p/interface'
 import type {
@@ -26,6 +28,7 @@ import { generateCertificate, verifyPeerCertificate } from '@libp2p/tls/utils'
 import { Socket } from 'node:net'
 import { TLSSocket, connect, createSecureContext, type SecureContext } from 'node:tls'
 import type { Uint8ArrayList } from 'uint8arraylist'
+import { EXPORTER_LABEL, PROOF_BYTES, type Refusal, type SwarmKey } from './swarm-key.js'
 import { TlsMessageStream } from './tls-message-stream.js'
 
 export interface SocketTlsComponents {
@@ -43,8 +46,23 @@ export interface TcpConnection extends MessageStream {
 /** ALPN name of a peer that does not negotiate the muxer inside the handshake (the spec's). */
 const NO_EARLY_MUXER = 'libp2p'
 
-export function socketTls (): (components: SocketTlsComponents) => ConnectionEncrypter {
-  return (components) => new SocketTls(components)
+export interface SocketTlsOptions {
+  /** A closed swarm: a peer must prove it holds this key after the handshake, or the connection is refused. */
+  swarmKey?: SwarmKey
+  /** Told of every connection refused for want of the swarm key. */
+  onRefused?: (refusal: Refusal) => void
+}
+
+export function socketTls (opts: SocketTlsOptions = {}): (components: SocketTlsComponents) => ConnectionEncrypter {
+  return (components) => new SocketTls(components, opts)
+}
+
+/** Peer failed the closed swarm's membership check. */
+export class NotInSwarmError extends InvalidCryptoExchangeError {
+  constructor (message: string) {
+    super(message)
+    this.name = 'NotInSwarmError'
+  }
 }
 
 class SocketTls implements ConnectionEncrypter {
@@ -57,20 +75,33 @@ class SocketTls implements ConnectionEncrypter {
    * dozens of connections cost milliseconds each.
    */
   private context?: Promise<SecureContext>
+  private readonly components: SocketTlsComponents
+  private readonly opts: SocketTlsOptions
 
-  constructor (private readonly components: SocketTlsComponents) {
+  constructor (components: SocketTlsComponents, opts: SocketTlsOptions) {
+    this.components = components
+    this.opts = opts
     this.fallback = libp2pTls()(components)
     this.log = components.logger.forComponent('imgp2p:socket-tls')
   }
 
   async secureInbound (connection: MessageStream, options?: SecureConnectionOptions): Promise<SecuredConnection> {
-    if (!isTcpConnection(connection)) return await this.fallback.secureInbound(connection, options)
+    if (!isTcpConnection(connection)) return await this.secureElsewhere(connection, true, options)
     return await this.secure(connection, true, options)
   }
 
   async secureOutbound (connection: MessageStream, options?: SecureConnectionOptions): Promise<SecuredConnection> {
-    if (!isTcpConnection(connection)) return await this.fallback.secureOutbound(connection, options)
+    if (!isTcpConnection(connection)) return await this.secureElsewhere(connection, false, options)
     return await this.secure(connection, false, options)
+  }
+
+  private async secureElsewhere (connection: MessageStream, inbound: boolean, options?: SecureConnectionOptions): Promise<SecuredConnection> {
+    if (this.opts.swarmKey !== undefined) {
+      const err = new NotInSwarmError('a closed swarm (--swarm-key) runs only on plain TCP connections')
+      connection.abort(err)
+      throw err
+    }
+    return inbound ? await this.fallback.secureInbound(connection, options) : await this.fallback.secureOutbound(connection, options)
   }
 
   private async secureContext (options?: SecureConnectionOptions): Promise<SecureContext> {
@@ -123,6 +154,9 @@ class SocketTls implements ConnectionEncrypter {
             streamMuxer = muxers.get(socket.alpnProtocol)
             if (streamMuxer == null) throw new InvalidCryptoExchangeError(`peer chose muxer ${socket.alpnProtocol}, which we did not offer`)
           }
+          return remotePeer
+        }).then(async (remotePeer: PeerId) => {
+          if (this.opts.swarmKey !== undefined) await this.checkMembership(socket, this.opts.swarmKey, isServer, remotePeer)
           options?.signal?.removeEventListener('abort', onAbort)
           socket.off('error', fail)
           // Errors after the handshake reach the connection through the message stream's own listener.
@@ -131,6 +165,48 @@ class SocketTls implements ConnectionEncrypter {
       })
     })
   }
+
+  /** Both sides prove the swarm key at once (one half round trip); see swarm-key.ts. */
+  private async checkMembership (socket: TLSSocket, key: SwarmKey, isServer: boolean, peer: PeerId): Promise<void> {
+    const channel = socket.exportKeyingMaterial(PROOF_BYTES, EXPORTER_LABEL, Buffer.alloc(0))
+    socket.write(key.proof(isServer ? 'server' : 'client', channel))
+    let reason: string | undefined
+    try {
+      const theirs = await readExactly(socket, PROOF_BYTES)
+      if (!key.verify(isServer ? 'client' : 'server', channel, theirs)) reason = 'it does not hold this swarm\'s key'
+    } catch (err) {
+      reason = (err as Error).message
+    }
+    if (reason === undefined) return
+    const refusal: Refusal = { peer: peer.toString(), addr: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, inbound: isServer, reason }
+    this.opts.onRefused?.(refusal)
+    throw new NotInSwarmError(`refused ${refusal.peer} at ${refusal.addr}: ${reason}`)
+  }
+}
+
+/**
+ * The first `n` bytes the peer sent after the handshake. What follows stays
+ * buffered in the socket for the message stream that reads it next.
+ */
+async function readExactly (socket: TLSSocket, n: number): Promise<Buffer> {
+  return await new Promise((resolve, reject) => {
+    const finish = (err: Error | undefined, buf?: Buffer): void => {
+      socket.off('readable', onReadable)
+      socket.off('end', onEnd)
+      socket.off('close', onEnd)
+      if (err !== undefined) reject(err)
+      else resolve(buf as Buffer)
+    }
+    const onReadable = (): void => {
+      const buf = socket.read(n) as Buffer | null
+      if (buf !== null) finish(buf.byteLength === n ? undefined : new Error('it closed the connection without proving it holds the swarm key'), buf)
+    }
+    const onEnd = (): void => { finish(new Error('it closed the connection without proving it holds the swarm key')) }
+    socket.on('readable', onReadable)
+    socket.once('end', onEnd)
+    socket.once('close', onEnd)
+    onReadable()
+  })
 }
 
 function isTcpConnection (c: MessageStream): c is TcpConnection {
