@@ -130,7 +130,9 @@ describe('a daemon with --cache-max', () => {
   it('keeps its cache under the bound across pulls; the front-end keeps what it added', async () => {
     const root = await dir('imgp2p-cachemax-')
     const origin = track(await startNode(join(root, 'origin'), { cacheMaxBytes: MiB, cacheGraceMs: 0 }))
-    const host = track(await startNode(join(root, 'host'), { peers: [addrOf(origin)], cacheMaxBytes: 3 * MiB, cacheGraceMs: 0 }))
+    const told: string[] = []
+    // Removals reach the operator's log without --verbose (`notice`, not `log`).
+    const host = track(await startNode(join(root, 'host'), { peers: [addrOf(origin)], cacheMaxBytes: 3 * MiB, cacheGraceMs: 0, notice: (m) => { told.push(m) } }))
     const files = ['one', 'two', 'three'].map(n => join(root, `${n}.raw`))
     const cids: string[] = []
     for (const f of files) {
@@ -146,6 +148,7 @@ describe('a daemon with --cache-max', () => {
       expect((await host.list()).map(x => x.cid)).toEqual([cid])
     }
     expect((await host.status()).cache).toEqual({ bytes: 2 * MiB, maxBytes: 3 * MiB })
+    expect(told.filter(m => m.startsWith('cache: removed')).map(m => m.split(' ')[2])).toEqual(cids.slice(0, 2))
     // Over its own bound, the front-end removed nothing it added.
     expect((await origin.list()).map(x => x.cid).sort()).toEqual([...cids].sort())
     // Restarted, the front-end still knows what it added: nothing of it goes.

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { NodeStatus, PullResult } from '../node/node.js'
+import { writeNewSwarmKey } from '../node/swarm-key.js'
 import { sha256File, writeSampleImage } from '../util/sample-image.js'
 import { formatBytes } from '../util/size.js'
 import { callDaemon } from './control-client.js'
@@ -28,12 +29,16 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
     const want = await sha256File(image)
     say(`demo: ${opts.hosts} hosts + 1 origin on 127.0.0.1, image ${formatBytes(opts.size)} (a quarter of it zeros, like a fresh VM disk)`)
 
-    const origin = await startDaemonProcess({ dataDir: join(root, 'origin'), origin: true })
+    // As a cloud should run it: a swarm closed to the hosts holding its key.
+    const keyFile = join(root, 'swarm.key')
+    const key = await writeNewSwarmKey(keyFile)
+    const closed = ['--swarm-key', keyFile]
+    const origin = await startDaemonProcess({ dataDir: join(root, 'origin'), origin: true, extraArgs: closed })
     daemons.push(origin)
     const originAddr = origin.addrs[0]
-    const hosts = await Promise.all(Array.from({ length: opts.hosts }, async (_, i) => await startDaemonProcess({ dataDir: join(root, `host${i + 1}`), peers: [originAddr] })))
+    const hosts = await Promise.all(Array.from({ length: opts.hosts }, async (_, i) => await startDaemonProcess({ dataDir: join(root, `host${i + 1}`), peers: [originAddr], extraArgs: closed })))
     daemons.push(...hosts)
-    say(`origin ${originAddr}`)
+    say(`origin ${originAddr}; swarm closed to key ${key.fingerprint}`)
 
     const added = await callDaemon<{ cid: string }>(join(root, 'origin'), 'add', { file: image })
     say(`added ${added.cid}`)
