@@ -117,11 +117,15 @@ describe('imgp2p CLI', () => {
     expect(r.stderr).toMatch(/--no-compress and --compress-always/)
   })
 
-  it('refuses an --upload-mbit that is not a rate in one line (exit 64)', async () => {
+  it('refuses an --upload-mbit or --download-mbit that is not a rate in one line (exit 64)', async () => {
     const r = await cli(['daemon', '--upload-mbit', '0', '--data-dir', join(dir, 'badcap')])
     expect(r.code).toBe(64)
     expect(r.stderr.trim().split('\n')).toHaveLength(1)
     expect(r.stderr).toMatch(/--upload-mbit wants the upload cap in Mbit\/s \(a number > 0\), got "0"/)
+    const d = await cli(['daemon', '--download-mbit', 'fast', '--data-dir', join(dir, 'badcap')])
+    expect(d.code).toBe(64)
+    expect(d.stderr.trim().split('\n')).toHaveLength(1)
+    expect(d.stderr).toMatch(/--download-mbit wants the download cap in Mbit\/s \(a number > 0\), got "fast"/)
   })
 
   it('refuses a --cache-max that is not a size in one line (exit 64)', async () => {
@@ -208,7 +212,7 @@ describe('imgp2p daemon: compressed chunks', () => {
       const a = await startDaemonProcess({ dataDir: join(t.path, 'a'), extraArgs: ['--compress-always'] })
       daemons.push(a)
       daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'b'), peers: [a.addrs[0]], extraArgs: ['--compress-always', '--upload-mbit', '1000'] }))
-      daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'c'), peers: [a.addrs[0]], extraArgs: ['--no-compress', '--cache-max', '64MiB'] }))
+      daemons.push(await startDaemonProcess({ dataDir: join(t.path, 'c'), peers: [a.addrs[0]], extraArgs: ['--no-compress', '--cache-max', '64MiB', '--download-mbit', '800'] }))
       const id = (await cli(['add', img, '--data-dir', join(t.path, 'a')])).stdout.trim().split('\n').at(-1) as string
       const received = async (host: string): Promise<number> => {
         const r = await cli(['pull', id, '--out', join(t.path, `${host}.raw`), '--data-dir', join(t.path, host), '--timeout', '30'])
@@ -232,6 +236,8 @@ describe('imgp2p daemon: compressed chunks', () => {
       expect((await cli(['status', '--data-dir', join(t.path, 'b')])).stdout).not.toMatch(/^cache/m)
       expect((await cli(['status', '--data-dir', join(t.path, 'b')])).stdout).toMatch(/^upload +capped at 1000 Mbit\/s of chunk data/m)
       expect((await cli(['status', '--data-dir', join(t.path, 'c')])).stdout).not.toMatch(/^upload/m)
+      expect((await cli(['status', '--data-dir', join(t.path, 'c')])).stdout).toMatch(/^download capped at 800 Mbit\/s of chunk data \(--download-mbit\)$/m)
+      expect((await cli(['status', '--data-dir', join(t.path, 'b')])).stdout).not.toMatch(/^download/m)
     } finally {
       await Promise.all(daemons.map(async d => { await d.stop() }))
       await t.cleanup()

@@ -52,6 +52,36 @@ describe('rarest first', () => {
   })
 })
 
+describe('a budget (the download cap)', () => {
+  it('picks at most `limit` requests, and the rest on later calls, as the unbounded pick would', () => {
+    const bounded = setupPicker('3121', '', { config: deep })
+    const free = setupPicker('3121', '', { config: deep })
+    only(bounded, 'p0')
+    only(free, 'p0')
+    const first = chunks(bounded.dp.pick(0, 2))
+    expect(first).toHaveLength(2)
+    expect(chunks(bounded.dp.pick(0, 0))).toEqual([])
+    const rest = chunks(bounded.dp.pick(0, 5))
+    expect([...first, ...rest]).toEqual(chunks(free.dp.pick(0)))
+  })
+
+  it('a pick with no budget does not count as starving, and a starved pick keeps to the budget', () => {
+    const dp = createDownloadPolicy({ chunkCount: 2, chunkBytes: MiB, have: new Bitfield(2), zone: 'a', rng: seededRng(3), config: { randomFirstPicks: 0, starveMs: 500 } })
+    dp.addPeer('near', { zone: 'a' }, 0)
+    dp.addPeer('far', { zone: 'b' }, 0)
+    dp.onBitfield('near', bits('**'))
+    dp.onBitfield('far', bits('**'))
+    dp.onChoke('near', true, 0)
+    for (let t = 0; t <= 1000; t += 100) expect(dp.pick(t, 0)).toEqual([])
+    // The starvation clock starts at the first pick with a budget.
+    expect(dp.pick(1000, 8)).toEqual([])
+    expect(dp.pick(1499, 8)).toEqual([])
+    expect(dp.pick(1500, 1)).toHaveLength(1)
+    // One is outstanding now: the next starved pick waits for it, as without a budget.
+    expect(dp.pick(1500, 8)).toEqual([])
+  })
+})
+
 describe('random first picks', () => {
   it('takes the first chunks at random, not rarest first', () => {
     const firsts = new Set<number>()

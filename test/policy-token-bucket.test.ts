@@ -23,3 +23,15 @@ describe('TokenBucket', () => {
     expect(() => new TokenBucket(1, 0, 0)).toThrow(/rate and a burst/)
   })
 })
+
+describe('TokenBucket.available', () => {
+  it('says what may go now, refilled to the burst, and the debt while one is unpaid', () => {
+    const b = new TokenBucket(1000, 4000, 0)
+    expect(b.available(0)).toBe(4000)
+    b.reserve(6000, 0)
+    expect(b.available(0)).toBe(-2000)
+    expect(b.available(1)).toBe(-1000)
+    expect(b.available(3)).toBe(1000)
+    expect(b.available(1_000_000)).toBe(4000)
+  })
+})

@@ -21,6 +21,7 @@ export interface DaemonArgs {
   compressWhenCpuBound?: boolean
   cacheMaxBytes?: number
   uploadBps?: number
+  downloadBps?: number
   /** --swarm-key FILE: a closed swarm. */
   swarmKeyFile?: string
 }
@@ -68,6 +69,7 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     compressWhenCpuBound: args.compressWhenCpuBound,
     cacheMaxBytes: args.cacheMaxBytes,
     uploadBps: args.uploadBps,
+    downloadBps: args.downloadBps,
     swarmKey,
     log,
     notice

@@ -13,8 +13,8 @@ import { ProgressReporter } from './progress.js'
 const USAGE = `usage: imgp2p <command> [options]
 
   daemon [--data-dir DIR] [--listen MULTIADDR]... [--peer MULTIADDR]... [--zone NAME] [--origin] [--mdns] [--neighbours N]
-         [--link-mbit RATE] [--upload-mbit RATE] [--no-compress | --compress-always] [--cache-max SIZE]
-         [--swarm-key FILE] [--verbose]
+         [--link-mbit RATE] [--upload-mbit RATE] [--download-mbit RATE] [--no-compress | --compress-always]
+         [--cache-max SIZE] [--swarm-key FILE] [--verbose]
   keygen FILE                                                 write a new swarm key (mode 600) for --swarm-key
   add FILE [--data-dir DIR] [--chunk-size SIZE] [--json]      import an image; prints its CID last
   pull CID [--out PATH] [--data-dir DIR] [--timeout SECONDS] [--json]
@@ -105,6 +105,7 @@ async function daemonCmd (args: string[]): Promise<number> {
     'link-mbit': { type: 'string' },
     'cache-max': { type: 'string' },
     'upload-mbit': { type: 'string' },
+    'download-mbit': { type: 'string' },
     'swarm-key': { type: 'string' },
     // On by default; --compress stays accepted for scripts written when it was opt-in.
     compress: { type: 'boolean', default: true },
@@ -129,6 +130,7 @@ async function daemonCmd (args: string[]): Promise<number> {
     neighbours: countArg(values, 'neighbours'),
     linkBps: mbitArg(values, 'link-mbit', 'the link rate'),
     uploadBps: mbitArg(values, 'upload-mbit', 'the upload cap'),
+    downloadBps: mbitArg(values, 'download-mbit', 'the download cap'),
     compressChunks: values['no-compress'] !== true,
     compressWhenCpuBound: values['compress-always'] === true,
     cacheMaxBytes: str(values, 'cache-max') != null ? sizeArg(str(values, 'cache-max') as string, '--cache-max') : undefined,
@@ -205,6 +207,7 @@ async function statusCmd (args: string[]): Promise<number> {
     (s.bytesReceivedCrossZone > 0 ? ` (${formatBytes(s.bytesReceivedCrossZone)} from other zones)` : '') + '\n')
   if (s.cpu != null) process.stdout.write(`compress ${compressLine(s.cpu)}\n`)
   if (s.uploadCapBps != null) process.stdout.write(`upload   capped at ${s.uploadCapBps / 1e6} Mbit/s of chunk data (--upload-mbit)\n`)
+  if (s.downloadCapBps != null) process.stdout.write(`download capped at ${s.downloadCapBps / 1e6} Mbit/s of chunk data (--download-mbit)\n`)
   process.stdout.write(`swarm    ${swarmLine(s.swarm)}\n`)
   if (s.cache != null) process.stdout.write(`cache    ${formatBytes(s.cache.bytes)} of ${formatBytes(s.cache.maxBytes)} (--cache-max; least recently used images go first)\n`)
   for (const i of s.images) {
@@ -262,7 +265,7 @@ function countArg (v: Values, k: string): number | undefined {
   return n
 }
 
-/** A rate flag in Mbit/s (decimal, > 0): --link-mbit, --upload-mbit. */
+/** A rate flag in Mbit/s (decimal, > 0): --link-mbit, --upload-mbit, --download-mbit. */
 function mbitArg (v: Values, flag: string, what: string): number | undefined {
   const text = str(v, flag)
   if (text == null) return undefined

@@ -57,6 +57,15 @@ export const ORIGIN_HAVE_BATCH_MS = 200
 /** What a download's news is about: part of the image, or all of it. */
 export type HeldNews = 'partial' | 'complete'
 
+/** The host's download cap, shared by every pull (rate-pacer.ts). */
+export interface DownloadCap {
+  readonly bitsPerSecond: number
+  /** How many requests of `unitBytes` may start now. */
+  allowance: (unitBytes: number) => number
+  /** Charge a request's bytes. */
+  take: (bytes: number) => void
+}
+
 /** What the download needs of its image. */
 export interface DownloadContext {
   readonly key: string
@@ -77,6 +86,8 @@ export interface DownloadContext {
   onComplete: () => void
   /** When the pull first announces its partial copy. */
   partialNewsAfterMs: number
+  /** --download-mbit (absent: uncapped). */
+  cap?: DownloadCap
 }
 
 export class ImageDownload {
@@ -215,12 +226,19 @@ export class ImageDownload {
     })
   }
 
-  /** Ask the policy for requests and send them. */
+  /**
+   * Ask the policy for requests and send them. Under a download cap, only as
+   * many as it allows now; the rest wait for the next arrival or tick (100 ms,
+   * within the cap's burst, so the pipelines do not run dry meanwhile).
+   */
   private pump (now: number): void {
     if (this.finished) return
-    for (const r of this.policy.pick(now)) {
+    const cap = this.ctx.cap
+    const unit = this.ctx.chunkBytes
+    for (const r of this.policy.pick(now, cap?.allowance(unit))) {
       const l = this.ctx.links.get(r.peer)
       if (l == null) { this.policy.onRejected(r.peer, r.chunk, now); continue }
+      cap?.take(unit)
       l.request(r.chunk)
     }
   }

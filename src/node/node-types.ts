@@ -32,6 +32,13 @@ export interface NodeOptions {
    */
   uploadBps?: number
   /**
+   * Cap on the chunk data this host asks for, in bits/s, across every peer
+   * and image: a chunk is charged when requested, at its full size, so what
+   * arrives stays under it (compressed chunks arrive smaller still). Told to
+   * peers as what this host takes. Absent: as fast as the links go.
+   */
+  downloadBps?: number
+  /**
    * Take zstd-compressed chunks, and send them so to peers that take them
    * where that saves a tenth or more. On unless false: a Debian disk image
    * goes on the wire at 0.47 x its data, and each host spends less CPU
@@ -130,6 +137,8 @@ export interface NodeStatus {
   cache?: CacheUsage
   /** --upload-mbit in bits/s (absent: uncapped). */
   uploadCapBps?: number
+  /** --download-mbit in bits/s (absent: uncapped). */
+  downloadCapBps?: number
   /** A closed swarm's key fingerprint and what it refused (absent: the swarm is open). */
   swarm?: RefusalReport
   bytesSent: number

@@ -22,7 +22,7 @@ import { COMPLETE_NEWS_DELAY_MS } from './image-download.js'
 import { loadOrCreateKey } from './identity.js'
 import { BootstrapDialer } from './bootstrap.js'
 import { CacheKeeper } from './cache-keeper.js'
-import { UploadPacer } from './upload-pacer.js'
+import { RatePacer } from './rate-pacer.js'
 import { Refusals } from './swarm-key.js'
 import { CpuRoom } from './cpu-room.js'
 import { DEFAULT_NEIGHBOURS, Neighbourhood } from './neighbours.js'
@@ -69,7 +69,9 @@ export class Imgp2pNode {
   /** Holds the cache under --cache-max (absent without it). */
   private readonly keeper?: CacheKeeper
   /** --upload-mbit, shared by every image's uploads (absent without it). */
-  private readonly uploadPacer?: UploadPacer
+  private readonly uploadPacer?: RatePacer
+  /** --download-mbit, shared by every pull (absent without it). */
+  private readonly downloadPacer?: RatePacer
   /** A closed swarm's refusals (absent: the swarm is open). */
   private readonly refusals?: Refusals
 
@@ -89,7 +91,8 @@ export class Imgp2pNode {
         for (const img of this.images.values()) img.setCpuRoom(room)
       }
     })
-    this.uploadPacer = opts.uploadBps == null ? undefined : new UploadPacer(opts.uploadBps)
+    this.uploadPacer = opts.uploadBps == null ? undefined : new RatePacer(opts.uploadBps)
+    this.downloadPacer = opts.downloadBps == null ? undefined : new RatePacer(opts.downloadBps)
     this.keeper = opts.cacheMaxBytes == null ? undefined : new CacheKeeper({
       store,
       maxBytes: opts.cacheMaxBytes,
@@ -228,6 +231,7 @@ export class Imgp2pNode {
       complete,
       linkBps: this.opts.linkBps,
       upload: this.uploadPacer == null ? undefined : { bps: this.uploadPacer.bitsPerSecond, pace: async (n) => { await this.uploadPacer?.wait(n) } },
+      download: this.downloadPacer,
       compress: this.opts.compressChunks,
       cpuRoom: this.cpuRoom?.room,
       frameDir: this.frameDir,
@@ -354,6 +358,7 @@ export class Imgp2pNode {
       ...(this.cpuRoom != null ? { cpu: this.cpuRoom.report() } : {}),
       ...(this.keeper != null ? { cache: this.keeper.usage() } : {}),
       ...(this.uploadPacer != null ? { uploadCapBps: this.uploadPacer.bitsPerSecond } : {}),
+      ...(this.downloadPacer != null ? { downloadCapBps: this.downloadPacer.bitsPerSecond } : {}),
       ...(this.refusals != null ? { swarm: this.refusals.report() } : {}),
       ...imageReport(await this.store.list(), this.images, this.manifestBytesSent, Date.now())
     }

@@ -16,9 +16,9 @@ import { createChoker, createDownloadPolicy, createOriginChoker, createOriginPol
 import type { ChokerConfig, DuplicateCounts, OriginConfig, OriginPolicy, Rng } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
 import { ChunkCompressor, FRAME_RING_BYTES } from './chunk-compressor.js'
-import { type DownloadContext, type HeldNews, ImageDownload, PARTIAL_NEWS_AFTER_MS } from './image-download.js'
+import { type DownloadCap, type DownloadContext, type HeldNews, ImageDownload, PARTIAL_NEWS_AFTER_MS } from './image-download.js'
 import type { Link } from './link.js'
-import { sendableBps } from './upload-pacer.js'
+import { cappedBps } from './rate-pacer.js'
 import { Uploader } from './uploader.js'
 import { PeerExchange } from './peer-exchange.js'
 import { PeerHoldings, resolveSecondLink } from './peer-holdings.js'
@@ -35,8 +35,10 @@ export interface SwarmImageOptions {
   complete: boolean
   /** Our link rate in bits/s as the operator stated it: told to peers, and the origin's upload. */
   linkBps?: number
-  /** The host's upload cap in bits/s, and the wait it imposes (upload-pacer.ts); absent: none. */
+  /** The host's upload cap in bits/s, and the wait it imposes (rate-pacer.ts); absent: none. */
   upload?: { bps: number, pace: (bytes: number) => Promise<void> }
+  /** The host's download cap (rate-pacer.ts); absent: none. */
+  download?: DownloadCap
   /** Take and send zstd-compressed chunks (chunk-compressor.ts); default true. */
   compress?: boolean
   /** Where compressed frames are kept to be relayed (cache/frame-ring.ts); none: compressed afresh each time. */
@@ -110,7 +112,7 @@ export class SwarmImage {
       store: opts.store,
       choker: origin ? createOriginChoker(opts.choker) : createChoker(opts.choker, { zone: opts.zone, rng: opts.rng }),
       origin: origin
-        ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: sendableBps(opts.linkBps, opts.upload?.bps), config: opts.originPolicy })
+        ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: cappedBps(opts.linkBps, opts.upload?.bps), config: opts.originPolicy })
         : undefined,
       held: () => this.held(),
       seeding: () => this.complete,
@@ -173,7 +175,8 @@ export class SwarmImage {
       have: origin ? null : this.held().bytes,
       zone: this.opts.zone ?? null,
       origin,
-      linkBps: this.opts.linkBps ?? null,
+      // What we take, for the origin's choice of full service: the link, or the cap below it.
+      linkBps: cappedBps(this.opts.linkBps, this.opts.download?.bitsPerSecond) ?? null,
       // What we take is what we compress: both hang on the compressor and the CPU's room for it.
       zstd: this.compressor?.room ?? false,
       zstdSignals: true
@@ -314,7 +317,7 @@ export class SwarmImage {
       self: this.opts.selfId,
       rng: this.opts.rng,
       // Our peers start by choking us and say UNCHOKE on the wire.
-      config: { peersStartChoked: true, downlinkBps: this.opts.linkBps ?? 0 }
+      config: { peersStartChoked: true, downlinkBps: cappedBps(this.opts.linkBps, this.opts.download?.bitsPerSecond) ?? 0 }
     })
     const dl = new ImageDownload(this.downloadContext(), partial, policy, now, onChunk)
     this.download = dl
@@ -340,6 +343,7 @@ export class SwarmImage {
       log: this.opts.log,
       onHeldChanged: this.opts.onHeldChanged,
       partialNewsAfterMs: this.opts.partialNewsAfterMs ?? PARTIAL_NEWS_AFTER_MS,
+      cap: this.opts.download,
       onCorrupt: (link, drop) => {
         this.corruptChunks++
         if (drop) {

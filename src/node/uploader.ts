@@ -26,7 +26,7 @@ export interface UploaderOptions {
   links: ReadonlyMap<string, Link>
   /** Compresses chunks for peers that take PIECE_ZSTD; absent: always send them as they are. */
   compressor?: ChunkCompressor
-  /** Waits until the host's upload cap lets these bytes go (upload-pacer.ts); absent: no cap. */
+  /** Waits until the host's upload cap lets these bytes go (rate-pacer.ts); absent: no cap. */
   pace?: (bytes: number) => Promise<void>
   log: (msg: string) => void
 }

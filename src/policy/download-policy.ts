@@ -261,19 +261,21 @@ class Download implements DownloadPolicy {
 
   get feederPeer (): PeerKey | undefined { return this.feeder.current }
 
-  pick (now: number): ChunkRequest[] {
+  pick (now: number, limit = Infinity): ChunkRequest[] {
     this.lastNow = now
-    if (this.done) return []
+    // No budget is not starvation: nothing below runs, and nothing is timed.
+    if (this.done || !(limit > 0)) return []
     this.maintain(now)
     const out: ChunkRequest[] = []
     const feeder = this.inEndGame() ? undefined : this.feeder.choose(this.peers, this.order, now)
     for (const p of this.order) {
+      if (out.length >= limit) break
       if (p.rejected !== undefined) this.forgetRejections(p, now)
       if (feeder !== undefined && p !== feeder) continue
       // One source must keep our whole link busy: never fewer than three requests queued there.
       const depth = p === feeder ? Math.max(p.depth, this.cfg.minPipeline + 1) : p.depth
       if (p.choked || p.queue.size >= depth) continue
-      while (p.queue.size < depth) {
+      while (p.queue.size < depth && out.length < limit) {
         let c: number
         if (this.inEndGame()) {
           // A duplicate goes only to a link with nothing else to do: a busy
@@ -295,7 +297,7 @@ class Download implements DownloadPolicy {
     } else if (this.starvedSince < 0) {
       this.starvedSince = now
     } else if (now - this.starvedSince >= this.cfg.starveMs) {
-      this.pickStarved(now, out)
+      this.pickStarved(now, out, limit)
     }
     return out
   }
@@ -306,10 +308,10 @@ class Download implements DownloadPolicy {
    * hold, rarest first, whether or not a near peer holds it too; the next
    * starvation is timed afresh once these are answered.
    */
-  private pickStarved (now: number, out: ChunkRequest[]): void {
+  private pickStarved (now: number, out: ChunkRequest[], limit: number): void {
     for (const p of this.order) {
       if (p.cls === NEAR || p.choked) continue
-      while (p.queue.size < p.depth) {
+      while (p.queue.size < p.depth && out.length < limit) {
         const rejected = p.rejected
         const c = scanBitfield(p.bits, this.have.bytes, this.chunkCount, (x) =>
           this.reqCount[x] > 0 || rejected?.has(x) === true ? -1 : this.avail.nearAvail[x] + this.avail.farAvail[x], this.rng)

@@ -20,11 +20,21 @@ export class TokenBucket {
 
   /** Take `bytes`; returns the ms to wait before sending them (0: at once). */
   reserve (bytes: number, nowMs: number): number {
+    this.refill(nowMs)
+    this.tokens -= bytes
+    return this.tokens >= 0 ? 0 : -this.tokens / this.bytesPerMs
+  }
+
+  /** Bytes that may go now without waiting; negative while an earlier reservation is still being paid for. */
+  available (nowMs: number): number {
+    this.refill(nowMs)
+    return this.tokens
+  }
+
+  private refill (nowMs: number): void {
     if (nowMs > this.lastMs) {
       this.tokens = Math.min(this.burstBytes, this.tokens + (nowMs - this.lastMs) * this.bytesPerMs)
       this.lastMs = nowMs
     }
-    this.tokens -= bytes
-    return this.tokens >= 0 ? 0 : -this.tokens / this.bytesPerMs
   }
 }

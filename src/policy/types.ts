@@ -142,8 +142,10 @@ export interface DownloadPolicy {
   /**
    * New requests to send now, booked as outstanding. Call after any event and
    * on a timer; returns [] when every pipeline is full or nothing is wanted.
+   * `limit` bounds how many (a download cap's budget); what it holds back is
+   * picked on a later call, as if the pipelines were full.
    */
-  pick (now: number): ChunkRequest[]
+  pick (now: number, limit?: number): ChunkRequest[]
   /** Requests that timed out; they are released (pickable elsewhere) and should be cancelled on the wire. */
   expire (now: number): ChunkRequest[]
   /** Whether the peer has anything we still lack (drives INTERESTED/NOT_INTERESTED). */
