@@ -14,6 +14,7 @@ import { DEFAULT_NEIGHBOURS } from '../../src/node/neighbours.js'
 import type { PullResult } from '../../src/node/node-types.js'
 import type { DuplicateCounts } from '../../src/policy/types.js'
 import { totalDuplicates } from '../../src/policy/duplicate-ledger.js'
+import { writeNewSwarmKey } from '../../src/node/swarm-key.js'
 import { startSampler } from './sampler.js'
 import { generateImage } from './image.js'
 
@@ -57,6 +58,8 @@ export interface Imgp2pOptions {
   daemonArgs: string[]
   /** More arguments for the front-end's daemon only. */
   feArgs?: string[]
+  /** No swarm key: by default the run's daemons share a new one (--swarm-key), as a cloud's should. */
+  openSwarm?: boolean
   /**
    * MiB of a different random image deployed to every host before the
    * measured one (0 = none): daemons that have served a deployment, as on a
@@ -147,10 +150,13 @@ export async function imgp2pRun (ctx: RunContext, o: Imgp2pOptions): Promise<Img
     // Each daemon is told its link rate, as an operator would state it: a veth
     // reports no real speed, and the front-end decides full service from them.
     const { hostMbit, frontMbit } = ctx.topo.opts
-    const origin = await startDaemon(ctx, fe, ['--origin', '--link-mbit', String(frontMbit), ...o.daemonArgs, ...(o.feArgs ?? [])], o)
+    const keyFile = join(ctx.dir, 'swarm.key')
+    if (o.openSwarm !== true) await writeNewSwarmKey(keyFile)
+    const common = [...(o.openSwarm === true ? [] : ['--swarm-key', keyFile]), ...o.daemonArgs]
+    const origin = await startDaemon(ctx, fe, ['--origin', '--link-mbit', String(frontMbit), ...common, ...(o.feArgs ?? [])], o)
     daemons.push(origin.proc)
     const hs = await Promise.all(hosts.map(async h =>
-      await startDaemon(ctx, h, ['--peer', origin.addr, '--link-mbit', String(hostMbit), ...o.daemonArgs], o)))
+      await startDaemon(ctx, h, ['--peer', origin.addr, '--link-mbit', String(hostMbit), ...common], o)))
     daemons.push(...hs.map(h => h.proc))
     const daemonStartS = (performance.now() - t0) / 1000
     ctx.log(`imgp2p: ${hosts.length + 1} daemons listening after ${daemonStartS.toFixed(1)} s`)

@@ -45,6 +45,7 @@ const { values: v } = parseArgs({
     'add-arg': { type: 'string', multiple: true },
     'daemon-arg': { type: 'string', multiple: true },
     'fe-arg': { type: 'string', multiple: true },
+    'open-swarm': { type: 'boolean' },
     profile: { type: 'string' },
     sweep: { type: 'boolean' },
     quick: { type: 'boolean' },
@@ -76,6 +77,7 @@ if (v.help === true) {
   --timeout S (per run, 300)  --global-timeout S  --results FILE (bench/cluster/results.jsonl)  --label L
   --add-arg X / --daemon-arg X (repeatable; passed to imgp2p add / daemon; write --daemon-arg=--verbose to keep each daemon's log in bench/cluster/logs/)
   --fe-arg X (repeatable; passed to the front-end's daemon only, after --daemon-arg, e.g. --fe-arg=--upload-mbit=250)
+  --open-swarm (daemons without a swarm key; by default each run's daemons share a new one, as a cloud's should)
   --profile fe,h1  run those daemons under --cpu-prof (bench/cluster/profiles/; summarise with profile.js)`)
   process.exit(0)
 }
@@ -125,6 +127,7 @@ const base: Partial<RunOptions> = {
   addArgs: v['add-arg'] ?? [],
   daemonArgs: v['daemon-arg'] ?? [],
   feArgs: v['fe-arg'] ?? [],
+  openSwarm: v['open-swarm'] === true,
   profile: v.profile?.split(',') ?? [],
   log
 }

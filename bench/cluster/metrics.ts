@@ -121,6 +121,8 @@ export interface RunRecord {
   daemonArgs?: string[]
   /** More for the front-end's daemon only (absent: none). */
   feArgs?: string[]
+  /** The daemons ran without a swarm key (records before session 17 all did). */
+  openSwarm?: boolean
   tMinS: number
   shaping?: { bytes: number, expectedS: number, downS: number, upS: number }
   http: PhaseResult

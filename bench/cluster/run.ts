@@ -50,6 +50,8 @@ export interface RunOptions {
   daemonArgs: string[]
   /** More `imgp2p daemon` arguments for the front-end only. */
   feArgs: string[]
+  /** Run the daemons without a swarm key (by default each run's daemons share a new one, as a cloud's should). */
+  openSwarm: boolean
   /** Write timeline charts and data to bench/cluster/timelines/. */
   timelines: boolean
   /** Daemons to run under --cpu-prof ('fe', 'h1', ...). */
@@ -78,6 +80,7 @@ export const defaults: RunOptions = {
   addArgs: [],
   daemonArgs: [],
   feArgs: [],
+  openSwarm: false,
   profile: [],
   timelines: true,
   log: (l) => { process.stdout.write(l + '\n') }
@@ -183,6 +186,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
       warmupMiB: o.warmupMiB,
       ...(o.daemonArgs.length > 0 ? { daemonArgs: o.daemonArgs } : {}),
       ...(o.feArgs.length > 0 ? { feArgs: o.feArgs } : {}),
+      ...(o.openSwarm ? { openSwarm: true } : {}),
       tMinS: ctx.tMinS,
       http: { ok: false, error: 'not run' },
       imgp2p: { ok: false, error: 'not run' },
@@ -206,7 +210,7 @@ export async function runOnce (partial: Partial<RunOptions>): Promise<RunRecord>
     if (why === undefined) {
       try {
         record.imgp2p = await imgp2pRun(ctx, {
-          chunkBytes: o.chunkBytes, addArgs: o.addArgs, daemonArgs: o.daemonArgs, feArgs: o.feArgs, warmupMiB: o.warmupMiB, profile: o.profile, profileDir: join(repoRoot(), 'bench', 'cluster', 'profiles')
+          chunkBytes: o.chunkBytes, addArgs: o.addArgs, daemonArgs: o.daemonArgs, feArgs: o.feArgs, openSwarm: o.openSwarm, warmupMiB: o.warmupMiB, profile: o.profile, profileDir: join(repoRoot(), 'bench', 'cluster', 'profiles')
         })
       } catch (e) {
         record.imgp2p = { ok: false, error: (e as Error).message.slice(0, 2000) }
