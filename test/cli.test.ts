@@ -298,3 +298,27 @@ describe('imgp2p daemon: closed swarm', () => {
     }
   }, 30_000)
 })
+
+describe('imgp2p daemon: --metrics', () => {
+  it('serves Prometheus text at the address it prints, and refuses a bad address in one line (exit 64)', async () => {
+    const t = await tempDir('imgp2p-cli-metrics-')
+    let d: DaemonProcess | undefined
+    try {
+      d = await startDaemonProcess({ dataDir: join(t.path, 'a'), extraArgs: ['--metrics', '127.0.0.1:0'] })
+      expect(d.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+      const res = await fetch(d.metricsUrl as string)
+      expect(res.status).toBe(200)
+      const text = await res.text()
+      expect(text).toContain(`imgp2p_info{peer_id="${d.peerId}",zone=""} 1\n`)
+      expect(text).toMatch(/^imgp2p_pulls_total\{result="ok"\} 0$/m)
+      expect((await cli(['status', '--data-dir', join(t.path, 'a')])).stdout).toMatch(/^pulls +0 done, 0 failed$/m)
+      const bad = await cli(['daemon', '--metrics', '9464', '--data-dir', join(t.path, 'b')])
+      expect(bad.code).toBe(64)
+      expect(bad.stderr.trim().split('\n')).toHaveLength(1)
+      expect(bad.stderr).toMatch(/--metrics wants HOST:PORT \(e\.g\. 127\.0\.0\.1:9464\), got "9464"/)
+    } finally {
+      await d?.stop()
+      await t.cleanup()
+    }
+  }, 30_000)
+})

@@ -35,6 +35,8 @@ export interface DaemonProcess {
   proc: ChildProcess
   peerId: string
   addrs: string[]
+  /** Where its metrics are served (--metrics), if they are. */
+  metricsUrl?: string
   stderr: () => string
   stop: () => Promise<void>
 }
@@ -52,6 +54,7 @@ export async function startDaemonProcess (opts: DaemonProcessOptions): Promise<D
   proc.stderr?.setEncoding('utf8')
   proc.stderr?.on('data', (d: string) => { err = (err + d).slice(-20_000) })
   const addrs: string[] = []
+  let metricsUrl: string | undefined
   const peerId = await new Promise<string>((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`daemon for ${opts.dataDir} not ready in time: ${err.trim()}`)) }, opts.readyTimeoutMs ?? 30_000)
@@ -63,6 +66,7 @@ export async function startDaemonProcess (opts: DaemonProcessOptions): Promise<D
         const line = out.slice(0, nl)
         out = out.slice(nl + 1)
         if (line.startsWith('listening ')) addrs.push(line.slice('listening '.length))
+        if (line.startsWith('metrics ')) metricsUrl = line.slice('metrics '.length)
         const m = /^imgp2p daemon ready, peer id (\S+),/.exec(line)
         if (m != null) { clearTimeout(timer); resolve(m[1].replace(/,$/, '')) }
       }
@@ -77,5 +81,5 @@ export async function startDaemonProcess (opts: DaemonProcessOptions): Promise<D
     await exited
     clearTimeout(t)
   }
-  return { proc, peerId, addrs, stderr: () => err, stop }
+  return { proc, peerId, addrs, metricsUrl, stderr: () => err, stop }
 }

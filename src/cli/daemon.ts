@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises'
 import { setFlagsFromString } from 'node:v8'
 import { Imgp2pNode } from '../node/node.js'
 import { controlHandlers, startControlServer } from '../node/control-server.js'
+import { type MetricsServer, parseListen, renderMetrics, startMetricsServer } from '../node/metrics.js'
 import { loadSwarmKey } from '../node/swarm-key.js'
 
 export interface DaemonArgs {
@@ -24,6 +25,8 @@ export interface DaemonArgs {
   downloadBps?: number
   /** --swarm-key FILE: a closed swarm. */
   swarmKeyFile?: string
+  /** --metrics HOST:PORT: Prometheus text at /metrics. */
+  metrics?: string
 }
 
 /**
@@ -48,7 +51,8 @@ function tuneGcForStreaming (): void {
 }
 
 export async function runDaemon (args: DaemonArgs): Promise<number> {
-  // A bad key file must fail before anything listens.
+  // A bad key file or address must fail before anything listens.
+  if (args.metrics !== undefined) parseListen(args.metrics)
   const swarmKey = args.swarmKeyFile !== undefined ? await loadSwarmKey(args.swarmKeyFile) : undefined
   tuneGcForStreaming()
   await mkdir(args.dataDir, { recursive: true, mode: 0o700 })
@@ -75,13 +79,17 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     notice
   })
   let server
+  let metrics: MetricsServer | undefined
   try {
     server = await startControlServer(args.dataDir, controlHandlers(node))
+    if (args.metrics !== undefined) metrics = await startMetricsServer(args.metrics, async () => renderMetrics(await node.status()))
   } catch (err) {
+    server?.close()
     await node.stop()
     throw err
   }
   for (const a of node.addrs()) process.stdout.write(`listening ${a}\n`)
+  if (metrics !== undefined) process.stdout.write(`metrics ${metrics.url}\n`)
   process.stdout.write(swarmKey !== undefined
     ? `swarm closed to hosts holding key ${swarmKey.fingerprint}\n`
     : 'swarm open: any host that reaches these addresses may join and pull every image (--swarm-key FILE closes it)\n')
@@ -92,6 +100,7 @@ export async function runDaemon (args: DaemonArgs): Promise<number> {
     process.once('SIGTERM', stop)
   })
   server.close()
+  await metrics?.close()
   await node.stop()
   return 0
 }

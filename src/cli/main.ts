@@ -14,7 +14,7 @@ const USAGE = `usage: imgp2p <command> [options]
 
   daemon [--data-dir DIR] [--listen MULTIADDR]... [--peer MULTIADDR]... [--zone NAME] [--origin] [--mdns] [--neighbours N]
          [--link-mbit RATE] [--upload-mbit RATE] [--download-mbit RATE] [--no-compress | --compress-always]
-         [--cache-max SIZE] [--swarm-key FILE] [--verbose]
+         [--cache-max SIZE] [--swarm-key FILE] [--metrics HOST:PORT] [--verbose]
   keygen FILE                                                 write a new swarm key (mode 600) for --swarm-key
   add FILE [--data-dir DIR] [--chunk-size SIZE] [--json]      import an image; prints its CID last
   pull CID [--out PATH] [--data-dir DIR] [--timeout SECONDS] [--json]
@@ -107,6 +107,7 @@ async function daemonCmd (args: string[]): Promise<number> {
     'upload-mbit': { type: 'string' },
     'download-mbit': { type: 'string' },
     'swarm-key': { type: 'string' },
+    metrics: { type: 'string' },
     // On by default; --compress stays accepted for scripts written when it was opt-in.
     compress: { type: 'boolean', default: true },
     'no-compress': { type: 'boolean', default: false },
@@ -134,7 +135,8 @@ async function daemonCmd (args: string[]): Promise<number> {
     compressChunks: values['no-compress'] !== true,
     compressWhenCpuBound: values['compress-always'] === true,
     cacheMaxBytes: str(values, 'cache-max') != null ? sizeArg(str(values, 'cache-max') as string, '--cache-max') : undefined,
-    swarmKeyFile: str(values, 'swarm-key') != null ? resolve(str(values, 'swarm-key') as string) : undefined
+    swarmKeyFile: str(values, 'swarm-key') != null ? resolve(str(values, 'swarm-key') as string) : undefined,
+    metrics: str(values, 'metrics')
   })
 }
 
@@ -209,6 +211,8 @@ async function statusCmd (args: string[]): Promise<number> {
   if (s.uploadCapBps != null) process.stdout.write(`upload   capped at ${s.uploadCapBps / 1e6} Mbit/s of chunk data (--upload-mbit)\n`)
   if (s.downloadCapBps != null) process.stdout.write(`download capped at ${s.downloadCapBps / 1e6} Mbit/s of chunk data (--download-mbit)\n`)
   process.stdout.write(`swarm    ${swarmLine(s.swarm)}\n`)
+  const p = s.pulls
+  process.stdout.write(`pulls    ${p.ok} done${p.ok > 0 ? ` in ${p.seconds.toFixed(1)} s, ${formatBytes(p.bytesFetched)} fetched from peers` : ''}, ${p.failed} failed\n`)
   if (s.cache != null) process.stdout.write(`cache    ${formatBytes(s.cache.bytes)} of ${formatBytes(s.cache.maxBytes)} (--cache-max; least recently used images go first)\n`)
   for (const i of s.images) {
     const state = i.complete ? 'complete' : `${i.downloading ? 'pulling' : 'partial'} ${i.haveCount}/${i.chunkCount}`

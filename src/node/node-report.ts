@@ -19,12 +19,22 @@ export function heldImages (completeImages: ReadonlySet<string>, images: Readonl
   return [...out.values()]
 }
 
+/** Traffic not (or no longer) in any image's counters: manifests sent, images removed since. */
+export interface Traffic { sent: number, received: number, crossZone: number }
+
+/** Keep a removed image's traffic in the totals, so they only ever grow (monitoring reads them as counters). */
+export function retire (totals: Traffic, img: SwarmImage): void {
+  totals.sent += img.uploadedBytes
+  totals.received += img.downloadedBytes
+  totals.crossZone += img.crossZoneBytes
+}
+
 /** Byte counters over all images, and each cached image with its trading state. */
-export function imageReport (infos: ImageInfo[], images: ReadonlyMap<string, SwarmImage>, manifestBytesSent: number, now: number):
+export function imageReport (infos: ImageInfo[], images: ReadonlyMap<string, SwarmImage>, base: Traffic, now: number):
 Pick<NodeStatus, 'bytesSent' | 'bytesReceived' | 'bytesReceivedCrossZone' | 'images'> {
-  let bytesSent = manifestBytesSent
-  let bytesReceived = 0
-  let bytesReceivedCrossZone = 0
+  let bytesSent = base.sent
+  let bytesReceived = base.received
+  let bytesReceivedCrossZone = base.crossZone
   for (const img of images.values()) {
     bytesSent += img.uploadedBytes
     bytesReceived += img.downloadedBytes

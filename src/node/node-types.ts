@@ -126,6 +126,16 @@ export interface PullResult {
   duplicateChunks?: DuplicateCounts
 }
 
+/** Pulls this daemon finished since it started. */
+export interface PullTally {
+  ok: number
+  failed: number
+  /** Time the successful ones took, together. */
+  seconds: number
+  /** Verified chunk bytes the successful ones fetched from peers. */
+  bytesFetched: number
+}
+
 export interface NodeStatus {
   peerId: string
   addrs: string[]
@@ -141,6 +151,7 @@ export interface NodeStatus {
   downloadCapBps?: number
   /** A closed swarm's key fingerprint and what it refused (absent: the swarm is open). */
   swarm?: RefusalReport
+  pulls: PullTally
   bytesSent: number
   bytesReceived: number
   /** Chunk bytes received from peers of another zone (both zones known), duplicates included. */

@@ -31,9 +31,9 @@ import { ManifestPrefetch, fetchFromHolder } from './manifest-prefetch.js'
 import { serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
-import { heldImages, imageReport } from './node-report.js'
-import type { NodeOptions, NodeStatus, PullOptions, PullResult } from './node-types.js'
-import { pullImage, type PullContext, type RunningPull } from './pull.js'
+import { type Traffic, heldImages, imageReport, retire } from './node-report.js'
+import type { NodeOptions, NodeStatus, PullOptions, PullResult, PullTally } from './node-types.js'
+import { pullImage, tallied, type PullContext, type RunningPull } from './pull.js'
 import { SwarmImage } from './swarm-image.js'
 import { SwarmLinks } from './swarm-links.js'
 
@@ -61,7 +61,10 @@ export class Imgp2pNode {
   private readonly bootstrap: BootstrapDialer
   private readonly neighbours: Neighbourhood
   private stopped = false
-  private manifestBytesSent = 0
+  /** Manifests sent, and the traffic of images removed since (node-report.ts). */
+  private readonly traffic: Traffic = { sent: 0, received: 0, crossZone: 0 }
+  /** Pulls finished, for status and metrics. */
+  private readonly pullTally: PullTally = { ok: 0, failed: 0, seconds: 0, bytesFetched: 0 }
   private readonly prefetch: ManifestPrefetch
   private readonly log: (msg: string) => void
   /** Whether the CPU has room for compressed chunks (absent with compression off). */
@@ -164,7 +167,7 @@ export class Imgp2pNode {
     await this.host.handle(MANIFEST_PROTOCOL, (stream) => {
       void serveManifest(stream, async (cidBytes) => {
         const bytes = await this.store.getManifestBytes(CID.decode(cidBytes)).catch(() => undefined)
-        if (bytes != null) this.manifestBytesSent += bytes.length
+        if (bytes != null) this.traffic.sent += bytes.length
         return bytes
       })
     }, { maxInboundStreams: 64 })
@@ -300,7 +303,7 @@ export class Imgp2pNode {
   async pull (cidText: string, options: PullOptions = {}): Promise<PullResult> {
     const cid = parseCid(cidText)
     const run = async (): Promise<PullResult> => await pullImage(this.pullContext(), cid, options)
-    return this.keeper == null ? await run() : await this.keeper.using(cid.toString(), run)
+    return await tallied(this.pullTally, async () => this.keeper == null ? await run() : await this.keeper.using(cid.toString(), run))
   }
 
   /** What a pull uses of this node (pull.ts). */
@@ -340,7 +343,10 @@ export class Imgp2pNode {
     const cid = parseCid(cidText)
     const key = cid.toString()
     const img = this.images.get(key)
-    img?.close()
+    if (img != null) {
+      img.close()
+      retire(this.traffic, img)
+    }
     this.images.delete(key)
     this.completeImages.delete(key)
     this.addedHere.delete(key)
@@ -360,7 +366,8 @@ export class Imgp2pNode {
       ...(this.uploadPacer != null ? { uploadCapBps: this.uploadPacer.bitsPerSecond } : {}),
       ...(this.downloadPacer != null ? { downloadCapBps: this.downloadPacer.bitsPerSecond } : {}),
       ...(this.refusals != null ? { swarm: this.refusals.report() } : {}),
-      ...imageReport(await this.store.list(), this.images, this.manifestBytesSent, Date.now())
+      pulls: { ...this.pullTally },
+      ...imageReport(await this.store.list(), this.images, this.traffic, Date.now())
     }
   }
 

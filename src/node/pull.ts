@@ -10,7 +10,7 @@ import type { CID } from 'multiformats/cid'
 import { checkOutputPath } from '../cache/output-file.js'
 import type { ImageExporter, ImageStore, PartialImage } from '../cache/types.js'
 import type { Manifest } from '../chunking/manifest.js'
-import type { PullOptions, PullResult } from './node-types.js'
+import type { PullOptions, PullResult, PullTally } from './node-types.js'
 import { watchPull } from './pull-watch.js'
 import type { SwarmImage } from './swarm-image.js'
 
@@ -122,4 +122,19 @@ export async function pullImage (ctx: PullContext, cid: CID, options: PullOption
 /** Progress, stall timeout, reconnects and the caller's signal until `run` settles (pull-watch.ts). */
 async function watch (ctx: PullContext, key: string, run: Promise<void>, options: PullOptions, timeoutMs: number): Promise<void> {
   await watchPull(ctx.images.get(key), run, options, timeoutMs, (img) => { ctx.connectCandidates(img) })
+}
+
+/** Run a pull and count it, done or failed, for status and metrics. */
+export async function tallied (tally: PullTally, run: () => Promise<PullResult>): Promise<PullResult> {
+  const t0 = performance.now()
+  try {
+    const r = await run()
+    tally.ok++
+    tally.seconds += (performance.now() - t0) / 1000
+    tally.bytesFetched += r.bytesDownloaded
+    return r
+  } catch (err) {
+    tally.failed++
+    throw err
+  }
 }
