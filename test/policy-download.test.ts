@@ -637,6 +637,44 @@ describe('bitfield fallback', () => {
   })
 })
 
+describe('a chunk that arrived and is being verified', () => {
+  it('is not given up at a choke, nor asked elsewhere', () => {
+    const f = setupPicker('2222', '', { config: { initialPipeline: 3, minPipeline: 3, maxPipeline: 3, endGameThreshold: 0 } })
+    only(f, 'p0')
+    const asked = chunks(f.dp.pick(0))
+    expect(asked).toHaveLength(3)
+    // The second and third came in before the CHOKE; their hashes are being checked.
+    f.dp.onArrived('p0', asked[1])
+    f.dp.onArrived('p0', asked[2])
+    f.dp.onChoke('p0', true, 10)
+    expect(chunks(f.dp.outstanding()).sort()).toEqual([...asked].sort()) // the head is kept as before, the arrived two too
+    f.dp.onChoke('p1', false, 10)
+    expect(chunks(f.dp.pick(10))).not.toContain(asked[1])
+    expect(f.dp.onReceived('p0', asked[1], MiB, 20)).toEqual([])
+    expect(f.dp.onReceived('p0', asked[2], MiB, 20)).toEqual([])
+    expect(f.dp.duplicates()).toMatchObject({ choked: 0, timeout: 0, endGame: 0 })
+  })
+
+  it('is not overdue, and end game leaves it alone', () => {
+    const f = setupPicker('22', '', { config: { initialPipeline: 1, minPipeline: 1, maxPipeline: 1, endGameThreshold: 4, endGameFraction: 1, requestTimeoutMs: 1000 } })
+    const [a, b] = f.dp.pick(0)
+    f.dp.onArrived(a.peer, a.chunk)
+    expect(f.dp.expire(60_000)).toEqual([{ peer: b.peer, chunk: b.chunk }]) // only the one still on its way
+    // The other peer is idle and holds a's chunk: in end game it would duplicate an overdue chunk, not this one.
+    expect(f.dp.pick(60_000).some(r => r.chunk === a.chunk)).toBe(false)
+    expect(f.dp.onReceived(a.peer, a.chunk, MiB, 60_001)).toEqual([])
+  })
+
+  it('goes back to the pool when it fails verification', () => {
+    const f = setupPicker('1', '', { config: { initialPipeline: 1 } })
+    only(f, 'p0')
+    const [r] = f.dp.pick(0)
+    f.dp.onArrived('p0', r.chunk)
+    f.dp.onCorrupt('p0', r.chunk, 5)
+    expect(f.dp.outstanding()).toEqual([])
+  })
+})
+
 describe('duplicates by cause', () => {
   it('charges a late copy to the timeout that re-issued its request', () => {
     const f = setupPicker('2', '', { config: { requestTimeoutMs: 4000, endGameThreshold: 0 } })

@@ -141,6 +141,7 @@ export class ImageDownload {
       return
     }
     this.writing.add(index)
+    this.policy.onArrived(link.peer, index)
     // A copy: the slices belong to the connection's read buffers.
     const frame = zstd ? Buffer.concat(data) : undefined
     const written = frame == null

@@ -40,6 +40,8 @@ interface Payload {
 interface ServeQueue {
   queue: number[]
   running: boolean
+  /** Bumped at every choke: a request taken off the queue before it is refused, not served. */
+  epoch: number
 }
 
 const READ_RETRIES = 5
@@ -55,7 +57,7 @@ export class Uploader {
   get origin (): OriginPolicy | undefined { return this.opts.origin }
 
   addLink (link: Link, now: number): void {
-    this.serving.set(link, { queue: [], running: false })
+    this.serving.set(link, { queue: [], running: false, epoch: 0 })
     // A free upload slot goes to a new partner at once rather than after its
     // INTERESTED arrives: one round trip less before the first chunk.
     this.unchokeIfFree(link)
@@ -101,10 +103,10 @@ export class Uploader {
     q.running = true
     // The next chunk is read from disk while the current one is on the wire,
     // so the link never waits on the disk.
-    let ahead: { index: number, data: Promise<Payload | undefined> } | undefined
+    let ahead: { index: number, epoch: number, data: Promise<Payload | undefined> } | undefined
     const readNext = (): typeof ahead => {
       const index = q.queue.shift()
-      return index == null ? undefined : { index, data: this.payload(link, index) }
+      return index == null ? undefined : { index, epoch: q.epoch, data: this.payload(link, index) }
     }
     try {
       while (!link.closed) {
@@ -113,9 +115,10 @@ export class Uploader {
         ahead = readNext()
         const data = await cur.data
         // The upload cap's wait comes first, so a peer choked meanwhile is refused, not sent to.
-        if (data != null && !link.amChoking) await this.opts.pace?.(data.bytes.length)
+        const dropped = (): boolean => link.amChoking || cur.epoch !== q.epoch
+        if (data != null && !dropped()) await this.opts.pace?.(data.bytes.length)
         if (link.closed) break
-        if (link.amChoking || data == null) { link.reject(cur.index); continue }
+        if (data == null || dropped()) { link.reject(cur.index); continue }
         // Not `uploadedBytes += await ...`: that reads the total before the await, and
         // every link's loop runs this concurrently, so their counts overwrote each other.
         const sent = await link.piece(cur.index, data.bytes, data.zstd)
@@ -164,11 +167,31 @@ export class Uploader {
     }
   }
 
+  /**
+   * A choke refuses every request not yet on the wire, at once. The peer
+   * gives them up when the CHOKE arrives (all but its oldest, the one we may
+   * be sending) and asks elsewhere; served anyway after a quick unchoke (an
+   * INTERESTED frees a slot within a second), each arrived twice.
+   */
+  private setChoke (link: Link, choke: boolean): void {
+    if (choke && !link.amChoking) {
+      link.choke(true)
+      const q = this.serving.get(link)
+      if (q != null) {
+        q.epoch++
+        for (const i of q.queue) link.reject(i)
+        q.queue = []
+      }
+      return
+    }
+    link.choke(choke)
+  }
+
   private unchokeIfFree (link: Link): void {
     if (!link.amChoking) return
     let unchoked = 0
     for (const l of this.opts.links.values()) if (!l.amChoking) unchoked++
-    if (unchoked < this.opts.choker.config.uploadSlots + 1) link.choke(false)
+    if (unchoked < this.opts.choker.config.uploadSlots + 1) this.setChoke(link, false)
   }
 
   private rechoke (now: number): void {
@@ -186,7 +209,7 @@ export class Uploader {
       })
     }
     const keep = new Set(this.opts.choker.rechoke(stats, this.opts.seeding(), now).unchoked)
-    for (const l of this.opts.links.values()) l.choke(!keep.has(l.peer))
+    for (const l of this.opts.links.values()) this.setChoke(l, !keep.has(l.peer))
   }
 
   private revealTo (link: Link, now: number): void {

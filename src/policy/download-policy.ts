@@ -186,6 +186,11 @@ class Download implements DownloadPolicy {
 
   // ---- transfer results ----------------------------------------------------
 
+  onArrived (peer: PeerKey, chunk: number): void {
+    const p = this.peers.get(peer)
+    if (p !== undefined) this.requests.arrived(p, chunk)
+  }
+
   onReceived (peer: PeerKey, chunk: number, bytes: number, now: number): ChunkRequest[] {
     this.lastNow = now
     if (chunk < 0 || chunk >= this.chunkCount) return []
@@ -213,6 +218,7 @@ class Download implements DownloadPolicy {
     this.reqCount[chunk] = 0
     this.avail.prioFlag[chunk] = 0
     this.requests.inflight.delete(chunk)
+    this.requests.arriving.delete(chunk)
     this.avail.refresh(chunk)
     return cancels
   }
@@ -330,7 +336,8 @@ class Download implements DownloadPolicy {
     if (this.withdraw.size > 0) {
       for (const c of this.withdraw) {
         for (const o of this.originPeers) {
-          if (!o.queue.has(c)) continue
+          const r = o.queue.get(c)
+          if (r === undefined || r.arrived === true) continue
           this.requests.unbook(o, c)
           this.dupes.mark(c, 'withdrawn')
           if (o.queue.size === 0) o.meter.idle() // not the origin's fault

@@ -4,7 +4,12 @@ import type { PeerClass } from './availability.js'
 import { RateMeter } from './pipeline.js'
 import type { PeerKey, PeerMeta } from './types.js'
 
-export interface Pending { sentAt: number, ahead: number }
+export interface Pending {
+  sentAt: number
+  ahead: number
+  /** Its bytes arrived and are being verified (onArrived): answered, not to be given up. */
+  arrived?: boolean
+}
 
 export interface PeerState {
   key: PeerKey

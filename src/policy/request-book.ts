@@ -19,6 +19,8 @@ export class RequestBook {
   /** When the chunk's outstanding requests are expected to have delivered it (ms); end game duplicates only overdue chunks. */
   private readonly dueAt: Float64Array
   readonly inflight = new Set<number>()
+  /** Chunks whose bytes arrived and are being verified. */
+  readonly arriving = new Set<number>()
   /** Bumped when a chunk goes back to a pool unanswered: "this peer has nothing for us" answers cached before are stale. */
   releases = 0
 
@@ -47,8 +49,17 @@ export class RequestBook {
     }
   }
 
+  /** The bytes of a chunk asked of `p` arrived; verification is under way (DownloadPolicy.onArrived). */
+  arrived (p: PeerState, c: number): void {
+    const r = p.queue.get(c)
+    if (r === undefined) return
+    r.arrived = true
+    this.arriving.add(c)
+  }
+
   /** Drop one outstanding request; an unrequested, missing chunk goes to the priority pool. */
   unbook (p: PeerState, c: number): void {
+    if (p.queue.get(c)?.arrived === true) this.arriving.delete(c)
     if (!p.queue.delete(c)) return
     if (--this.count[c] > 0 || this.have.has(c)) return
     this.inflight.delete(c)
@@ -69,8 +80,10 @@ export class RequestBook {
     if (p.queue.size === 0) return
     let head = -1
     let headAt = Infinity
-    for (const [c, r] of p.queue) if (r.sentAt < headAt) { head = c; headAt = r.sentAt }
-    for (const c of [...p.queue.keys()]) if (c !== head) this.unbook(p, c)
+    for (const [c, r] of p.queue) if (r.sentAt < headAt && r.arrived !== true) { head = c; headAt = r.sentAt }
+    // Chunks that arrived before the CHOKE are answered: given up while
+    // their hashes were checked, each came a second time from elsewhere.
+    for (const [c, r] of [...p.queue]) if (c !== head && r.arrived !== true) this.unbook(p, c)
     // The kept request may be the chunk on the wire, or one the peer dropped
     // with its queue: no longer due on time, so end game may ask elsewhere.
     if (head >= 0) this.dueAt[head] = Math.min(this.dueAt[head], now)
@@ -103,11 +116,13 @@ export class RequestBook {
       // lands within about a chunk time; past twice that, it was not.
       const rtt = p.meta.rttMs ?? 0
       const chunkMs = rate > 0 ? this.chunkBytes * 1000 / rate : this.cfg.requestTimeoutMs / 2
-      return now >= p.chokedAt + 2 * (rtt + chunkMs) ? [...p.queue.keys()] : undefined
+      if (now < p.chokedAt + 2 * (rtt + chunkMs)) return undefined
+      const kept = [...p.queue].filter(([, r]) => r.arrived !== true).map(([c]) => c)
+      return kept.length > 0 ? kept : undefined
     }
     let late: number[] | undefined
     for (const [c, r] of p.queue) {
-      if (now >= requestDeadline(r.sentAt, r.ahead, rate, this.chunkBytes, this.cfg.requestTimeoutMs, this.cfg.timeoutFactor)) {
+      if (r.arrived !== true && now >= requestDeadline(r.sentAt, r.ahead, rate, this.chunkBytes, this.cfg.requestTimeoutMs, this.cfg.timeoutFactor)) {
         (late ??= []).push(c)
       }
     }
@@ -126,7 +141,7 @@ export class RequestBook {
     let ties = 0
     for (const c of this.inflight) {
       const n = this.count[c]
-      if (n > bestCount || now < this.dueAt[c] || !hasBit(p.bits, c) || p.queue.has(c) || p.rejected?.has(c) === true) continue
+      if (n > bestCount || now < this.dueAt[c] || !hasBit(p.bits, c) || p.queue.has(c) || p.rejected?.has(c) === true || this.arriving.has(c)) continue
       if (p.cls !== NEAR && this.avail.nearAvail[c] > 0) continue
       if (p.cls === ORIGIN && this.avail.farAvail[c] > 0) continue
       if (n < bestCount) {

@@ -126,6 +126,12 @@ export interface DownloadPolicy {
   onChoke (peer: PeerKey, choked: boolean, now: number): void
 
   /**
+   * A requested chunk's bytes arrived from `peer` and are being verified: its
+   * request is answered, so neither a choke, nor its deadline, nor end game
+   * may send it elsewhere meanwhile. onReceived or onCorrupt follows.
+   */
+  onArrived (peer: PeerKey, chunk: number): void
+  /**
    * A chunk arrived from `peer` and matched its CID. Returns requests for the
    * same chunk outstanding at other peers (end game) that the driver should cancel.
    */

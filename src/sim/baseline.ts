@@ -54,6 +54,8 @@ export class SequentialDownload implements DownloadPolicy {
   onRejected (): void { this.inFlight = 0; this.next = this.firstMissing() }
   // One source, one request per chunk: a copy has no reissue to charge.
   onDuplicate (chunk: number): void { this.dupes.charge(chunk) }
+  /** Verification is instant in the simulator: nothing to hold. */
+  onArrived (): void {}
   duplicates (): DuplicateCounts { return this.dupes.snapshot() }
 
   pick (): ChunkRequest[] {
