@@ -53,6 +53,7 @@ describe('compressed chunks', () => {
     const policy = {
       expire: () => [],
       pick: () => [],
+      onArrived: () => {},
       onCorrupt: (peer: string, chunk: number) => { corrupt.push({ peer, chunk }); return { drop: false } }
     } as unknown as DownloadPolicy
     const dropped: boolean[] = []
