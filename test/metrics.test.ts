@@ -38,6 +38,12 @@ function parse (text: string): Map<string, number> {
   return out
 }
 
+type ImageStatus = NodeStatus['images'][number]
+
+function image (cid: string, over: Partial<ImageStatus>): ImageStatus {
+  return { cid, size: 100, chunkSize: 50, chunkCount: 2, haveCount: 0, complete: false, downloading: false, links: 0, uploadRate: 0, downloadRate: 0, corruptChunks: 0, bannedPeers: [], ...over } as ImageStatus
+}
+
 function status (over: Partial<NodeStatus> = {}): NodeStatus {
   return {
     peerId: '12D3KooWtest',
@@ -49,8 +55,8 @@ function status (over: Partial<NodeStatus> = {}): NodeStatus {
     bytesReceived: 20,
     bytesReceivedCrossZone: 5,
     images: [
-      { cid: 'bafyA', size: 100, chunkSize: 50, chunkCount: 2, haveCount: 2, complete: true, downloading: false, links: 1, uploadRate: 7, downloadRate: 0, corruptChunks: 0, bannedPeers: [] },
-      { cid: 'bafyB', size: 100, chunkSize: 50, chunkCount: 2, haveCount: 1, complete: false, downloading: true, links: 3, uploadRate: 0, downloadRate: 9, corruptChunks: 1, bannedPeers: [] }
+      image('bafyA', { haveCount: 2, complete: true, links: 1, uploadRate: 7 }),
+      image('bafyB', { haveCount: 1, downloading: true, links: 3, downloadRate: 9, corruptChunks: 1 })
     ],
     ...over
   } as NodeStatus
@@ -59,21 +65,24 @@ function status (over: Partial<NodeStatus> = {}): NodeStatus {
 describe('metrics text', () => {
   it('is valid exposition format, with labels escaped', () => {
     const m = parse(renderMetrics(status({ cache: { bytes: 5, maxBytes: 9 }, uploadCapBps: 1e6, swarm: { fingerprint: 'f', refused: 4 } })))
-    expect(m.get('imgp2p_info{peer_id="12D3KooWtest",zone="rack \\"7\\"\\nb"}')).toBe(1)
-    expect(m.get('imgp2p_pulls_total{result="ok"}')).toBe(2)
-    expect(m.get('imgp2p_pulls_total{result="failed"}')).toBe(1)
-    expect(m.get('imgp2p_pull_seconds_sum')).toBe(3.5)
-    expect(m.get('imgp2p_pull_seconds_count')).toBe(2)
-    expect(m.get('imgp2p_images{state="complete"}')).toBe(1)
-    expect(m.get('imgp2p_images{state="pulling"}')).toBe(1)
-    expect(m.get('imgp2p_images{state="partial"}')).toBe(0)
-    expect(m.get('imgp2p_image_held_chunks{cid="bafyB"}')).toBe(1)
-    expect(m.get('imgp2p_image_corrupt_chunks_total{cid="bafyB"}')).toBe(1)
-    expect(m.get('imgp2p_cache_max_bytes')).toBe(9)
-    expect(m.get('imgp2p_upload_cap_bits_per_second')).toBe(1e6)
-    expect(m.get('imgp2p_download_cap_bits_per_second')).toBeUndefined()
-    expect(m.get('imgp2p_swarm_closed')).toBe(1)
-    expect(m.get('imgp2p_swarm_refused_connections_total')).toBe(4)
+    const want: Record<string, number | undefined> = {
+      'imgp2p_info{peer_id="12D3KooWtest",zone="rack \\"7\\"\\nb"}': 1,
+      'imgp2p_pulls_total{result="ok"}': 2,
+      'imgp2p_pulls_total{result="failed"}': 1,
+      imgp2p_pull_seconds_sum: 3.5,
+      imgp2p_pull_seconds_count: 2,
+      'imgp2p_images{state="complete"}': 1,
+      'imgp2p_images{state="pulling"}': 1,
+      'imgp2p_images{state="partial"}': 0,
+      'imgp2p_image_held_chunks{cid="bafyB"}': 1,
+      'imgp2p_image_corrupt_chunks_total{cid="bafyB"}': 1,
+      imgp2p_cache_max_bytes: 9,
+      imgp2p_upload_cap_bits_per_second: 1e6,
+      imgp2p_download_cap_bits_per_second: undefined,
+      imgp2p_swarm_closed: 1,
+      imgp2p_swarm_refused_connections_total: 4
+    }
+    for (const [k, v] of Object.entries(want)) expect(m.get(k), k).toBe(v)
   })
 
   it('leaves out what a daemon does not run', () => {

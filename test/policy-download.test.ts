@@ -52,6 +52,17 @@ describe('rarest first', () => {
   })
 })
 
+/** Two chunks held by an in-zone peer that chokes us and an unchoked peer of another zone (starveMs 500). */
+function chokedOutByNear (): DownloadPolicy {
+  const dp = createDownloadPolicy({ chunkCount: 2, chunkBytes: MiB, have: new Bitfield(2), zone: 'a', rng: seededRng(3), config: { randomFirstPicks: 0, starveMs: 500 } })
+  dp.addPeer('near', { zone: 'a' }, 0)
+  dp.addPeer('far', { zone: 'b' }, 0)
+  dp.onBitfield('near', bits('**'))
+  dp.onBitfield('far', bits('**'))
+  dp.onChoke('near', true, 0)
+  return dp
+}
+
 describe('a budget (the download cap)', () => {
   it('picks at most `limit` requests, and the rest on later calls, as the unbounded pick would', () => {
     const bounded = setupPicker('3121', '', { config: deep })
@@ -66,12 +77,7 @@ describe('a budget (the download cap)', () => {
   })
 
   it('a pick with no budget does not count as starving, and a starved pick keeps to the budget', () => {
-    const dp = createDownloadPolicy({ chunkCount: 2, chunkBytes: MiB, have: new Bitfield(2), zone: 'a', rng: seededRng(3), config: { randomFirstPicks: 0, starveMs: 500 } })
-    dp.addPeer('near', { zone: 'a' }, 0)
-    dp.addPeer('far', { zone: 'b' }, 0)
-    dp.onBitfield('near', bits('**'))
-    dp.onBitfield('far', bits('**'))
-    dp.onChoke('near', true, 0)
+    const dp = chokedOutByNear()
     for (let t = 0; t <= 1000; t += 100) expect(dp.pick(t, 0)).toEqual([])
     // The starvation clock starts at the first pick with a budget.
     expect(dp.pick(1000, 8)).toEqual([])
@@ -452,12 +458,7 @@ describe('nearest peers', () => {
   })
 
   it('waits starveMs before treating a choke-out as starvation', () => {
-    const dp = createDownloadPolicy({ chunkCount: 2, chunkBytes: MiB, have: new Bitfield(2), zone: 'a', rng: seededRng(3), config: { randomFirstPicks: 0, starveMs: 500 } })
-    dp.addPeer('near', { zone: 'a' }, 0)
-    dp.addPeer('far', { zone: 'b' }, 0)
-    dp.onBitfield('near', bits('**'))
-    dp.onBitfield('far', bits('**'))
-    dp.onChoke('near', true, 0)
+    const dp = chokedOutByNear()
     expect(dp.pick(0)).toEqual([])
     expect(dp.pick(499)).toEqual([])
     expect(dp.pick(500)).toHaveLength(2)
