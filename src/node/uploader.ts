@@ -39,6 +39,8 @@ interface Payload {
 
 interface ServeQueue {
   queue: number[]
+  /** Chunks taken off the queue and not yet sent or refused (the one on the wire, the one read ahead), with their epoch. */
+  taken: Map<number, number>
   running: boolean
   /** Bumped at every choke: a request taken off the queue before it is refused, not served. */
   epoch: number
@@ -49,6 +51,8 @@ const READ_RETRIES = 5
 export class Uploader {
   uploadedBytes = 0
   private readonly serving = new Map<Link, ServeQueue>()
+  /** When each unchoked link was last unchoked. */
+  private readonly unchokedAt = new Map<Link, number>()
   private lastRechoke = -Infinity
 
   constructor (private readonly opts: UploaderOptions) {}
@@ -57,7 +61,7 @@ export class Uploader {
   get origin (): OriginPolicy | undefined { return this.opts.origin }
 
   addLink (link: Link, now: number): void {
-    this.serving.set(link, { queue: [], running: false, epoch: 0 })
+    this.serving.set(link, { queue: [], taken: new Map(), running: false, epoch: 0 })
     // A free upload slot goes to a new partner at once rather than after its
     // INTERESTED arrives: one round trip less before the first chunk.
     this.unchokeIfFree(link)
@@ -66,6 +70,7 @@ export class Uploader {
 
   removeLink (link: Link): void {
     this.serving.delete(link)
+    this.unchokedAt.delete(link)
     this.opts.origin?.removePeer(link.peer)
   }
 
@@ -80,6 +85,9 @@ export class Uploader {
     }
     const q = this.serving.get(link)
     if (q == null) return
+    // Asked again while the first request is still ours to serve (the peer gave
+    // it up at a CHOKE that an INTERESTED overtook): one copy answers both.
+    if (q.taken.get(index) === q.epoch || q.queue.includes(index)) return
     q.queue.push(index)
     if (!q.running) void this.serve(link, q)
   }
@@ -106,7 +114,9 @@ export class Uploader {
     let ahead: { index: number, epoch: number, data: Promise<Payload | undefined> } | undefined
     const readNext = (): typeof ahead => {
       const index = q.queue.shift()
-      return index == null ? undefined : { index, epoch: q.epoch, data: this.payload(link, index) }
+      if (index == null) return undefined
+      q.taken.set(index, q.epoch)
+      return { index, epoch: q.epoch, data: this.payload(link, index) }
     }
     try {
       while (!link.closed) {
@@ -118,10 +128,15 @@ export class Uploader {
         const dropped = (): boolean => link.amChoking || cur.epoch !== q.epoch
         if (data != null && !dropped()) await this.opts.pace?.(data.bytes.length)
         if (link.closed) break
-        if (data == null || dropped()) { link.reject(cur.index); continue }
+        if (data == null || dropped()) {
+          q.taken.delete(cur.index)
+          link.reject(cur.index)
+          continue
+        }
         // Not `uploadedBytes += await ...`: that reads the total before the await, and
         // every link's loop runs this concurrently, so their counts overwrote each other.
         const sent = await link.piece(cur.index, data.bytes, data.zstd)
+        q.taken.delete(cur.index)
         this.uploadedBytes += sent
         if (this.opts.origin != null) {
           this.opts.origin.onSent(link.peer, cur.index)
@@ -132,6 +147,7 @@ export class Uploader {
     } catch (err) {
       if (!link.closed) this.opts.log(`serving ${link.peer} failed: ${(err as Error).message}`)
     } finally {
+      q.taken.clear()
       q.running = false
     }
   }
@@ -184,6 +200,7 @@ export class Uploader {
       }
       return
     }
+    if (!choke && link.amChoking) this.unchokedAt.set(link, Date.now())
     link.choke(choke)
   }
 
@@ -209,7 +226,12 @@ export class Uploader {
       })
     }
     const keep = new Set(this.opts.choker.rechoke(stats, this.opts.seeding(), now).unchoked)
-    for (const l of this.opts.links.values()) this.setChoke(l, !keep.has(l.peer))
+    // A partner unchoked since the last round keeps its slot for this one:
+    // its INTERESTED may still be on the way, its requests right behind it.
+    // Choked at once, it gave those up, asked again at the next UNCHOKE, and
+    // got each chunk twice (FINDINGS.md session 17 B).
+    const fresh = (l: Link): boolean => !l.amChoking && now - (this.unchokedAt.get(l) ?? -Infinity) < this.opts.choker.config.rechokeIntervalMs
+    for (const l of this.opts.links.values()) this.setChoke(l, !keep.has(l.peer) && !fresh(l))
   }
 
   private revealTo (link: Link, now: number): void {
