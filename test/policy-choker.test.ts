@@ -54,6 +54,19 @@ describe('choker', () => {
     expect(d.unchoked.sort()).toEqual(['p0', 'p2', 'p4'])
   })
 
+  it('leaves an unchoked peer that shows no interest its slot while slots are free, and takes it back for one that needs it', () => {
+    const c = createChoker({ uploadSlots: 2 }, { rng: seededRng(1) })
+    const ps = peers('999', { interested: '*  ' }).map((p, i) => ({ ...p, unchoked: i > 0 }))
+    // p1 and p2 hold slots without interest (yet): with p0 there are three slots, so both keep theirs.
+    expect(c.rechoke(ps, false, 0).unchoked.sort()).toEqual(['p0', 'p1', 'p2'])
+    // Two more interested peers want slots: the idle ones give theirs up.
+    const more = [...ps, ...peers('99', { interested: '**' }).map((p, i) => ({ ...p, peer: `q${i}` }))]
+    const d = c.rechoke(more, false, 0)
+    expect(d.unchoked).toHaveLength(3)
+    expect(d.unchoked).not.toContain('p1')
+    expect(d.unchoked).not.toContain('p2')
+  })
+
   it('rotates the optimistic unchoke every optimisticEvery rechokes, over all choked peers', () => {
     const c = createChoker({ uploadSlots: 1, optimisticEvery: 3 }, { rng: seededRng(5) })
     const list = peers('900000')

@@ -71,7 +71,29 @@ class TitForTatChoker implements Choker {
     const unchoked = regular.map(p => p.peer)
     if (this.optimistic !== undefined) unchoked.push(this.optimistic)
     this.keepFarSlots(interested, unchoked, rotate)
+    this.keepIdleSlots(peers, unchoked)
     return { unchoked, optimistic: this.optimistic }
+  }
+
+  /**
+   * A slot is worth taking back only for an interested peer that needs it:
+   * an unchoked peer that shows no interest keeps its slot while slots are
+   * free. Its INTERESTED can trail its requests by a second or more, queued
+   * behind chunk data on a busy link; choked for want of it, the peer gave
+   * those requests up, asked again at the next unchoke and got each chunk
+   * twice (bench/cluster/FINDINGS.md session 17 B).
+   */
+  private keepIdleSlots (peers: UploadPeerStats[], unchoked: PeerKey[]): void {
+    let free = this.config.uploadSlots + 1 - unchoked.length
+    if (free <= 0) return
+    const chosen = new Set(unchoked)
+    for (const p of peers) {
+      if (free <= 0) break
+      if (p.unchoked && !p.interested && !chosen.has(p.peer)) {
+        unchoked.push(p.peer)
+        free--
+      }
+    }
   }
 
   /** Make sure `farSlots` peers of other zones are among the unchoked, when any is interested. */
