@@ -12,6 +12,7 @@ import type { DownloadPolicy } from '../policy/types.js'
 import type { Bitfield } from '../util/bitfield.js'
 import { BadCompressedChunkError, decompressChunk } from './chunk-compressor.js'
 import type { Link } from './link.js'
+import type { DownloadCap } from './rate-pacer.js'
 
 /**
  * A pull tells the network (gossip) that it holds part of the image only
@@ -57,15 +58,6 @@ export const ORIGIN_HAVE_BATCH_MS = 200
 /** What a download's news is about: part of the image, or all of it. */
 export type HeldNews = 'partial' | 'complete'
 
-/** The host's download cap, shared by every pull (rate-pacer.ts). */
-export interface DownloadCap {
-  readonly bitsPerSecond: number
-  /** How many requests of `unitBytes` may start now. */
-  allowance: (unitBytes: number) => number
-  /** Charge a request's bytes. */
-  take: (bytes: number) => void
-}
-
 /** What the download needs of its image. */
 export interface DownloadContext {
   readonly key: string
@@ -86,7 +78,7 @@ export interface DownloadContext {
   onComplete: () => void
   /** When the pull first announces its partial copy. */
   partialNewsAfterMs: number
-  /** --download-mbit (absent: uncapped). */
+  /** --download-mbit, shared by every pull (absent: uncapped). */
   cap?: DownloadCap
 }
 

@@ -233,7 +233,7 @@ export class Imgp2pNode {
       origin: this.opts.origin === true || this.addedHere.has(key),
       complete,
       linkBps: this.opts.linkBps,
-      upload: this.uploadPacer == null ? undefined : { bps: this.uploadPacer.bitsPerSecond, pace: async (n) => { await this.uploadPacer?.wait(n) } },
+      upload: this.uploadPacer,
       download: this.downloadPacer,
       compress: this.opts.compressChunks,
       cpuRoom: this.cpuRoom?.room,

@@ -14,7 +14,24 @@ import { TokenBucket } from '../policy/token-bucket.js'
 const BURST_MS = 100
 const MIN_BURST_BYTES = 512 * 1024
 
-export class RatePacer {
+/** What the uploader uses of the upload cap. */
+export interface UploadCap {
+  readonly bitsPerSecond: number
+  /** Resolves when `bytes` may be sent. */
+  wait: (bytes: number) => Promise<void>
+}
+
+/** What a download uses of the download cap. */
+export interface DownloadCap {
+  readonly bitsPerSecond: number
+  /** How many requests of `unitBytes` may start now. */
+  allowance: (unitBytes: number) => number
+  /** Charge a request's bytes. */
+  take: (bytes: number) => void
+}
+
+/** Both caps are one pacer each: RatePacer serves as either. */
+export class RatePacer implements UploadCap, DownloadCap {
   private readonly bucket: TokenBucket
   readonly bitsPerSecond: number
   private readonly now: () => number

@@ -16,9 +16,9 @@ import { createChoker, createDownloadPolicy, createOriginChoker, createOriginPol
 import type { ChokerConfig, DuplicateCounts, OriginConfig, OriginPolicy, Rng } from '../policy/types.js'
 import { Bitfield } from '../util/bitfield.js'
 import { ChunkCompressor, FRAME_RING_BYTES } from './chunk-compressor.js'
-import { type DownloadCap, type DownloadContext, type HeldNews, ImageDownload, PARTIAL_NEWS_AFTER_MS } from './image-download.js'
+import { type DownloadContext, type HeldNews, ImageDownload, PARTIAL_NEWS_AFTER_MS } from './image-download.js'
 import type { Link } from './link.js'
-import { cappedBps } from './rate-pacer.js'
+import { type DownloadCap, type UploadCap, cappedBps } from './rate-pacer.js'
 import { Uploader } from './uploader.js'
 import { PeerExchange } from './peer-exchange.js'
 import { PeerHoldings, resolveSecondLink } from './peer-holdings.js'
@@ -35,8 +35,8 @@ export interface SwarmImageOptions {
   complete: boolean
   /** Our link rate in bits/s as the operator stated it: told to peers, and the origin's upload. */
   linkBps?: number
-  /** The host's upload cap in bits/s, and the wait it imposes (rate-pacer.ts); absent: none. */
-  upload?: { bps: number, pace: (bytes: number) => Promise<void> }
+  /** The host's upload cap (rate-pacer.ts); absent: none. */
+  upload?: UploadCap
   /** The host's download cap (rate-pacer.ts); absent: none. */
   download?: DownloadCap
   /** Take and send zstd-compressed chunks (chunk-compressor.ts); default true. */
@@ -112,14 +112,14 @@ export class SwarmImage {
       store: opts.store,
       choker: origin ? createOriginChoker(opts.choker) : createChoker(opts.choker, { zone: opts.zone, rng: opts.rng }),
       origin: origin
-        ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: cappedBps(opts.linkBps, opts.upload?.bps), config: opts.originPolicy })
+        ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: cappedBps(opts.linkBps, opts.upload?.bitsPerSecond), config: opts.originPolicy })
         : undefined,
       held: () => this.held(),
       seeding: () => this.complete,
       haveCountOf: (peer) => this.remoteHave.countOf(peer),
       links: this.links,
       compressor: this.compressor,
-      pace: opts.upload?.pace,
+      cap: opts.upload,
       log: opts.log
     })
   }

@@ -10,6 +10,7 @@ import type { Choker, OriginPolicy, UploadPeerStats } from '../policy/types.js'
 import type { Bitfield } from '../util/bitfield.js'
 import type { ChunkCompressor } from './chunk-compressor.js'
 import type { Link } from './link.js'
+import type { UploadCap } from './rate-pacer.js'
 
 export interface UploaderOptions {
   cid: CID
@@ -26,8 +27,8 @@ export interface UploaderOptions {
   links: ReadonlyMap<string, Link>
   /** Compresses chunks for peers that take PIECE_ZSTD; absent: always send them as they are. */
   compressor?: ChunkCompressor
-  /** Waits until the host's upload cap lets these bytes go (rate-pacer.ts); absent: no cap. */
-  pace?: (bytes: number) => Promise<void>
+  /** The host's upload cap, waited on before each chunk (rate-pacer.ts); absent: no cap. */
+  cap?: UploadCap
   log: (msg: string) => void
 }
 
@@ -126,7 +127,7 @@ export class Uploader {
         const data = await cur.data
         // The upload cap's wait comes first, so a peer choked meanwhile is refused, not sent to.
         const dropped = (): boolean => link.amChoking || cur.epoch !== q.epoch
-        if (data != null && !dropped()) await this.opts.pace?.(data.bytes.length)
+        if (data != null && !dropped()) await this.opts.cap?.wait(data.bytes.length)
         if (link.closed) break
         if (data == null || dropped()) {
           q.taken.delete(cur.index)

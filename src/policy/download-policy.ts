@@ -25,7 +25,7 @@ import { DEFAULT_DOWNLOAD_CONFIG } from './constants.js'
 import { Feeder } from './feeder.js'
 import { type DuplicateCounts, DuplicateLedger } from './duplicate-ledger.js'
 import { definedOnly } from './overrides.js'
-import { type PeerState, comparePeers, countWanted, newPeerState } from './peer-state.js'
+import { type PeerState, comparePeers, countWanted, hasWanted, newPeerState } from './peer-state.js'
 import { RequestBook, endGameThreshold } from './request-book.js'
 import { type Budget, EXHAUSTED, NONE, scanBitfield, scanBuckets } from './scan.js'
 import type {
@@ -361,21 +361,7 @@ class Download implements DownloadPolicy {
 
   isInterested (peer: PeerKey): boolean {
     const p = this.peers.get(peer)
-    return p !== undefined && this.interesting(p)
-  }
-
-  /**
-   * Whether the peer has a chunk we lack. The count is recounted (one pass
-   * over the bitfield) only when the chunks we gained since the last count
-   * could have used it up, so the cost is amortized over many calls.
-   */
-  private interesting (p: PeerState): boolean {
-    if (p.interesting === 0) return false
-    if (p.interesting > this.have.count - p.interestingAt) return true
-    const n = countWanted(p, this.have)
-    p.interesting = n
-    p.interestingAt = this.have.count
-    return n > 0
+    return p !== undefined && hasWanted(p, this.have)
   }
 
   outstanding (): ChunkRequest[] {
@@ -394,7 +380,7 @@ class Download implements DownloadPolicy {
 
   private pickFor (p: PeerState, now: number): number {
     if (p.dryEpoch === this.epoch && p.dryHave === p.haveEpoch && now < p.dryUntil) return NONE
-    if (!this.interesting(p)) return NONE
+    if (!hasWanted(p, this.have)) return NONE
     if (p.dryEpoch === this.epoch && p.dryHave === p.haveEpoch && now < p.dryUntil) return NONE
     let c: number
     if (this.have.count < this.cfg.randomFirstPicks) {

@@ -81,6 +81,20 @@ export function countWanted (p: PeerState, have: Bitfield): number {
   return n
 }
 
+/**
+ * Whether the peer has a chunk we lack. The count is recounted (one pass
+ * over the bitfield) only when the chunks we gained since the last count
+ * could have used it up, so the cost is amortized over many calls.
+ */
+export function hasWanted (p: PeerState, have: Bitfield): boolean {
+  if (p.interesting === 0) return false
+  if (p.interesting > have.count - p.interestingAt) return true
+  const n = countWanted(p, have)
+  p.interesting = n
+  p.interestingAt = have.count
+  return n > 0
+}
+
 /** The order peers are asked in: class (near, far, origin), fewest bad chunks, shortest round trip, then at random. */
 export function comparePeers (a: PeerState, b: PeerState): number {
   return (a.cls - b.cls) || (a.corrupt - b.corrupt) ||
