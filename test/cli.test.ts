@@ -4,7 +4,7 @@
  * exit codes.
  */
 import { spawnSync } from 'node:child_process'
-import { chmod, mkdir, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, open, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, startDaemonProcess, type DaemonProcess } from '../src/cli/daemon-process.js'
@@ -63,6 +63,41 @@ describe('imgp2p CLI', () => {
     const last = JSON.parse(r.stdout.trim().split('\n').at(-1) as string)
     expect(['copy', 'reflink']).toContain(last.method)
     expect(await sha256File(join(dir, 'again.raw'))).toBe(await sha256File(image))
+  })
+
+  it('verify finds a chunk damaged on disk, stops serving it, and the next pull fetches just that chunk', async () => {
+    const h1 = join(dir, 'h1')
+    const cached = join(h1, 'images', cid)
+    const sound = await cli(['verify', '--data-dir', h1])
+    expect(sound.code, sound.stderr).toBe(0)
+    expect(sound.stdout).toMatch(new RegExp(`^${cid}  complete, \\d+ chunks checked, all sound$`, 'm'))
+
+    // A failing disk flips a byte in a chunk that holds data (zero chunks are holes, never read).
+    const { chunkSize } = JSON.parse((await cli(['ls', '--json', '--data-dir', h1])).stdout)[0]
+    const bytes = await readFile(cached)
+    let bad = 0
+    while (bytes.subarray(bad * chunkSize, (bad + 1) * chunkSize).every(b => b === 0)) bad++
+    const fh = await open(cached, 'r+')
+    await fh.write(Buffer.from([bytes[bad * chunkSize + 5] ^ 1]), 0, 1, bad * chunkSize + 5)
+    await fh.close()
+
+    const r = await cli(['verify', cid, '--data-dir', h1])
+    expect(r.code).toBe(1)
+    expect(r.stdout.trim()).toMatch(new RegExp(`^${cid}  complete, 1 of \\d+ chunks damaged \\(${bad}\\); now partial, lacking them$`))
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toMatch(new RegExp(`^imgp2p: 1 chunk of ${cid} damaged on disk, no longer served; \`imgp2p pull CID\` fetches just those again`))
+    const ls = JSON.parse((await cli(['ls', '--json', '--data-dir', h1])).stdout)
+    expect(ls[0]).toMatchObject({ cid, complete: false, haveCount: ls[0].chunkCount - 1 })
+
+    const pull = await cli(['pull', cid, '--out', join(dir, 'repaired.raw'), '--data-dir', h1, '--timeout', '30', '--json'])
+    expect(pull.code, pull.stderr).toBe(0)
+    const res = JSON.parse(pull.stdout.trim().split('\n').at(-1) as string)
+    expect(res.bytesDownloaded).toBe(chunkSize)
+    expect(await sha256File(join(dir, 'repaired.raw'))).toBe(await sha256File(image))
+    expect(await sha256File(cached)).toBe(await sha256File(image))
+    const after = await cli(['verify', '--json', '--data-dir', h1])
+    expect(after.code).toBe(0)
+    expect(JSON.parse(after.stdout)).toEqual([{ cid, state: 'complete', checked: expect.any(Number), bad: [] }])
   })
 
   it('reports status with peers and traffic', async () => {

@@ -7,7 +7,8 @@ import type { CID } from 'multiformats/cid'
 import { afterEach } from 'vitest'
 import type { ChunkFile } from '../src/cache/files.js'
 import { FsImageStore } from '../src/cache/image-store.js'
-import type { ExportResult, ImageExporter, ImageInfo, ImageStore, ImportOptions, ImportResult, PartialImage } from '../src/cache/types.js'
+import type { ScrubOptions } from '../src/cache/scrub.js'
+import type { ExportResult, ImageExporter, ImageInfo, ImageStore, ImportOptions, ImportResult, PartialImage, VerifyResult } from '../src/cache/types.js'
 import type { Manifest } from '../src/chunking/manifest.js'
 import { Imgp2pNode, type NodeOptions } from '../src/node/node.js'
 
@@ -129,6 +130,7 @@ export class FaultyStore implements ImageStore, ImageExporter {
   async info (cid: CID): Promise<ImageInfo | undefined> { return await this.inner.info(cid) }
   async completePath (cid: CID): Promise<string | undefined> { return await this.inner.completePath(cid) }
   async diskUsage (cid: CID): Promise<{ bytes: number, changedMs: number } | undefined> { return await this.inner.diskUsage(cid) }
+  async verify (cid: CID, options?: ScrubOptions): Promise<VerifyResult> { return await this.inner.verify(cid, options) }
   async openPartial (cid: CID, manifest: Manifest): Promise<PartialImage> {
     if (this.faults.openPartialDelayMs != null) await new Promise(resolve => setTimeout(resolve, this.faults.openPartialDelayMs))
     if (this.faults.openPartialError != null) throw this.faults.openPartialError

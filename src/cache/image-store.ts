@@ -19,11 +19,12 @@ import { exportImage } from './export.js'
 import { fileIdentity, ImportIndex, sameIdentity } from './import-index.js'
 import { openFile, readExactly, syncDir, writeAll, writeFileAtomic } from './files.js'
 import type { ChunkFile, OpenFile } from './files.js'
-import { decodeHave } from './have-record.js'
+import { decodeHave, encodeHave } from './have-record.js'
 import { FsPartialImage } from './partial-image.js'
 import { ReadHandles } from './read-handles.js'
+import { scrubChunks, type ScrubOptions } from './scrub.js'
 import type { FileIdentity } from './import-index.js'
-import type { ExportResult, ImageExporter, ImageInfo, ImageStore, ImportOptions, ImportResult, PartialImage } from './types.js'
+import type { ExportResult, ImageExporter, ImageInfo, ImageStore, ImportOptions, ImportResult, PartialImage, VerifyResult } from './types.js'
 
 export interface FsImageStoreOptions {
   /** Opens every file the store writes; tests wrap it to inject faults. */
@@ -46,6 +47,8 @@ export class FsImageStore implements ImageStore, ImageExporter {
   /** Manifests being written in the background (putManifest with durable: false): their bytes, and the write. */
   private readonly manifestWrites = new Map<string, { bytes: Uint8Array, done: Promise<void> }>()
   private readonly readHandles = new ReadHandles()
+  /** Scrubs under way (verify): a pull of that image opens its files after the scrub is done. */
+  private readonly scrubs = new Map<string, Promise<unknown>>()
   private imports!: ImportIndex
 
   private readonly options: FsImageStoreOptions
@@ -236,7 +239,9 @@ export class FsImageStore implements ImageStore, ImageExporter {
     const key = cid.toString()
     let p = this.partials.get(key)
     if (p == null) {
-      p = this.createPartial(cid, manifest)
+      const scrub = this.scrubs.get(key)
+      // A scrub rewrites the record this would load: take the record it leaves.
+      p = scrub == null ? this.createPartial(cid, manifest) : scrub.then(async () => await this.createPartial(cid, manifest), async () => await this.createPartial(cid, manifest))
       this.partials.set(key, p)
       p.catch(() => { if (this.partials.get(key) === p) this.partials.delete(key) })
     }
@@ -308,6 +313,53 @@ export class FsImageStore implements ImageStore, ImageExporter {
     } finally {
       await fh.close()
     }
+  }
+
+  async verify (cid: CID, options: ScrubOptions = {}): Promise<VerifyResult> {
+    const key = cid.toString()
+    if (this.partials.has(key) || this.scrubs.has(key)) return { cid: key, state: 'busy', checked: 0, bad: [] }
+    // Registered before any await: a pull that opens the image from here on waits for the scrub.
+    const run = this.scrub(cid, { hashPool: this.options.hashPool, ...options })
+    this.scrubs.set(key, run)
+    try {
+      return await run
+    } finally {
+      this.scrubs.delete(key)
+    }
+  }
+
+  private async scrub (cid: CID, options: ScrubOptions): Promise<VerifyResult> {
+    const manifest = await this.getManifest(cid)
+    if (manifest == null) throw new NotFoundError(`image ${cid.toString()} is not in the cache`)
+    const key = cid.toString()
+    const image = this.imagePath(cid)
+    const complete = await exists(image)
+    const held = complete ? Bitfield.full(manifest.chunks.length) : await this.recordedHave(cid, manifest)
+    if (held == null) return { cid: key, state: 'partial', checked: 0, bad: [] }
+    const path = complete ? image : this.partPath(cid)
+    let result
+    try {
+      const fh = await this.open(path, 'r')
+      try { result = await scrubChunks(fh, manifest, held, options) } finally { await fh.close() }
+    } catch (err) {
+      throw fsError(err, `reading ${path}`)
+    }
+    if (result.bad.length === 0) return { cid: key, state: complete ? 'complete' : 'partial', ...result }
+    for (const i of result.bad) held.clear(i)
+    // The record first: a crash before the rename leaves the image complete
+    // (and a stale record beside it), never a partial that trusts bad chunks.
+    await writeFileAtomic(this.havePath(cid), encodeHave(cid, held), `recording the chunks of ${key} still sound`, this.open)
+    if (complete) {
+      await this.readHandles.drop(image)
+      try {
+        await rename(image, this.partPath(cid))
+        await syncDir(join(this.dataDir, 'images'))
+        await syncDir(join(this.dataDir, 'partial'))
+      } catch (err) {
+        throw fsError(err, `moving ${image} back to partial/`)
+      }
+    }
+    return { cid: key, state: complete ? 'complete' : 'partial', ...result }
   }
 
   async exportTo (cid: CID, path: string, signal?: AbortSignal): Promise<ExportResult> {

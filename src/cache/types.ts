@@ -11,6 +11,7 @@
 import type { CID } from 'multiformats/cid'
 import type { Manifest } from '../chunking/manifest.js'
 import type { Bitfield } from '../util/bitfield.js'
+import type { ScrubOptions } from './scrub.js'
 
 export interface ImageInfo {
   cid: string
@@ -76,6 +77,15 @@ export interface ImageStore {
    */
   readChunk (cid: CID, index: number): Promise<Uint8Array | undefined>
 
+  /**
+   * Read back and hash every chunk held of an image (scrub.ts). A complete
+   * image with bad chunks goes back to partial/, lacking just those: no peer
+   * is served them and the next pull fetches only them. A partial image's
+   * record forgets its bad chunks. An image a pull holds open is left alone
+   * ('busy'). NotFoundError when the cache has no such image.
+   */
+  verify (cid: CID, options?: ScrubOptions): Promise<VerifyResult>
+
   /** Remove an image (complete or partial) and its manifest. */
   remove (cid: CID): Promise<boolean>
 
@@ -116,6 +126,16 @@ export interface PartialImage {
 
   /** Release file handles; keeps what was verified for a later resume. */
   close (): Promise<void>
+}
+
+export interface VerifyResult {
+  cid: string
+  /** What the image was when the check began; 'busy': a pull has it open, nothing was checked. */
+  state: 'complete' | 'partial' | 'busy'
+  /** Chunks read back and hashed. */
+  checked: number
+  /** Chunks that no longer match their CID; the cache no longer counts them as held. */
+  bad: number[]
 }
 
 export interface ExportResult {

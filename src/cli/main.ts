@@ -2,7 +2,7 @@
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { defaultDataDir } from '../cache/data-dir.js'
-import type { ImageInfo } from '../cache/types.js'
+import type { ImageInfo, VerifyResult } from '../cache/types.js'
 import { Imgp2pError, UsageError } from '../errors.js'
 import type { NodeStatus, PullResult } from '../node/node.js'
 import { formatBytes, parseSize } from '../util/size.js'
@@ -21,6 +21,7 @@ const USAGE = `usage: imgp2p <command> [options]
   ls [--data-dir DIR] [--json]
   status [--data-dir DIR] [--json]
   rm CID [--data-dir DIR]
+  verify [CID] [--data-dir DIR] [--json]                      read back and hash the cache (one image or all); exit 1 on damage
   demo [--hosts N] [--size SIZE]                              a swarm on loopback, end to end
   simulate [--scenario FILE|paper] [--hosts N] [--image-size SIZE] [--chunk-size SIZE] [--json]
 
@@ -42,6 +43,7 @@ export async function run (argv: string[]): Promise<number> {
       case 'ls': return await lsCmd(rest)
       case 'status': return await statusCmd(rest)
       case 'rm': return await rmCmd(rest)
+      case 'verify': return await verifyCmd(rest)
       case 'keygen': return await keygenCmd(rest)
       case 'demo': return await demoCmd(rest)
       case 'simulate': return await simulateCmd(rest)
@@ -65,7 +67,8 @@ interface Values {
   [flag: string]: string | boolean | string[] | undefined
 }
 
-function parse (args: string[], options: OptionSpec, positionals: number): { values: Values, positionals: string[] } {
+/** `positionals`: how many arguments the command takes, or up to how many with `atMost`. */
+function parse (args: string[], options: OptionSpec, positionals: number, atMost = positionals): { values: Values, positionals: string[] } {
   let parsed: { values: Values, positionals: string[] }
   try {
     parsed = parseArgs({ args, options: { ...common, ...options }, allowPositionals: true, strict: true }) as { values: Values, positionals: string[] }
@@ -73,7 +76,11 @@ function parse (args: string[], options: OptionSpec, positionals: number): { val
     throw new UsageError((err as Error).message)
   }
   if (parsed.values.help === true) { process.stdout.write(USAGE + '\n'); process.exit(0) }
-  if (parsed.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument${positionals === 1 ? '' : 's'}, got ${parsed.positionals.length}; try imgp2p --help`)
+  const n = parsed.positionals.length
+  if (n < positionals || n > atMost) {
+    const want = atMost === positionals ? `${positionals} argument${positionals === 1 ? '' : 's'}` : `${positionals} to ${atMost} arguments`
+    throw new UsageError(`expected ${want}, got ${n}; try imgp2p --help`)
+  }
   return parsed
 }
 
@@ -243,6 +250,28 @@ async function rmCmd (args: string[]): Promise<number> {
   if (!r.removed) throw new Imgp2pError(`image ${cid} is not in the cache`)
   process.stdout.write(`removed ${cid}\n`)
   return 0
+}
+
+async function verifyCmd (args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {}, 0, 1)
+  const cid = positionals[0] != null ? await imageCidText(positionals[0]) : undefined
+  const results = await callDaemon<VerifyResult[]>(dataDir(values), 'verify', { cid })
+  if (values.json === true) process.stdout.write(JSON.stringify(results) + '\n')
+  else for (const r of results) process.stdout.write(`${r.cid}  ${verifyLine(r)}\n`)
+  const damaged = results.filter(r => r.bad.length > 0)
+  if (damaged.length === 0) return 0
+  const chunks = damaged.reduce((n, r) => n + r.bad.length, 0)
+  const which = damaged.length === 1 ? damaged[0].cid : `${damaged.length} images`
+  process.stderr.write(`imgp2p: ${chunks} chunk${chunks === 1 ? '' : 's'} of ${which} damaged on disk, no longer served; \`imgp2p pull CID\` fetches just those again\n`)
+  return 1
+}
+
+function verifyLine (r: VerifyResult): string {
+  if (r.state === 'busy') return 'skipped: a pull has it open'
+  const what = r.state === 'complete' ? 'complete' : 'partial'
+  if (r.bad.length === 0) return `${what}, ${r.checked} chunks checked, all sound`
+  const list = r.bad.slice(0, 8).join(', ') + (r.bad.length > 8 ? ', ...' : '')
+  return `${what}, ${r.bad.length} of ${r.checked} chunks damaged (${list}); now partial, lacking them`
 }
 
 async function demoCmd (args: string[]): Promise<number> {

@@ -44,6 +44,7 @@ export function controlHandlers (node: Imgp2pNode): Record<string, ControlHandle
     ls: async () => await node.list(),
     status: async () => await node.status(),
     rm: async (p) => ({ removed: await node.remove(str(p, 'cid')) }),
+    verify: async (p, { signal, progress }) => await node.verify(typeof p.cid === 'string' ? p.cid : undefined, { signal, onProgress: progress }),
     perf: async (p, { signal }) => await node.perf(str(p, 'peer'), num(p, 'bytes') ?? 1024 ** 3, signal)
   }
 }

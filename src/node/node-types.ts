@@ -158,3 +158,10 @@ export interface NodeStatus {
   bytesReceivedCrossZone: number
   images: Array<ImageInfo & { downloading: boolean, links: number, uploadRate: number, downloadRate: number, corruptChunks: number, bannedPeers: string[] }>
 }
+
+/** How far `imgp2p verify` is through one image. */
+export interface VerifyProgress {
+  cid: string
+  checked: number
+  total: number
+}

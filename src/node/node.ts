@@ -9,7 +9,7 @@ import { CID } from 'multiformats/cid'
 import { rm } from 'node:fs/promises'
 import { join, resolve as resolvePath } from 'node:path'
 import { FsImageStore } from '../cache/image-store.js'
-import type { ImageInfo, ImageStore, ImageExporter } from '../cache/types.js'
+import type { ImageInfo, ImageStore, ImageExporter, VerifyResult } from '../cache/types.js'
 import { parseCid } from '../chunking/cid.js'
 import type { Bitfield } from '../util/bitfield.js'
 import type { Manifest } from '../chunking/manifest.js'
@@ -32,12 +32,12 @@ import { serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
 import { type Traffic, heldImages, imageReport, retire } from './node-report.js'
-import type { NodeOptions, NodeStatus, PullOptions, PullResult, PullTally } from './node-types.js'
+import type { NodeOptions, NodeStatus, PullOptions, PullResult, PullTally, VerifyProgress } from './node-types.js'
 import { pullImage, tallied, type PullContext, type RunningPull } from './pull.js'
 import { SwarmImage } from './swarm-image.js'
 import { SwarmLinks } from './swarm-links.js'
 
-export type { NodeOptions, NodeStatus, PullOptions, PullProgress, PullResult } from './node-types.js'
+export type { NodeOptions, NodeStatus, PullOptions, PullProgress, PullResult, VerifyProgress } from './node-types.js'
 
 const TICK_MS = 100
 
@@ -342,6 +342,41 @@ export class Imgp2pNode {
   async remove (cidText: string): Promise<boolean> {
     const cid = parseCid(cidText)
     const key = cid.toString()
+    this.stopServing(key)
+    this.addedHere.delete(key)
+    const removed = await this.store.remove(cid)
+    this.announcer.changed()
+    return removed
+  }
+
+  /**
+   * Read back and hash the cache (one image, or every one). A complete image
+   * with bad chunks is no longer served or announced as complete; it waits,
+   * as a partial image, for a pull to fetch those chunks again.
+   */
+  async verify (cidText: string | undefined, options: { signal?: AbortSignal, onProgress?: (p: VerifyProgress) => void } = {}): Promise<VerifyResult[]> {
+    const cids = cidText != null ? [parseCid(cidText)] : (await this.store.list()).map(i => parseCid(i.cid))
+    const results: VerifyResult[] = []
+    for (const cid of cids) {
+      const key = cid.toString()
+      const r = await this.store.verify(cid, {
+        signal: options.signal,
+        onProgress: (checked, total) => options.onProgress?.({ cid: key, checked, total })
+      })
+      if (r.bad.length > 0) {
+        noticeOf(this.opts)(`verify: ${r.bad.length} chunk${r.bad.length === 1 ? '' : 's'} of ${key} no longer match their CIDs (${r.bad.slice(0, 8).join(', ')}${r.bad.length > 8 ? ', ...' : ''}); ${r.state === 'complete' ? 'the image is partial again and no longer served' : 'dropped from the partial image'}`)
+        if (r.state === 'complete') {
+          this.stopServing(key)
+          this.announcer.changed()
+        }
+      }
+      results.push(r)
+    }
+    return results
+  }
+
+  /** Close an image's swarm (its links, its uploads), keeping its traffic in the totals. */
+  private stopServing (key: string): void {
     const img = this.images.get(key)
     if (img != null) {
       img.close()
@@ -349,10 +384,6 @@ export class Imgp2pNode {
     }
     this.images.delete(key)
     this.completeImages.delete(key)
-    this.addedHere.delete(key)
-    const removed = await this.store.remove(cid)
-    this.announcer.changed()
-    return removed
   }
 
   async status (): Promise<NodeStatus> {
