@@ -22,6 +22,7 @@ import { COMPLETE_NEWS_DELAY_MS } from './image-download.js'
 import { loadOrCreateKey } from './identity.js'
 import { BootstrapDialer } from './bootstrap.js'
 import { CacheKeeper } from './cache-keeper.js'
+import { verifyCache, type CacheVerifyOptions } from './cache-verify.js'
 import { RatePacer } from './rate-pacer.js'
 import { Refusals } from './swarm-key.js'
 import { CpuRoom } from './cpu-room.js'
@@ -32,7 +33,7 @@ import { serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
 import { type Traffic, heldImages, imageReport, retire } from './node-report.js'
-import type { NodeOptions, NodeStatus, PullOptions, PullResult, PullTally, VerifyProgress } from './node-types.js'
+import type { NodeOptions, NodeStatus, PullOptions, PullResult, PullTally } from './node-types.js'
 import { pullImage, tallied, type PullContext, type RunningPull } from './pull.js'
 import { SwarmImage } from './swarm-image.js'
 import { SwarmLinks } from './swarm-links.js'
@@ -349,30 +350,13 @@ export class Imgp2pNode {
     return removed
   }
 
-  /**
-   * Read back and hash the cache (one image, or every one). A complete image
-   * with bad chunks is no longer served or announced as complete; it waits,
-   * as a partial image, for a pull to fetch those chunks again.
-   */
-  async verify (cidText: string | undefined, options: { signal?: AbortSignal, onProgress?: (p: VerifyProgress) => void } = {}): Promise<VerifyResult[]> {
-    const cids = cidText != null ? [parseCid(cidText)] : (await this.store.list()).map(i => parseCid(i.cid))
-    const results: VerifyResult[] = []
-    for (const cid of cids) {
-      const key = cid.toString()
-      const r = await this.store.verify(cid, {
-        signal: options.signal,
-        onProgress: (checked, total) => options.onProgress?.({ cid: key, checked, total })
-      })
-      if (r.bad.length > 0) {
-        noticeOf(this.opts)(`verify: ${r.bad.length} chunk${r.bad.length === 1 ? '' : 's'} of ${key} no longer match their CIDs (${r.bad.slice(0, 8).join(', ')}${r.bad.length > 8 ? ', ...' : ''}); ${r.state === 'complete' ? 'the image is partial again and no longer served' : 'dropped from the partial image'}`)
-        if (r.state === 'complete') {
-          this.stopServing(key)
-          this.announcer.changed()
-        }
-      }
-      results.push(r)
-    }
-    return results
+  /** `imgp2p verify`: scrub the cache (one image, or all); stop serving what it finds damaged. */
+  async verify (cidText: string | undefined, options: CacheVerifyOptions = {}): Promise<VerifyResult[]> {
+    return await verifyCache({
+      store: this.store,
+      demoted: (key) => { this.stopServing(key); this.announcer.changed() },
+      notice: noticeOf(this.opts)
+    }, cidText, options)
   }
 
   /** Close an image's swarm (its links, its uploads), keeping its traffic in the totals. */
