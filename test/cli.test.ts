@@ -215,6 +215,30 @@ describe('imgp2p CLI', () => {
     }
   })
 
+  it('refuses at once, fetching nothing, a pull whose image does not fit the cache\'s file system (exit 6)', async (ctx) => {
+    const tiny = join(dir, 'tiny-data')
+    await mkdir(tiny)
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', tiny])
+    if (m.status !== 0) { ctx.skip(); return }
+    try {
+      const h5 = await startDaemonProcess({ dataDir: tiny, peers: [origin.addrs[0]] })
+      try {
+        const r = await cli(['pull', cid, '--data-dir', tiny, '--timeout', '30'])
+        expect(r.code, r.stderr).toBe(6)
+        const errors = r.stderr.trim().split('\n').filter(l => l.startsWith('imgp2p:'))
+        expect(errors).toHaveLength(1)
+        expect(errors[0]).toMatch(/^imgp2p: no space left on device for the cache: the pull needs [\d.]+ MiB more on the file system of .*tiny-data\/partial, which has [\d.]+ MiB free; nothing was fetched$/)
+        const s = JSON.parse((await cli(['status', '--json', '--data-dir', tiny])).stdout)
+        expect(s.bytesReceived).toBe(0)
+        expect(s.pulls.failed).toBe(1)
+      } finally {
+        await h5.stop()
+      }
+    } finally {
+      spawnSync('umount', ['-l', tiny])
+    }
+  })
+
   it('with --verbose, the daemon logs a pull from asked to on disk', async () => {
     const h4 = await startDaemonProcess({ dataDir: join(dir, 'h4'), peers: [origin.addrs[0]], extraArgs: ['--verbose'] })
     try {

@@ -5,8 +5,9 @@
  * is complete on disk.
  */
 import { existsSync } from 'node:fs'
-import { resolve as resolvePath } from 'node:path'
+import { dirname, join, resolve as resolvePath } from 'node:path'
 import type { CID } from 'multiformats/cid'
+import { bytesToWrite, checkRoom } from '../cache/disk-room.js'
 import { checkOutputPath } from '../cache/output-file.js'
 import type { ImageExporter, ImageStore, PartialImage } from '../cache/types.js'
 import type { Manifest } from '../chunking/manifest.js'
@@ -89,11 +90,16 @@ export async function pullImage (ctx: PullContext, cid: CID, options: PullOption
     const img = existing ?? ctx.createImage(cid, manifest)
     img.preparing = true
     ctx.connectCandidates(img)
-    let partial: PartialImage
+    let partial: PartialImage | undefined
     try {
       partial = await ctx.store.openPartial(cid, manifest)
+      await checkRoom([
+        { dir: join(ctx.store.dataDir, 'partial'), bytes: bytesToWrite(manifest, partial.have), what: 'the cache' },
+        ...(out != null ? [{ dir: dirname(out), bytes: bytesToWrite(manifest), what: `--out ${out}` }] : [])
+      ])
       if (out != null) await partial.attachOutput(out)
     } catch (err) {
+      await partial?.close().catch(() => {})
       img.preparing = false
       if (existing == null && ctx.images.get(key) === img) { img.close(); ctx.images.delete(key) }
       throw err
