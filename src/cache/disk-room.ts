@@ -42,22 +42,22 @@ export interface RoomNeed {
  * file system that cannot be asked (statfs unsupported) is taken as roomy.
  */
 export async function checkRoom (needs: RoomNeed[]): Promise<void> {
+  const wanted = needs.filter(n => n.bytes > 0)
+  const devices = await Promise.all(wanted.map(async n => (await stat(n.dir)).dev))
   const byDevice = new Map<number, { dir: string, bytes: number, what: string[] }>()
-  for (const n of needs) {
-    if (n.bytes <= 0) continue
-    const dev = (await stat(n.dir)).dev
-    const d = byDevice.get(dev) ?? { dir: n.dir, bytes: 0, what: [] }
+  wanted.forEach((n, i) => {
+    const d = byDevice.get(devices[i]) ?? { dir: n.dir, bytes: 0, what: [] }
     d.bytes += n.bytes
     d.what.push(n.what)
-    byDevice.set(dev, d)
-  }
-  for (const d of byDevice.values()) {
+    byDevice.set(devices[i], d)
+  })
+  await Promise.all([...byDevice.values()].map(async d => {
     const fs = await statfs(d.dir).catch(() => undefined)
-    if (fs == null) continue
+    if (fs == null) return
     // Root may write into the blocks ext4 reserves for it (5 % by default); others may not.
     const free = (process.getuid?.() === 0 ? fs.bfree : fs.bavail) * fs.bsize
     if (d.bytes > free) {
       throw new DiskFullError(`no space left on device for ${d.what.join(' and ')}: the pull needs ${formatBytes(d.bytes)} more on the file system of ${d.dir}, which has ${formatBytes(free)} free; nothing was fetched`)
     }
-  }
+  }))
 }

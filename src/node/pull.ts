@@ -92,12 +92,19 @@ export async function pullImage (ctx: PullContext, cid: CID, options: PullOption
     ctx.connectCandidates(img)
     let partial: PartialImage | undefined
     try {
-      partial = await ctx.store.openPartial(cid, manifest)
-      await checkRoom([
-        { dir: join(ctx.store.dataDir, 'partial'), bytes: bytesToWrite(manifest, partial.have), what: 'the cache' },
-        ...(out != null ? [{ dir: dirname(out), bytes: bytesToWrite(manifest), what: `--out ${out}` }] : [])
+      const opened = await ctx.store.openPartial(cid, manifest)
+      partial = opened
+      // Side by side: each await at a pull's start waits its turn for a core when
+      // 16 pulls start on two. A refusal discards the output attached meanwhile.
+      const [room, attached] = await Promise.allSettled([
+        checkRoom([
+          { dir: join(ctx.store.dataDir, 'partial'), bytes: bytesToWrite(manifest, opened.have), what: 'the cache' },
+          ...(out != null ? [{ dir: dirname(out), bytes: bytesToWrite(manifest), what: `--out ${out}` }] : [])
+        ]),
+        out != null ? opened.attachOutput(out) : undefined
       ])
-      if (out != null) await partial.attachOutput(out)
+      if (room.status === 'rejected') throw room.reason
+      if (attached.status === 'rejected') throw attached.reason
     } catch (err) {
       await partial?.close().catch(() => {})
       img.preparing = false
