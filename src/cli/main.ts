@@ -255,7 +255,12 @@ async function rmCmd (args: string[]): Promise<number> {
 async function verifyCmd (args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {}, 0, 1)
   const cid = positionals[0] != null ? await imageCidText(positionals[0]) : undefined
-  const results = await callDaemon<VerifyResult[]>(dataDir(values), 'verify', { cid })
+  // On a terminal, a line redrawn as the daemon reads: a large cache takes minutes.
+  const tty = values.json !== true && process.stderr.isTTY
+  const results = await callDaemon<VerifyResult[]>(dataDir(values), 'verify', { cid }, {
+    onProgress: tty ? (p) => { process.stderr.write(`\rverifying ${String(p.cid)}: ${String(p.checked)}/${String(p.total)} chunks\x1b[K`) } : undefined
+  })
+  if (tty) process.stderr.write('\r\x1b[K')
   if (values.json === true) process.stdout.write(JSON.stringify(results) + '\n')
   else for (const r of results) process.stdout.write(`${r.cid}  ${verifyLine(r)}\n`)
   const damaged = results.filter(r => r.bad.length > 0)

@@ -8,6 +8,8 @@ import type { ImageStore, VerifyResult } from '../cache/types.js'
 import { parseCid } from '../chunking/cid.js'
 import type { VerifyProgress } from './node-types.js'
 
+const PROGRESS_MS = 250
+
 export interface CacheVerifyContext {
   store: ImageStore
   /** Close the image's swarm; announce the change. */
@@ -27,9 +29,16 @@ export async function verifyCache (ctx: CacheVerifyContext, cidText: string | un
   const results: VerifyResult[] = []
   for (const cid of cids) {
     const key = cid.toString()
+    // A report per chunk would be thousands of control messages for a large image.
+    let last = 0
     const r = await ctx.store.verify(cid, {
       signal: options.signal,
-      onProgress: (checked, total) => options.onProgress?.({ cid: key, checked, total })
+      onProgress: (checked, total) => {
+        const now = Date.now()
+        if (now - last < PROGRESS_MS && checked < total) return
+        last = now
+        options.onProgress?.({ cid: key, checked, total })
+      }
     })
     if (r.bad.length > 0) {
       const which = r.bad.slice(0, 8).join(', ') + (r.bad.length > 8 ? ', ...' : '')
