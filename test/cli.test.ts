@@ -14,6 +14,29 @@ async function cli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return await runCommand(process.execPath, [BIN, ...args], env)
 }
 
+/**
+ * Run `fn` with a 4 MiB tmpfs mounted at `path`, standing in for a full
+ * disk; mounting needs root, as CI has, and the test is skipped without it.
+ */
+async function onTinyFs (ctx: { skip: () => void }, path: string, fn: (path: string) => Promise<void>): Promise<void> {
+  await mkdir(path)
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', path]).status !== 0) { ctx.skip(); return }
+  try {
+    await fn(path)
+  } finally {
+    spawnSync('umount', ['-l', path])
+  }
+}
+
+async function withDaemon (opts: Parameters<typeof startDaemonProcess>[0], fn: (d: DaemonProcess) => Promise<void>): Promise<void> {
+  const d = await startDaemonProcess(opts)
+  try {
+    await fn(d)
+  } finally {
+    await d.stop()
+  }
+}
+
 const MiB = 1024 * 1024
 let dir: string
 let cleanup: () => Promise<void>
@@ -190,15 +213,9 @@ describe('imgp2p CLI', () => {
   })
 
   it('fails with exit 6 and one line when --out is on a full disk, leaving nothing behind', async (ctx) => {
-    const small = join(dir, 'small-fs')
-    await mkdir(small)
-    // A 4 MiB tmpfs stands in for a full datastore; needs root, as CI has.
-    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small])
-    if (m.status !== 0) { ctx.skip(); return }
-    try {
+    await onTinyFs(ctx, join(dir, 'small-fs'), async (small) => {
       // h1 has the image cached (the copy path); h3 must download it (the tee path).
-      const h3 = await startDaemonProcess({ dataDir: join(dir, 'h3'), peers: [origin.addrs[0]] })
-      try {
+      await withDaemon({ dataDir: join(dir, 'h3'), peers: [origin.addrs[0]] }, async () => {
         for (const host of ['h1', 'h3']) {
           const r = await cli(['pull', cid, '--out', join(small, `${host}.raw`), '--data-dir', join(dir, host), '--timeout', '30'])
           expect(r.code, r.stderr).toBe(6)
@@ -207,22 +224,13 @@ describe('imgp2p CLI', () => {
           expect(errors[0]).toMatch(/no space left/)
           expect(spawnSync('ls', ['-A', small]).stdout.toString().trim()).toBe('')
         }
-      } finally {
-        await h3.stop()
-      }
-    } finally {
-      spawnSync('umount', ['-l', small])
-    }
+      })
+    })
   })
 
   it('refuses at once, fetching nothing, a pull whose image does not fit the cache\'s file system (exit 6)', async (ctx) => {
-    const tiny = join(dir, 'tiny-data')
-    await mkdir(tiny)
-    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', tiny])
-    if (m.status !== 0) { ctx.skip(); return }
-    try {
-      const h5 = await startDaemonProcess({ dataDir: tiny, peers: [origin.addrs[0]] })
-      try {
+    await onTinyFs(ctx, join(dir, 'tiny-data'), async (tiny) => {
+      await withDaemon({ dataDir: tiny, peers: [origin.addrs[0]] }, async () => {
         const r = await cli(['pull', cid, '--data-dir', tiny, '--timeout', '30'])
         expect(r.code, r.stderr).toBe(6)
         const errors = r.stderr.trim().split('\n').filter(l => l.startsWith('imgp2p:'))
@@ -231,12 +239,8 @@ describe('imgp2p CLI', () => {
         const s = JSON.parse((await cli(['status', '--json', '--data-dir', tiny])).stdout)
         expect(s.bytesReceived).toBe(0)
         expect(s.pulls.failed).toBe(1)
-      } finally {
-        await h5.stop()
-      }
-    } finally {
-      spawnSync('umount', ['-l', tiny])
-    }
+      })
+    })
   })
 
   it('with --verbose, the daemon logs a pull from asked to on disk', async () => {
