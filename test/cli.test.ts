@@ -111,6 +111,8 @@ describe('imgp2p CLI', () => {
     expect(r.stderr).toMatch(new RegExp(`^imgp2p: 1 chunk of ${cid} damaged on disk, no longer served; \`imgp2p pull CID\` fetches just those again`))
     const ls = JSON.parse((await cli(['ls', '--json', '--data-dir', h1])).stdout)
     expect(ls[0]).toMatchObject({ cid, complete: false, haveCount: ls[0].chunkCount - 1 })
+    const status = await cli(['status', '--data-dir', h1])
+    expect(status.stdout).toMatch(/^verify +\d+ chunks read back, 1 found damaged \(imgp2p verify\)$/m)
 
     const pull = await cli(['pull', cid, '--out', join(dir, 'repaired.raw'), '--data-dir', h1, '--timeout', '30', '--json'])
     expect(pull.code, pull.stderr).toBe(0)

@@ -51,6 +51,7 @@ function status (over: Partial<NodeStatus> = {}): NodeStatus {
     zone: 'rack "7"\nb',
     peers: [{ id: 'a', addrs: [] }],
     pulls: { ok: 2, failed: 1, seconds: 3.5, bytesFetched: 1000 },
+    verified: { chunks: 30, damaged: 2 },
     bytesSent: 10,
     bytesReceived: 20,
     bytesReceivedCrossZone: 5,
@@ -71,6 +72,8 @@ describe('metrics text', () => {
       'imgp2p_pulls_total{result="failed"}': 1,
       imgp2p_pull_seconds_sum: 3.5,
       imgp2p_pull_seconds_count: 2,
+      imgp2p_verified_chunks_total: 30,
+      imgp2p_damaged_chunks_total: 2,
       'imgp2p_images{state="complete"}': 1,
       'imgp2p_images{state="pulling"}': 1,
       'imgp2p_images{state="partial"}': 0,
@@ -131,6 +134,9 @@ describe('metrics server', () => {
       const received = m.get('imgp2p_received_bytes_total') ?? 0
       expect(received).toBeGreaterThanOrEqual(2 * 1024 * 1024)
       expect(m.get('imgp2p_peers')).toBeGreaterThanOrEqual(1)
+      expect(m.get('imgp2p_verified_chunks_total')).toBe(0)
+      await host.verify(cid)
+      expect((await scrape()).get('imgp2p_verified_chunks_total')).toBe(m.get(`imgp2p_image_chunks{cid="${cid}"}`))
       // A removed image's traffic stays counted: counters never go down.
       await host.remove(cid)
       const after = await scrape()

@@ -220,6 +220,7 @@ async function statusCmd (args: string[]): Promise<number> {
   process.stdout.write(`swarm    ${swarmLine(s.swarm)}\n`)
   const p = s.pulls
   process.stdout.write(`pulls    ${p.ok} done${p.ok > 0 ? ` in ${p.seconds.toFixed(1)} s, ${formatBytes(p.bytesFetched)} fetched from peers` : ''}, ${p.failed} failed\n`)
+  if (s.verified.chunks > 0) process.stdout.write(`verify   ${s.verified.chunks} chunks read back, ${s.verified.damaged} found damaged (imgp2p verify)\n`)
   if (s.cache != null) process.stdout.write(`cache    ${formatBytes(s.cache.bytes)} of ${formatBytes(s.cache.maxBytes)} (--cache-max; least recently used images go first)\n`)
   for (const i of s.images) {
     const state = i.complete ? 'complete' : `${i.downloading ? 'pulling' : 'partial'} ${i.haveCount}/${i.chunkCount}`

@@ -6,12 +6,14 @@
  */
 import type { ImageStore, VerifyResult } from '../cache/types.js'
 import { parseCid } from '../chunking/cid.js'
-import type { VerifyProgress } from './node-types.js'
+import type { VerifyProgress, VerifyTally } from './node-types.js'
 
 const PROGRESS_MS = 250
 
 export interface CacheVerifyContext {
   store: ImageStore
+  /** Counts every chunk checked and every one found damaged (status, metrics). */
+  tally: VerifyTally
   /** Close the image's swarm; announce the change. */
   demoted: (key: string) => void
   /** Always-on log (the daemon's stderr). */
@@ -40,6 +42,8 @@ export async function verifyCache (ctx: CacheVerifyContext, cidText: string | un
         options.onProgress?.({ cid: key, checked, total })
       }
     })
+    ctx.tally.chunks += r.checked
+    ctx.tally.damaged += r.bad.length
     if (r.bad.length > 0) {
       const which = r.bad.slice(0, 8).join(', ') + (r.bad.length > 8 ? ', ...' : '')
       const now = r.state === 'complete' ? 'the image is partial again and no longer served' : 'dropped from the partial image'

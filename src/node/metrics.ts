@@ -49,6 +49,8 @@ export function renderMetrics (s: NodeStatus): string {
   e.family('imgp2p_pulls_total', 'counter', 'Pulls finished, by result.', [[{ result: 'ok' }, p.ok], [{ result: 'failed' }, p.failed]])
   e.family('imgp2p_pull_seconds', 'summary', 'Time taken by successful pulls.', [[{}, p.seconds, '_sum'], [{}, p.ok, '_count']])
   e.family('imgp2p_pulled_bytes_total', 'counter', 'Verified chunk bytes successful pulls fetched from peers.', [[{}, p.bytesFetched]])
+  e.family('imgp2p_verified_chunks_total', 'counter', 'Chunks imgp2p verify read back and hashed.', [[{}, s.verified.chunks]])
+  e.family('imgp2p_damaged_chunks_total', 'counter', 'Of those, chunks found damaged on disk (no longer served).', [[{}, s.verified.damaged]])
   const count = (state: string): number => s.images.filter(i => imageState(i) === state).length
   e.family('imgp2p_images', 'gauge', 'Images in the cache, by state.', ['complete', 'pulling', 'partial'].map(st => [{ state: st }, count(st)]))
   const per = (f: (i: NodeStatus['images'][number]) => number): Array<[Record<string, string>, number]> => s.images.map(i => [{ cid: i.cid }, f(i)])

@@ -127,6 +127,11 @@ export interface PullResult {
 }
 
 /** Pulls this daemon finished since it started. */
+export interface VerifyTally {
+  chunks: number
+  damaged: number
+}
+
 export interface PullTally {
   ok: number
   failed: number
@@ -152,6 +157,8 @@ export interface NodeStatus {
   /** A closed swarm's key fingerprint and what it refused (absent: the swarm is open). */
   swarm?: RefusalReport
   pulls: PullTally
+  /** What `imgp2p verify` read back since the daemon started, and found damaged. */
+  verified: VerifyTally
   bytesSent: number
   bytesReceived: number
   /** Chunk bytes received from peers of another zone (both zones known), duplicates included. */

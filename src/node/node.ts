@@ -33,7 +33,7 @@ import { serveManifest } from './manifest-protocol.js'
 import { MANIFEST_PROTOCOL, SWARM_PROTOCOL } from './protocols.js'
 import { PERF_PROTOCOL, runPerf, servePerf } from './perf-protocol.js'
 import { type Traffic, heldImages, imageReport, retire } from './node-report.js'
-import type { NodeOptions, NodeStatus, PullOptions, PullResult, PullTally } from './node-types.js'
+import type { NodeOptions, NodeStatus, PullOptions, PullResult, PullTally, VerifyTally } from './node-types.js'
 import { pullImage, tallied, type PullContext, type RunningPull } from './pull.js'
 import { SwarmImage } from './swarm-image.js'
 import { SwarmLinks } from './swarm-links.js'
@@ -66,6 +66,7 @@ export class Imgp2pNode {
   private readonly traffic: Traffic = { sent: 0, received: 0, crossZone: 0 }
   /** Pulls finished, for status and metrics. */
   private readonly pullTally: PullTally = { ok: 0, failed: 0, seconds: 0, bytesFetched: 0 }
+  private readonly verifyTally: VerifyTally = { chunks: 0, damaged: 0 }
   private readonly prefetch: ManifestPrefetch
   private readonly log: (msg: string) => void
   /** Whether the CPU has room for compressed chunks (absent with compression off). */
@@ -354,6 +355,7 @@ export class Imgp2pNode {
   async verify (cidText: string | undefined, options: CacheVerifyOptions = {}): Promise<VerifyResult[]> {
     return await verifyCache({
       store: this.store,
+      tally: this.verifyTally,
       demoted: (key) => { this.stopServing(key); this.announcer.changed() },
       notice: noticeOf(this.opts)
     }, cidText, options)
@@ -382,6 +384,7 @@ export class Imgp2pNode {
       ...(this.downloadPacer != null ? { downloadCapBps: this.downloadPacer.bitsPerSecond } : {}),
       ...(this.refusals != null ? { swarm: this.refusals.report() } : {}),
       pulls: { ...this.pullTally },
+      verified: { ...this.verifyTally },
       ...imageReport(await this.store.list(), this.images, this.traffic, Date.now())
     }
   }
