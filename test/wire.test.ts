@@ -17,7 +17,8 @@ function stream (): Uint8Array {
     encodeIndexed(MsgType.Request, 0xfffffffe),
     encodePieceHeader(5, piece.length), piece,
     encodePeers([{ id: '12D3KooWabc', addrs: [new Uint8Array([4, 127, 0, 0, 1])] }]),
-    encodeIndexed(MsgType.Cancel, 3)
+    encodeIndexed(MsgType.Cancel, 3),
+    encodeIndexed(MsgType.Damaged, 11)
   ]
   return new Uint8ArrayList(...parts).subarray()
 }
@@ -33,7 +34,7 @@ describe('wire frames', () => {
   it('decode the same whatever the slicing', () => {
     const bytes = stream()
     const whole = decodeInSlices(bytes, bytes.length)
-    expect(whole.map(m => m.type)).toEqual([MsgType.Hello, MsgType.Have, MsgType.FullService, MsgType.Unchoke, MsgType.NoZstd, MsgType.TakeZstd, MsgType.Request, MsgType.Piece, MsgType.Peers, MsgType.Cancel])
+    expect(whole.map(m => m.type)).toEqual([MsgType.Hello, MsgType.Have, MsgType.FullService, MsgType.Unchoke, MsgType.NoZstd, MsgType.TakeZstd, MsgType.Request, MsgType.Piece, MsgType.Peers, MsgType.Cancel, MsgType.Damaged])
     // PIECE parts differ with the slicing; compare their bytes.
     const flat = (ms: WireMessage[]): unknown[] => ms.map(m => 'data' in m ? { ...m, data: new Uint8ArrayList(...m.data).subarray() } : m)
     for (const slice of [1, 3, 7, 64, 999]) expect(flat(decodeInSlices(bytes, slice))).toEqual(flat(whole))
@@ -56,6 +57,7 @@ describe('wire frames', () => {
     const joined = new Uint8ArrayList(...piece.data).subarray()
     expect(joined.length).toBe(1000)
     expect(joined[999]).toBe(999 & 0xff)
+    expect(whole[10]).toEqual({ type: MsgType.Damaged, index: 11 })
   })
 
   it('reads a HELLO link rate that is not a positive number as unknown', () => {
@@ -65,10 +67,10 @@ describe('wire frames', () => {
     }
   })
 
-  it('carries the starving, zstd and zstdSignals flags only when set', () => {
+  it('carries the starving, zstd, zstdSignals and damageReports flags only when set', () => {
     const base = { cid: new Uint8Array([1]), chunkCount: 1, have: null, zone: null, origin: false, linkBps: null }
-    for (const flag of ['starving', 'zstd', 'zstdSignals'] as const) {
-      const decode = (h: typeof base & { starving?: boolean, zstd?: boolean, zstdSignals?: boolean }): boolean | undefined =>
+    for (const flag of ['starving', 'zstd', 'zstdSignals', 'damageReports'] as const) {
+      const decode = (h: typeof base & { starving?: boolean, zstd?: boolean, zstdSignals?: boolean, damageReports?: boolean }): boolean | undefined =>
         (new FrameDecoder(64).push(encodeHello(h))[0] as Extract<WireMessage, { hello: unknown }>).hello[flag]
       expect(decode({ ...base, [flag]: true })).toBe(true)
       expect(decode(base)).toBe(false)

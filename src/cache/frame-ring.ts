@@ -63,6 +63,14 @@ export class FrameRing {
     })
   }
 
+  /** Stop keeping chunk `index`'s frame (a peer found it damaged). */
+  drop (index: number): void {
+    const s = this.slots.get(index)
+    if (s == null) return
+    this.slots.delete(index)
+    if (s.ready) this.bytes -= s.length
+  }
+
   /** Chunk `index`'s frame, or undefined if not kept (or overwritten while it was read). */
   async get (index: number): Promise<Uint8Array | undefined> {
     const slot = this.slots.get(index)

@@ -135,6 +135,11 @@ export class ChunkCompressor {
     this.frames?.put(index, frame)
   }
 
+  /** Relay no kept frame of chunk `index` again: the next send compresses it afresh from disk. */
+  forget (index: number): void {
+    this.frames?.drop(index)
+  }
+
   /** Timer work: an image nobody trades gives its frames' file back. */
   tick (now: number): void {
     void this.frames?.releaseIdle(now, FRAME_RING_IDLE_MS)

@@ -73,7 +73,8 @@ export interface DownloadContext {
   /** Something we hold changed in a way the rest of the network should hear (gossip). */
   onHeldChanged: (what: HeldNews) => void
   /** A chunk from `link` failed its CID; `drop`: that peer did so too often. */
-  onCorrupt: (link: Link, drop: boolean) => void
+  /** Chunk `index` from `link` failed its CID; `drop`: the policy gives up on that peer. */
+  onCorrupt: (link: Link, index: number, drop: boolean) => void
   /** The image is complete on disk (before `done` settles). */
   onComplete: () => void
   /** When the pull first announces its partial copy. */
@@ -150,7 +151,7 @@ export class ImageDownload {
       if (err instanceof ChunkHashMismatchError || err instanceof BadCompressedChunkError) {
         this.ctx.log(`chunk ${index} from ${link.peer} failed verification`)
         const { drop } = this.policy.onCorrupt(link.peer, index, Date.now())
-        this.ctx.onCorrupt(link, drop)
+        this.ctx.onCorrupt(link, index, drop)
         this.schedulePump()
       } else {
         this.stop(err)

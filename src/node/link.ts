@@ -129,6 +129,15 @@ export class Link {
   request (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Request, index)) }
   cancel (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Cancel, index)) }
   reject (index: number): void { this.writer.sendNow(encodeIndexed(MsgType.Reject, index)) }
+
+  /** Tell the peer chunk `index` it sent failed its CID, once per chunk, if its build knows DAMAGED. */
+  reportDamaged (index: number): void {
+    if (this.remoteHello?.damageReports !== true || this.damageReported.has(index)) return
+    this.damageReported.add(index)
+    this.writer.sendNow(encodeIndexed(MsgType.Damaged, index))
+  }
+
+  private readonly damageReported = new Set<number>()
   peers (entries: PexEntry[]): void { if (entries.length > 0) this.writer.sendNow(encodePeers(entries)) }
 
   choke (choke: boolean): void {

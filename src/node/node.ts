@@ -23,6 +23,7 @@ import { loadOrCreateKey } from './identity.js'
 import { BootstrapDialer } from './bootstrap.js'
 import { CacheKeeper } from './cache-keeper.js'
 import { verifyCache, type CacheVerifyOptions } from './cache-verify.js'
+import { DamageReports } from './damage-reports.js'
 import { RatePacer } from './rate-pacer.js'
 import { Refusals } from './swarm-key.js'
 import { CpuRoom } from './cpu-room.js'
@@ -79,6 +80,7 @@ export class Imgp2pNode {
   private readonly downloadPacer?: RatePacer
   /** A closed swarm's refusals (absent: the swarm is open). */
   private readonly refusals?: Refusals
+  private readonly damage: DamageReports
 
   private constructor (host: Imgp2pHost, store: ImageStore & ImageExporter, private readonly opts: NodeOptions, refusals?: Refusals) {
     this.host = host
@@ -108,6 +110,7 @@ export class Imgp2pNode {
       remove: async (key) => { await this.remove(key) },
       log: noticeOf(opts)
     })
+    this.damage = new DamageReports({ store, verify: async (key) => await this.verify(key), notice: noticeOf(opts) })
     this.links = new SwarmLinks({
       host,
       selfId: this.peerId,
@@ -246,6 +249,7 @@ export class Imgp2pNode {
       partialNewsAfterMs: this.opts.partialNewsAfterMs,
       onHeldChanged: (what) => { this.announcer.changed(what === 'complete' ? this.opts.completeNewsDelayMs ?? COMPLETE_NEWS_DELAY_MS : undefined) },
       addrsOf: (peer) => this.dialableAddrs(peer),
+      onDamageReport: (index, peer) => { void this.damage.report(key, index, peer) },
       onPeersLearned: (peers) => {
         const img = this.images.get(key)
         if (img == null) return

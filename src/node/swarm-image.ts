@@ -57,6 +57,8 @@ export interface SwarmImageOptions {
   addrsOf: (peer: string) => Uint8Array[]
   /** A trading partner told us of other peers trading this image. */
   onPeersLearned: (peers: PexEntry[]) => void
+  /** A peer says chunk `index` we sent it failed its CID (DAMAGED). */
+  onDamageReport?: (index: number, peer: string) => void
   log: (msg: string) => void
 }
 
@@ -179,7 +181,8 @@ export class SwarmImage {
       linkBps: cappedBps(this.opts.linkBps, this.opts.download?.bitsPerSecond) ?? null,
       // What we take is what we compress: both hang on the compressor and the CPU's room for it.
       zstd: this.compressor?.room ?? false,
-      zstdSignals: true
+      zstdSignals: true,
+      damageReports: true
     }
   }
 
@@ -287,6 +290,12 @@ export class SwarmImage {
       case MsgType.NoZstd:
         link.onZstdWish(m.type === MsgType.TakeZstd)
         return
+      case MsgType.Damaged:
+        if (m.index >= this.chunkCount) { link.close(new Error(`DAMAGED for chunk ${m.index} of ${this.chunkCount}`)); return }
+        // A frame we relayed may be what was damaged; the chunk on disk is checked by the node.
+        this.compressor?.forget(m.index)
+        this.opts.onDamageReport?.(m.index, link.peer)
+        return
       case MsgType.Hello:
         link.close(new Error('second HELLO on one stream'))
         return
@@ -344,8 +353,10 @@ export class SwarmImage {
       onHeldChanged: this.opts.onHeldChanged,
       partialNewsAfterMs: this.opts.partialNewsAfterMs ?? PARTIAL_NEWS_AFTER_MS,
       cap: this.opts.download,
-      onCorrupt: (link, drop) => {
+      onCorrupt: (link, index, drop) => {
         this.corruptChunks++
+        // Before any close: the sender checks its copy, and stops serving it if its disk is at fault.
+        link.reportDamaged(index)
         if (drop) {
           this.banned.add(link.peer)
           link.close(new Error('sent corrupt chunks'))

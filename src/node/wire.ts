@@ -16,6 +16,9 @@
  * HELLO said about PIECE_ZSTD: a host whose CPU, not its link, is the limit
  * asks for chunks as they are (policy/compression-gate.ts). They go only to a
  * peer whose HELLO says `zstdSignals`: an older build refuses unknown types.
+ * DAMAGED says a chunk the peer sent failed its CID, so the sender checks its
+ * own copy (a disk that rots would otherwise go on serving damage to every
+ * host); it goes only to a peer whose HELLO says `damageReports`.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -37,7 +40,8 @@ export const MsgType = {
   LastResort: 12,
   PieceZstd: 13,
   TakeZstd: 14,
-  NoZstd: 15
+  NoZstd: 15,
+  Damaged: 16
 } as const
 export type MsgTypeId = typeof MsgType[keyof typeof MsgType]
 
@@ -57,15 +61,19 @@ export interface Hello {
   zstd?: boolean
   /** The sender understands TAKE_ZSTD / NO_ZSTD (absent: an older build, which would close the stream on them). */
   zstdSignals?: boolean
+  /** The sender understands DAMAGED (absent: an older build, which would close the stream on it). */
+  damageReports?: boolean
 }
 
 export type SignalType = typeof MsgType.Choke | typeof MsgType.Unchoke | typeof MsgType.Interested | typeof MsgType.NotInterested |
   typeof MsgType.FullService | typeof MsgType.LastResort | typeof MsgType.TakeZstd | typeof MsgType.NoZstd
 
+export type IndexedType = typeof MsgType.Have | typeof MsgType.Request | typeof MsgType.Cancel | typeof MsgType.Reject | typeof MsgType.Damaged
+
 export type WireMessage =
   | { type: typeof MsgType.Hello, hello: Hello }
   | { type: SignalType }
-  | { type: typeof MsgType.Have | typeof MsgType.Request | typeof MsgType.Cancel | typeof MsgType.Reject, index: number }
+  | { type: IndexedType, index: number }
   /** `data`: the chunk's bytes in the slices they arrived in (no copy); `length` their total; `zstd`: compressed (PIECE_ZSTD). */
   | { type: typeof MsgType.Piece, index: number, data: Uint8Array[], length: number, zstd?: true }
   | { type: typeof MsgType.Peers, peers: PexEntry[] }
@@ -93,7 +101,8 @@ export function encodeHello (hello: Hello): Uint8Array {
     link: hello.linkBps,
     ...(hello.starving === true ? { starving: true } : {}),
     ...(hello.zstd === true ? { zstd: true } : {}),
-    ...(hello.zstdSignals === true ? { zstdSignals: true } : {})
+    ...(hello.zstdSignals === true ? { zstdSignals: true } : {}),
+    ...(hello.damageReports === true ? { damageReports: true } : {})
   })
   return frame(MsgType.Hello, body)
 }
@@ -122,7 +131,7 @@ export function encodeSignal (type: SignalType): Uint8Array {
   return out
 }
 
-export function encodeIndexed (type: typeof MsgType.Have | typeof MsgType.Request | typeof MsgType.Cancel | typeof MsgType.Reject, index: number): Uint8Array {
+export function encodeIndexed (type: IndexedType, index: number): Uint8Array {
   const out = new Uint8Array(9)
   const dv = new DataView(out.buffer)
   dv.setUint32(0, 5)
@@ -166,7 +175,8 @@ function decodeHello (body: Uint8Array): Hello {
     linkBps: typeof o.link === 'number' && Number.isFinite(o.link) && o.link > 0 ? o.link : null,
     starving: o.starving === true,
     zstd: o.zstd === true,
-    zstdSignals: o.zstdSignals === true
+    zstdSignals: o.zstdSignals === true,
+    damageReports: o.damageReports === true
   }
 }
 
@@ -259,7 +269,7 @@ function decodeBody (type: number, body: Uint8Array): WireMessage {
     case MsgType.FullService: case MsgType.LastResort: case MsgType.TakeZstd: case MsgType.NoZstd:
       if (body.length !== 0) throw new ProtocolError(`peer sent ${body.length} stray bytes in a type ${type} frame`)
       return { type }
-    case MsgType.Have: case MsgType.Request: case MsgType.Cancel: case MsgType.Reject:
+    case MsgType.Have: case MsgType.Request: case MsgType.Cancel: case MsgType.Reject: case MsgType.Damaged:
       if (body.length !== 4) throw new ProtocolError(`peer sent a type ${type} frame of ${body.length} bytes, expected 4`)
       return { type, index: readU32(body, 0) }
     case MsgType.Peers:

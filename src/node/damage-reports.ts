@@ -1,0 +1,70 @@
+/**
+ * What a host does when a peer says a chunk it sent failed its CID (DAMAGED).
+ *
+ * A receiver drops a damaged chunk, and after a few drops the sender; the
+ * sender used to hear nothing of it. A seed whose disk rotted went on
+ * serving the damage to every host it traded with, and a front-end whose copy
+ * of a chunk rotted left a deployment waiting for a chunk no one else held,
+ * with nothing in the front-end's log to say why. Now the sender reads its
+ * copy back. Damaged in a complete image: the whole image is scrubbed
+ * (`imgp2p verify`), goes back to partial and is no longer served, and the
+ * operator is told. Sound: the fault was elsewhere (a frame we relayed is
+ * dropped by the caller), and the operator is told that too.
+ */
+import { CID } from 'multiformats/cid'
+import type { ImageStore, VerifyResult } from '../cache/types.js'
+import { verifyChunk } from '../chunking/verify.js'
+
+/** A chunk found sound is not read back again for a report within this long. */
+const RECHECK_MS = 10 * 60_000
+/** Bound on remembered checks; past it they are forgotten (each costs one chunk read when asked again). */
+const MAX_REMEMBERED = 10_000
+
+export interface DamageReportsContext {
+  store: ImageStore
+  /** Scrub one image and stop serving it if damaged (Imgp2pNode.verify). */
+  verify: (key: string) => Promise<VerifyResult[]>
+  /** Always-on log (the daemon's stderr). */
+  notice: (msg: string) => void
+  now?: () => number
+}
+
+export class DamageReports {
+  private readonly checkedAt = new Map<string, number>()
+  private readonly scrubbing = new Set<string>()
+
+  constructor (private readonly ctx: DamageReportsContext) {}
+
+  /** `peer` says chunk `index` of image `key`, as we sent it, failed its CID. */
+  async report (key: string, index: number, peer: string): Promise<void> {
+    const now = (this.ctx.now ?? Date.now)()
+    const at = this.checkedAt.get(`${key}/${index}`)
+    if (this.scrubbing.has(key) || (at != null && now - at < RECHECK_MS)) return
+    if (this.checkedAt.size >= MAX_REMEMBERED) this.checkedAt.clear()
+    this.checkedAt.set(`${key}/${index}`, now)
+    const who = `peer ${peer.slice(-8)} says chunk ${index} of ${key} it got from here failed its CID`
+    try {
+      const cid = CID.parse(key)
+      const manifest = await this.ctx.store.getManifest(cid)
+      const bytes = await this.ctx.store.readChunk(cid, index)
+      if (manifest == null || bytes == null) return // no longer held here
+      if (await verifyChunk(manifest.chunks[index], bytes)) {
+        this.ctx.notice(`${who}; it is sound on disk here`)
+        return
+      }
+      if (await this.ctx.store.completePath(cid) == null) {
+        this.ctx.notice(`${who}, and it is damaged on disk here; this pull is under way: run \`imgp2p verify ${key}\` when it ends`)
+        return
+      }
+      this.ctx.notice(`${who}, and it is damaged on disk here: checking the whole image`)
+      this.scrubbing.add(key)
+      try {
+        await this.ctx.verify(key)
+      } finally {
+        this.scrubbing.delete(key)
+      }
+    } catch (err) {
+      this.ctx.notice(`${who}; checking it failed: ${(err as Error).message}`)
+    }
+  }
+}
