@@ -56,10 +56,10 @@ describe('compressed chunks', () => {
       onArrived: () => {},
       onCorrupt: (peer: string, chunk: number) => { corrupt.push({ peer, chunk }); return { drop: false } }
     } as unknown as DownloadPolicy
-    const dropped: boolean[] = []
+    const dropped: Array<{ index: number, drop: boolean }> = []
     const ctx = {
       key: 'image', chunkCount: 4, chunkBytes: 64 * 1024, links: new Map(), log: () => {}, partialNewsAfterMs: 1e9,
-      onHeldChanged: () => {}, onCorrupt: (_link: unknown, drop: boolean) => { dropped.push(drop) }
+      onHeldChanged: () => {}, onCorrupt: (_link: unknown, index: number, drop: boolean) => { dropped.push({ index, drop }) }
     } as unknown as DownloadContext
     const dl = new ImageDownload(ctx, partial, policy, 0)
     const link = { peer: 'liar' } as unknown as Parameters<ImageDownload['onPiece']>[0]
@@ -67,7 +67,7 @@ describe('compressed chunks', () => {
     dl.onPiece(link, 2, [bomb], bomb.length, true)
     await new Promise(resolve => setTimeout(resolve, 200))
     expect(corrupt).toEqual([{ peer: 'liar', chunk: 2 }])
-    expect(dropped).toEqual([false])
+    expect(dropped).toEqual([{ index: 2, drop: false }])
     expect(writes).toEqual([])
   })
 })
