@@ -69,22 +69,40 @@ describe('damage reports', () => {
     expect(corrupt).toBeLessThanOrEqual(3)
   }, 60_000)
 
-  it('reads a reported chunk back: sound, it only says so; damaged in a pull, it asks for a verify after; each chunk once per 10 minutes', async () => {
+  it('reads a reported chunk back: sound, it only says so; damaged in a pull, it withholds the chunk and verifies when the pull ends; each chunk once per 10 minutes', async () => {
     for (const complete of [true, false]) {
       const { store, reads } = storeOf(complete)
       const notices: string[] = []
       const verified: string[] = []
+      const withheld: Array<[string, number]> = []
       let now = 0
-      const reports = new DamageReports({ store, verify: async (k) => { verified.push(k); return [] }, notice: (m) => { notices.push(m) }, now: () => now })
+      let busy = 1 // the ended pull still holds the image open at the first verify
+      const reports = new DamageReports({
+        store,
+        verify: async (k) => {
+          verified.push(k)
+          return [{ cid: k, state: busy-- > 0 ? 'busy' : 'complete', checked: 0, bad: [] }]
+        },
+        withhold: (k, i) => { withheld.push([k, i]) },
+        notice: (m) => { notices.push(m) },
+        now: () => now,
+        retryMs: 1
+      })
       await reports.report(KEY, 0, '12D3KooWpeerAAAAAAAA')
       expect(notices.at(-1)).toBe(`peer AAAAAAAA says chunk 0 of ${KEY} it got from here failed its CID; it is sound on disk here`)
       await reports.report(KEY, 1, '12D3KooWpeerAAAAAAAA')
       if (complete) {
         expect(notices.at(-1)).toMatch(/, and it is damaged on disk here: checking the whole image$/)
-        expect(verified).toEqual([KEY])
+        expect(verified).toEqual([KEY, KEY]) // once busy, then done
+        expect(withheld).toEqual([])
       } else {
-        expect(notices.at(-1)).toMatch(new RegExp(`, and it is damaged on disk here; this pull is under way: run \`imgp2p verify ${KEY}\` when it ends$`))
+        expect(notices.at(-1)).toMatch(/, and it is damaged on disk here: no longer served; the image is verified when its pull ends$/)
+        expect(withheld).toEqual([[KEY, 1]])
         expect(verified).toEqual([])
+        await reports.pullEnded(KEY)
+        expect(verified).toEqual([KEY, KEY])
+        await reports.pullEnded(KEY) // once only
+        expect(verified).toEqual([KEY, KEY])
       }
       // Asked again soon (another peer, the same chunk): not read again.
       now += 60_000

@@ -46,7 +46,7 @@ class FakeLink {
 const settle = async (): Promise<void> => { for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve)) }
 
 /** An uploader with one seeded image and one stand-in link; `choke()` makes the next rechoke drop the link. */
-function setup (): { link: FakeLink, up: Uploader, choke: () => void } {
+function setup (withheld?: ReadonlySet<number>): { link: FakeLink, up: Uploader, choke: () => void } {
   const link = new FakeLink()
   let keep = true
   const choker: Choker = {
@@ -59,6 +59,7 @@ function setup (): { link: FakeLink, up: Uploader, choke: () => void } {
     store,
     choker,
     held: () => Bitfield.full(8),
+    withheld,
     seeding: () => true,
     haveCountOf: () => 0,
     links: new Map([[link.peer, link as unknown as Link]]),
@@ -68,6 +69,14 @@ function setup (): { link: FakeLink, up: Uploader, choke: () => void } {
 }
 
 describe('Uploader', () => {
+  it('refuses a chunk withheld as damaged on disk, and serves the rest', async () => {
+    const { link, up } = setup(new Set([2]))
+    up.addLink(link as unknown as Link, 0)
+    for (const i of [1, 2]) up.onRequest(link as unknown as Link, i)
+    await settle()
+    expect(link.sent).toEqual(['UNCHOKE', 'REJECT 2', 'PIECE 1'])
+  })
+
   it('refuses every queued request at a choke, and serves none of them after a quick unchoke', async () => {
     const { link, up, choke } = setup()
     up.addLink(link as unknown as Link, 0) // a free slot: unchoked at once

@@ -8,8 +8,11 @@
  * with nothing in the front-end's log to say why. Now the sender reads its
  * copy back. Damaged in a complete image: the whole image is scrubbed
  * (`imgp2p verify`), goes back to partial and is no longer served, and the
- * operator is told. Sound: the fault was elsewhere (a frame we relayed is
- * dropped by the caller), and the operator is told that too.
+ * operator is told. Damaged in an image still being pulled: that chunk is
+ * refused to peers from now on, and the image is verified when the pull
+ * ends (the pull's --out got the bytes as they were verified on arrival, so
+ * only the cache's copy is at fault). Sound: the fault was elsewhere (a
+ * frame we relayed is dropped by the caller), and the operator is told.
  */
 import { CID } from 'multiformats/cid'
 import type { ImageStore, VerifyResult } from '../cache/types.js'
@@ -24,14 +27,20 @@ export interface DamageReportsContext {
   store: ImageStore
   /** Scrub one image and stop serving it if damaged (Imgp2pNode.verify). */
   verify: (key: string) => Promise<VerifyResult[]>
+  /** Refuse chunk `index` of image `key` to every peer (SwarmImage.withheld). */
+  withhold: (key: string, index: number) => void
   /** Always-on log (the daemon's stderr). */
   notice: (msg: string) => void
   now?: () => number
+  /** Wait before asking again for a verify that found the image still open (default 500 ms). */
+  retryMs?: number
 }
 
 export class DamageReports {
   private readonly checkedAt = new Map<string, number>()
   private readonly scrubbing = new Set<string>()
+  /** Images pulled with a chunk found damaged on disk: verified when their pull ends. */
+  private readonly afterPull = new Set<string>()
 
   constructor (private readonly ctx: DamageReportsContext) {}
 
@@ -53,18 +62,36 @@ export class DamageReports {
         return
       }
       if (await this.ctx.store.completePath(cid) == null) {
-        this.ctx.notice(`${who}, and it is damaged on disk here; this pull is under way: run \`imgp2p verify ${key}\` when it ends`)
+        this.ctx.withhold(key, index)
+        this.afterPull.add(key)
+        this.ctx.notice(`${who}, and it is damaged on disk here: no longer served; the image is verified when its pull ends`)
         return
       }
       this.ctx.notice(`${who}, and it is damaged on disk here: checking the whole image`)
-      this.scrubbing.add(key)
-      try {
-        await this.ctx.verify(key)
-      } finally {
-        this.scrubbing.delete(key)
-      }
+      await this.scrub(key)
     } catch (err) {
       this.ctx.notice(`${who}; checking it failed: ${(err as Error).message}`)
+    }
+  }
+
+  /** A pull of image `key` completed: verify it if a chunk was found damaged on disk meanwhile. */
+  async pullEnded (key: string): Promise<void> {
+    if (!this.afterPull.delete(key)) return
+    await this.scrub(key).catch((err: Error) => { this.ctx.notice(`verifying ${key} after its pull failed: ${err.message}`) })
+  }
+
+  private async scrub (key: string): Promise<void> {
+    this.scrubbing.add(key)
+    try {
+      // The pull that just ended may still hold its files for a moment ('busy').
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const [r] = await this.ctx.verify(key)
+        if (r?.state !== 'busy') return
+        await new Promise(resolve => setTimeout(resolve, this.ctx.retryMs ?? 500))
+      }
+      this.ctx.notice(`${key} stayed open for 5 s; run \`imgp2p verify ${key}\``)
+    } finally {
+      this.scrubbing.delete(key)
     }
   }
 }

@@ -110,7 +110,12 @@ export class Imgp2pNode {
       remove: async (key) => { await this.remove(key) },
       log: noticeOf(opts)
     })
-    this.damage = new DamageReports({ store, verify: async (key) => await this.verify(key), notice: noticeOf(opts) })
+    this.damage = new DamageReports({
+      store,
+      verify: async (key) => await this.verify(key),
+      withhold: (key, index) => { this.images.get(key)?.withheld.add(index) },
+      notice: noticeOf(opts)
+    })
     this.links = new SwarmLinks({
       host,
       selfId: this.peerId,
@@ -322,7 +327,10 @@ export class Imgp2pNode {
       manifest: async (cid, timeoutMs, options) => await this.manifestFor(cid, timeoutMs, options),
       createImage: (cid, manifest) => this.createImage(cid, manifest, false),
       connectCandidates: (img) => { this.connectCandidates(img) },
-      onComplete: (key) => { this.completeImages.add(key) },
+      onComplete: (key) => {
+        this.completeImages.add(key)
+        void this.damage.pullEnded(key)
+      },
       log: this.log
     }
   }

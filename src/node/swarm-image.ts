@@ -78,6 +78,8 @@ export class SwarmImage {
   complete: boolean
   /** Chunks that failed verification, from any peer. */
   corruptChunks = 0
+  /** Chunks held but damaged on disk since (a peer's DAMAGED, checked): refused to every peer. */
+  readonly withheld = new Set<number>()
   /** PIECE payload received, duplicates and corrupt ones included. */
   downloadedBytes = 0
   /** Of it, from peers of another zone (what crossed a zone boundary). */
@@ -117,6 +119,7 @@ export class SwarmImage {
         ? createOriginPolicy({ chunkCount: this.chunkCount, zone: opts.zone, rng: opts.rng, uplinkBps: cappedBps(opts.linkBps, opts.upload?.bitsPerSecond), config: opts.originPolicy })
         : undefined,
       held: () => this.held(),
+      withheld: this.withheld,
       seeding: () => this.complete,
       haveCountOf: (peer) => this.remoteHave.countOf(peer),
       links: this.links,

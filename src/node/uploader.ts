@@ -20,6 +20,8 @@ export interface UploaderOptions {
   origin?: OriginPolicy
   /** What we hold right now. */
   held: () => Bitfield
+  /** Chunks we hold but no longer serve: found damaged on disk while this image is still being pulled. */
+  withheld?: ReadonlySet<number>
   /** We hold the whole image (the choker then ranks by upload rate). */
   seeding: () => boolean
   /** Chunks a peer holds, as far as its HELLO and HAVEs told us. */
@@ -80,7 +82,7 @@ export class Uploader {
   }
 
   onRequest (link: Link, index: number): void {
-    if (link.amChoking || !this.opts.held().has(index) || this.opts.origin?.serves(link.peer, index, Date.now()) === false) {
+    if (link.amChoking || !this.opts.held().has(index) || this.opts.withheld?.has(index) === true || this.opts.origin?.serves(link.peer, index, Date.now()) === false) {
       link.reject(index)
       return
     }
