@@ -137,7 +137,6 @@ export class Link {
     this.writer.sendNow(encodeIndexed(MsgType.Damaged, index))
   }
 
-  private readonly damageReported = new Set<number>()
   peers (entries: PexEntry[]): void { if (entries.length > 0) this.writer.sendNow(encodePeers(entries)) }
 
   choke (choke: boolean): void {
@@ -206,6 +205,8 @@ export class Link {
 
   /** What we last told the peer about PIECE_ZSTD (HELLO or signal). */
   private zstdOffered = false
+  /** Chunks we told the peer were damaged (DAMAGED goes once per chunk). */
+  private readonly damageReported = new Set<number>()
   private helloSent = false
   private peerZstd?: boolean
 
