@@ -241,7 +241,7 @@ export class FsImageStore implements ImageStore, ImageExporter {
     if (p == null) {
       const scrub = this.scrubs.get(key)
       // A scrub rewrites the record this would load: take the record it leaves.
-      p = scrub == null ? this.createPartial(cid, manifest) : scrub.then(async () => await this.createPartial(cid, manifest), async () => await this.createPartial(cid, manifest))
+      p = scrub == null ? this.createPartial(cid, manifest) : scrub.catch(() => {}).then(async () => await this.createPartial(cid, manifest))
       this.partials.set(key, p)
       p.catch(() => { if (this.partials.get(key) === p) this.partials.delete(key) })
     }

@@ -5,7 +5,7 @@ import { defaultDataDir } from '../cache/data-dir.js'
 import type { ImageInfo, VerifyResult } from '../cache/types.js'
 import { Imgp2pError, UsageError } from '../errors.js'
 import type { NodeStatus, PullResult } from '../node/node.js'
-import { formatBytes, parseSize } from '../util/size.js'
+import { formatBytes, listFew, parseSize } from '../util/size.js'
 import { imageCidText } from './cid-text.js'
 import { callDaemon } from './control-client.js'
 import { ProgressReporter } from './progress.js'
@@ -276,8 +276,7 @@ function verifyLine (r: VerifyResult): string {
   if (r.state === 'busy') return 'skipped: a pull has it open'
   const what = r.state === 'complete' ? 'complete' : 'partial'
   if (r.bad.length === 0) return `${what}, ${r.checked} chunks checked, all sound`
-  const list = r.bad.slice(0, 8).join(', ') + (r.bad.length > 8 ? ', ...' : '')
-  return `${what}, ${r.bad.length} of ${r.checked} chunks damaged (${list}); now partial, lacking them`
+  return `${what}, ${r.bad.length} of ${r.checked} chunks damaged (${listFew(r.bad)}); now partial, lacking them`
 }
 
 async function demoCmd (args: string[]): Promise<number> {

@@ -6,6 +6,7 @@
  */
 import type { ImageStore, VerifyResult } from '../cache/types.js'
 import { parseCid } from '../chunking/cid.js'
+import { listFew } from '../util/size.js'
 import type { VerifyProgress, VerifyTally } from './node-types.js'
 
 const PROGRESS_MS = 250
@@ -45,7 +46,7 @@ export async function verifyCache (ctx: CacheVerifyContext, cidText: string | un
     ctx.tally.chunks += r.checked
     ctx.tally.damaged += r.bad.length
     if (r.bad.length > 0) {
-      const which = r.bad.slice(0, 8).join(', ') + (r.bad.length > 8 ? ', ...' : '')
+      const which = listFew(r.bad)
       const now = r.state === 'complete' ? 'the image is partial again and no longer served' : 'dropped from the partial image'
       ctx.notice(`verify: ${r.bad.length} chunk${r.bad.length === 1 ? '' : 's'} of ${key} no longer match their CIDs (${which}); ${now}`)
       if (r.state === 'complete') ctx.demoted(key)

@@ -32,7 +32,7 @@ export interface DamageReportsContext {
   /** Always-on log (the daemon's stderr). */
   notice: (msg: string) => void
   now?: () => number
-  /** Wait before asking again for a verify that found the image still open (default 500 ms). */
+  /** Wait before asking again for a verify that found the image busy (default 500 ms). */
   retryMs?: number
 }
 
@@ -83,13 +83,14 @@ export class DamageReports {
   private async scrub (key: string): Promise<void> {
     this.scrubbing.add(key)
     try {
-      // The pull that just ended may still hold its files for a moment ('busy').
+      // An operator's `imgp2p verify` of the image may be running ('busy'): let it
+      // end, then check again, since it began before this chunk was found damaged.
       for (let attempt = 0; attempt < 10; attempt++) {
         const [r] = await this.ctx.verify(key)
         if (r?.state !== 'busy') return
         await new Promise(resolve => setTimeout(resolve, this.ctx.retryMs ?? 500))
       }
-      this.ctx.notice(`${key} stayed open for 5 s; run \`imgp2p verify ${key}\``)
+      this.ctx.notice(`${key} stayed busy for 5 s; run \`imgp2p verify ${key}\``)
     } finally {
       this.scrubbing.delete(key)
     }

@@ -22,6 +22,11 @@ export function parseSize (text: string | number): number {
   return Math.round(Number(m[1]) * unit)
 }
 
+/** The first `max` items, and '...' for the rest: chunk indexes in a one-line message. */
+export function listFew (items: readonly number[], max = 8): string {
+  return items.slice(0, max).join(', ') + (items.length > max ? ', ...' : '')
+}
+
 export function formatBytes (n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
   let v = n
